@@ -1,0 +1,158 @@
+"""The ``pushworker`` command line: demo, emulator, check, manage, device and send-goods-visit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _django() -> None:
+    """Set up the standalone service: Django from the environment and the Celery app as current."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
+    import django
+
+    django.setup()
+    import pushworker.celery  # noqa: F401 - makes the standalone app the one tasks publish with
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pushworker import conf
+
+    try:
+        settings = conf.load()
+    except conf.ConfigurationError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(json.dumps(settings.describe(), indent=2, ensure_ascii=False))
+    broker = os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
+    from kombu.utils.url import maybe_sanitize_url
+
+    print(f"broker: {maybe_sanitize_url(broker)}")
+    if settings.credential_problems:
+        print("a worker would refuse to start:\n  - " + "\n  - ".join(settings.credential_problems),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _manage(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["pushworker manage", *args.rest])
+    return 0
+
+
+def _device(args: argparse.Namespace) -> int:
+    _django()
+    from pushworker import conf
+    from pushworker.models import Environment, PushDevice
+
+    app = args.app or conf.get().default_app
+    if args.device_command == "add":
+        device = PushDevice.objects.create(
+            user_id=args.user, app_name=app, os_type=args.os, registration_id=args.reg_id or "",
+            alias=args.alias or "",
+            ios_environment=Environment.SANDBOX if args.sandbox else Environment.PRODUCTION,
+        )
+        print(f"added device {device.pk} for user {device.user_id} ({device.os_type}, {app})")
+        return 0
+    devices = PushDevice.objects.filter(user_id=args.user, app_name=app).order_by("-modify_time")
+    for d in devices:
+        target = f"regid {d.registration_id[:6]}…" if d.registration_id else f"alias {d.alias or '(default)'}"
+        env = d.ios_environment if d.os_type == "ios" else "production"
+        state = "active" if d.is_active else f"inactive ({d.deactivated_reason})"
+        print(f"{d.pk}\t{d.os_type}\t{env}\t{target}\t{state}")
+    if not devices:
+        print(f"no devices for user {args.user} in app {app}", file=sys.stderr)
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    _django()
+    from pushworker.tasks import send_goods_visit
+
+    result = send_goods_visit.delay(
+        owner_id=args.owner, visitor_id=args.visitor, goods_id=args.goods_id,
+        goods_name=args.goods_name, visitor_name=args.visitor_name, app_name=args.app,
+    )
+    print(result.id)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pushworker.demo import run
+
+    return run(args)
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from pushworker.emulator.cli import run
+
+    return run(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    from pushworker.emulator.cli import add_arguments as emulator_arguments
+
+    top = argparse.ArgumentParser(prog="pushworker", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the whole pipeline on embedded defaults")
+    demo.add_argument("--events", type=int, default=60, help="goods-visit events to enqueue")
+    demo.set_defaults(func=_demo)
+
+    emulator = commands.add_parser("emulator", help="run the local Xiaomi Push emulator")
+    emulator_arguments(emulator)
+    emulator.set_defaults(func=_emulator)
+
+    commands.add_parser("check", help="print the effective configuration, secrets masked").set_defaults(func=_check)
+
+    manage = commands.add_parser("manage", help="Django management commands, e.g. 'manage migrate'")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=_manage)
+
+    device = commands.add_parser("device", help="register or list a user's devices")
+    device_commands = device.add_subparsers(dest="device_command", required=True)
+    add = device_commands.add_parser("add")
+    add.add_argument("--user", required=True)
+    add.add_argument("--os", required=True, choices=("ios", "android"))
+    add.add_argument("--reg-id")
+    add.add_argument("--alias", help="defaults to the app's alias prefix + user id")
+    add.add_argument("--sandbox", action="store_true", help="iOS development build (sandbox host)")
+    add.add_argument("--app")
+    listing = device_commands.add_parser("list")
+    listing.add_argument("--user", required=True)
+    listing.add_argument("--app")
+    device.set_defaults(func=_device)
+
+    send = commands.add_parser("send-goods-visit", help="enqueue one goods-visit event, as the web would")
+    send.add_argument("--owner", required=True)
+    send.add_argument("--visitor", required=True)
+    send.add_argument("--goods-id", required=True)
+    send.add_argument("--goods-name", required=True)
+    send.add_argument("--visitor-name")
+    send.add_argument("--app")
+    send.set_defaults(func=_send)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as error:  # a clear one-line message instead of a traceback for bad input
+        from pushworker.conf import ConfigurationError
+        from pushworker.events import InvalidEventError
+
+        if isinstance(error, InvalidEventError | ConfigurationError):
+            print(f"pushworker: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The web side of ``send_goods_visit``: hand the event to Redis within a time budget, else keep it.
+
+The caller never waits longer than ``PUSHWORKER_ENQUEUE_BUDGET_MS``: the publish runs on a small
+pool of daemon threads and the caller stops waiting at the deadline. The event is kept in the
+Delivery table (the outbox) first, so the relay can publish whatever Redis did not take. After a
+failure a circuit breaker sends the following calls straight to the outbox for a cool-down period,
+so an outage costs one budget, not one per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from pushworker import conf
+from pushworker.events import GoodsVisit, InvalidEventError
+from pushworker.models import Delivery, DeliveryStatus
+
+log = logging.getLogger("pushworker.enqueue")
+
+
+class EnqueueError(RuntimeError):
+    """Neither the broker nor the database took the event; the caller must know it was not kept."""
+
+
+class Breaker:
+    """Opens after a failed publish; while open, callers skip the broker and use the outbox."""
+
+    def __init__(self) -> None:
+        self._open_until = 0.0
+
+    def allows(self) -> bool:
+        return time.monotonic() >= self._open_until
+
+    def trip(self, cooldown: float) -> None:
+        self._open_until = time.monotonic() + cooldown
+
+    def close(self) -> None:
+        self._open_until = 0.0
+
+
+breaker = Breaker()
+
+
+class _Publisher:
+    """Daemon threads that publish; a thread stuck on a hung Redis never holds up process exit."""
+
+    size = 4
+
+    def __init__(self) -> None:
+        self._pid: int | None = None
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Future:
+        with self._lock:
+            if self._pid != os.getpid():  # threads do not survive fork: start them in this process
+                self._jobs = queue.SimpleQueue()
+                for n in range(self.size):
+                    threading.Thread(target=self._run, args=(self._jobs,), daemon=True,
+                                     name=f"pushworker-publish-{n}").start()
+                self._pid = os.getpid()
+        future: Future = Future()
+        self._jobs.put((future, fn, args, kwargs))
+        return future
+
+    @staticmethod
+    def _run(jobs: queue.SimpleQueue) -> None:
+        while True:
+            future, fn, args, kwargs = jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
+                future.set_exception(error)
+
+
+_publisher = _Publisher()
+
+
+def publish(task: Any, event: GoodsVisit) -> bool:
+    """Give the event to the broker within the budget; False if the breaker, an error or time said no."""
+    settings = conf.get()
+    if not breaker.allows():
+        return False
+    future = _publisher.submit(
+        task.apply_async, kwargs=event.as_kwargs(), task_id=event.event_id, retry=False
+    )
+    try:
+        future.result(timeout=settings.enqueue_budget_seconds)
+    except FutureTimeout:
+        future.cancel()
+        problem = f"no answer within {settings.enqueue_budget_seconds * 1000:.0f} ms"
+    except Exception as error:  # noqa: BLE001 - any broker failure means "use the outbox"
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        breaker.close()
+        return True
+    breaker.trip(settings.breaker_cooldown_seconds)
+    log.warning("broker unavailable, event kept in the outbox",
+                extra={"delivery_id": event.event_id, "problem": problem})
+    return False
+
+
+def _app_name(event: GoodsVisit) -> str:
+    try:
+        return conf.get().app(event.app_name).name
+    except KeyError as error:
+        raise InvalidEventError("app_name", str(error.args[0])) from None
+
+
+def _outbox_row(event: GoodsVisit, app_name: str, *, published: bool) -> tuple[Delivery, bool]:
+    return Delivery.objects.get_or_create(
+        event_id=event.event_id,
+        defaults={
+            "app_name": app_name, "owner_id": event.owner_id, "visitor_id": event.visitor_id,
+            "visitor_name": event.visitor_name or "", "goods_id": event.goods_id,
+            "goods_name": event.goods_name, "status": DeliveryStatus.QUEUED,
+            "published_at": timezone.now() if published else None,
+        },
+    )
+
+
+def _unpublish(event: GoodsVisit) -> None:
+    Delivery.objects.filter(event_id=event.event_id, status=DeliveryStatus.QUEUED).update(published_at=None)
+
+
+def enqueue(task: Any, event: GoodsVisit) -> str:
+    """Enqueue now (outside or inside a transaction); returns the event id.
+
+    Raises :class:`InvalidEventError` for an unknown app and :class:`EnqueueError` only when neither
+    the broker nor the database could keep the event.
+    """
+    app_name = _app_name(event)
+    if conf.get().enqueue_outbox == "on-failure":
+        if not publish(task, event):
+            _keep_or_raise(event, app_name)
+        return event.event_id
+    try:
+        _, created = _outbox_row(event, app_name, published=breaker.allows())
+    except DatabaseError as error:
+        log.error("outbox write failed; publishing without a durable copy",
+                  extra={"delivery_id": event.event_id, "problem": str(error)})
+        if publish(task, event):
+            return event.event_id
+        raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
+    if created and breaker.allows() and not publish(task, event):
+        _unpublish(event)
+    return event.event_id
+
+
+def _keep_or_raise(event: GoodsVisit, app_name: str) -> None:
+    try:
+        _outbox_row(event, app_name, published=False)
+    except DatabaseError as error:
+        raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
+
+
+def enqueue_on_commit(task: Any, event: GoodsVisit, using: str | None = None) -> str:
+    """Enqueue when the surrounding transaction commits; never raises into the committing code.
+
+    With the outbox on, the row is written inside the transaction, so it commits or rolls back
+    with the caller's own data and the relay publishes it if the post-commit publish fails.
+    """
+    app_name = _app_name(event)
+    connection = transaction.get_connection(using)
+    if not connection.in_atomic_block:
+        return enqueue(task, event)
+    keep_in_transaction = conf.get().enqueue_outbox == "always"
+    if keep_in_transaction:
+        _outbox_row(event, app_name, published=False)
+
+    def after_commit() -> None:
+        try:
+            if keep_in_transaction:
+                if publish(task, event):
+                    Delivery.objects.filter(
+                        event_id=event.event_id, status=DeliveryStatus.QUEUED, published_at__isnull=True
+                    ).update(published_at=timezone.now())
+            else:
+                enqueue(task, event)
+        except Exception:  # noqa: BLE001 - the caller's data is committed; an error here must not 500
+            log.exception("goods visit not enqueued after commit",
+                          extra={"delivery_id": event.event_id, "event": event.as_kwargs()})
+
+    transaction.on_commit(after_commit, using=using)
+    return event.event_id

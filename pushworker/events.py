@@ -1,0 +1,98 @@
+"""The goods-visit event: the arguments of ``send_goods_visit``, checked where they are given."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MAX_ID_LENGTH = 64
+MAX_NAME_LENGTH = 1024  # far above what fits a notification; the cap keeps broker messages small
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class InvalidEventError(ValueError):
+    """An argument of ``send_goods_visit`` is unusable; the message names the argument."""
+
+    def __init__(self, argument: str, problem: str) -> None:
+        super().__init__(f"send_goods_visit: {argument} {problem}")
+        self.argument = argument
+        self.problem = problem
+
+    def __reduce__(self):  # rebuild from the two fields, not from the formatted message
+        return (type(self), (self.argument, self.problem))
+
+
+def _identifier(argument: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidEventError(argument, f"must be an int or a str, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise InvalidEventError(argument, "must not be empty")
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidEventError(argument, f"must be at most {MAX_ID_LENGTH} characters, got {len(text)}")
+    if _CONTROL.search(text):
+        raise InvalidEventError(argument, "must not contain control characters")
+    return text
+
+
+def _name(argument: str, value: Any, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEventError(argument, f"must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise InvalidEventError(argument, "must not be empty")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidEventError(argument, f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}")
+    # Control characters are allowed here: names are user data; content.py turns them into spaces.
+    return value
+
+
+@dataclass(frozen=True)
+class GoodsVisit:
+    """Someone (the visitor) just viewed a goods item of its owner; the owner's phones should hear."""
+
+    event_id: str
+    owner_id: str
+    visitor_id: str
+    goods_id: str
+    goods_name: str
+    visitor_name: str | None = None
+    app_name: str | None = None
+
+    @classmethod
+    def from_call(
+        cls,
+        owner_id: Any = None,
+        visitor_id: Any = None,
+        goods_id: Any = None,
+        goods_name: Any = None,
+        visitor_name: Any = None,
+        app_name: Any = None,
+        event_id: Any = None,
+    ) -> GoodsVisit:
+        """Check the caller's arguments; raise :class:`InvalidEventError` naming the first bad one."""
+        if event_id is None:
+            event_id = str(uuid.uuid4())
+        else:
+            try:
+                event_id = str(uuid.UUID(str(event_id)))
+            except ValueError:
+                raise InvalidEventError("event_id", f"must be a UUID, got {event_id!r}") from None
+        if app_name is not None and (not isinstance(app_name, str) or not app_name.strip()):
+            raise InvalidEventError("app_name", "must be a non-empty str or None")
+        return cls(
+            event_id=event_id,
+            owner_id=_identifier("owner_id", owner_id),
+            visitor_id=_identifier("visitor_id", visitor_id),
+            goods_id=_identifier("goods_id", goods_id),
+            goods_name=_name("goods_name", goods_name),  # type: ignore[arg-type]
+            visitor_name=_name("visitor_name", visitor_name, optional=True),
+            app_name=app_name.strip() if app_name else None,
+        )
+
+    def as_kwargs(self) -> dict[str, str | None]:
+        """The task's keyword arguments: JSON-safe ids and names, never a secret."""
+        return asdict(self)

@@ -1,0 +1,153 @@
+"""Devices and delivery records: the state pushworker keeps. Models hold state; they never send."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Platform(models.TextChoices):
+    IOS = "ios", "iOS"
+    ANDROID = "android", "Android"
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", "production"
+    SANDBOX = "sandbox", "sandbox (iOS only)"
+
+
+class PushDevice(models.Model):
+    """A phone of a user of one app, and how Xiaomi reaches it.
+
+    ``user_id``, ``app_name``, ``os_type`` and ``modify_time`` are the original table's fields.
+    The iOS environment belongs to the device (a TestFlight build and an App Store build of the
+    same user differ), never to the process.
+    """
+
+    user_id = models.CharField(max_length=64, db_index=True)
+    app_name = models.CharField(max_length=64)
+    os_type = models.CharField(max_length=16, choices=Platform.choices)
+    registration_id = models.CharField(
+        max_length=255, blank=True, help_text="Xiaomi regid; preferred over the alias when set."
+    )
+    alias = models.CharField(
+        max_length=128, blank=True, help_text="Blank means the app's alias prefix + user id."
+    )
+    ios_environment = models.CharField(
+        max_length=16, choices=Environment.choices, default=Environment.PRODUCTION,
+        help_text="Only iOS devices use the sandbox; Android always goes to production.",
+    )
+    is_active = models.BooleanField(default=True)
+    deactivated_reason = models.CharField(max_length=255, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modify_time = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user_id", "app_name", "is_active"])]
+
+    def __str__(self) -> str:
+        return f"{self.app_name}/{self.user_id} {self.os_type}#{self.pk}"
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+TERMINAL_STATUSES = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.SUPPRESSED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.DEAD,
+)
+
+
+class Delivery(models.Model):
+    """One goods-visit event and what became of it.
+
+    Written by the enqueuing process (status ``queued``) so that an event the broker loses can be
+    published again; ``published_at`` is empty while the broker has not taken it (the outbox).
+    """
+
+    event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    app_name = models.CharField(max_length=64)
+    owner_id = models.CharField(max_length=64, db_index=True)
+    visitor_id = models.CharField(max_length=64)
+    visitor_name = models.CharField(max_length=255, blank=True)
+    goods_id = models.CharField(max_length=64)
+    goods_name = models.CharField(max_length=1024)
+
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Requests made to Xiaomi.")
+    crashes = models.PositiveIntegerField(
+        default=0, help_text="Runs that started on it and never finished (worker died)."
+    )
+    retries = models.PositiveIntegerField(default=0, help_text="Broker retries used.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    possible_duplicate = models.BooleanField(
+        default=False,
+        help_text="A request may have reached Xiaomi before a crash and was sent again; "
+        "the stable notify_id makes the phone replace, not stack, the second notification.",
+    )
+    redelivered = models.BooleanField(default=False)
+
+    message_id = models.CharField(max_length=64, blank=True)
+    trace_id = models.CharField(max_length=64, blank=True)
+    error_code = models.IntegerField(null=True, blank=True, db_index=True)
+    error_category = models.CharField(max_length=32, blank=True)
+    error_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["status", "published_at"])]
+
+    def __str__(self) -> str:
+        return f"goods visit {self.event_id} → {self.owner_id}: {self.status}"
+
+
+class AttemptStatus(models.TextChoices):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the worker died during the request
+
+
+class DeliveryAttempt(models.Model):
+    """One request to Xiaomi for a delivery: where it went and what Xiaomi answered."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
+    group_key = models.CharField(max_length=255, help_text="platform/environment/target type+targets")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    environment = models.CharField(max_length=16, choices=Environment.choices)
+    target_type = models.CharField(max_length=16)
+    targets = models.TextField()
+    status = models.CharField(max_length=16, choices=AttemptStatus.choices)
+    http_status = models.IntegerField(null=True, blank=True)
+    message_id = models.CharField(max_length=64, blank=True)
+    trace_id = models.CharField(max_length=64, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_category = models.CharField(max_length=32, blank=True)
+    error_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.platform}/{self.environment} {self.target_type}: {self.status}"

@@ -1,0 +1,56 @@
+"""Queries of the relay and the sweeper: which deliveries the broker must be given (again)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from pushworker.events import GoodsVisit
+from pushworker.models import Delivery, DeliveryStatus
+
+
+def event_of(delivery: Delivery) -> GoodsVisit:
+    return GoodsVisit(
+        event_id=str(delivery.event_id), owner_id=delivery.owner_id,
+        visitor_id=delivery.visitor_id, goods_id=delivery.goods_id,
+        goods_name=delivery.goods_name, visitor_name=delivery.visitor_name or None,
+        app_name=delivery.app_name,
+    )
+
+
+def unpublished(limit: int) -> list[Delivery]:
+    """Queued deliveries the broker never took (it was down or hung when they were enqueued)."""
+    return list(
+        Delivery.objects.filter(status=DeliveryStatus.QUEUED, published_at__isnull=True)
+        .order_by("created_at")[:limit]
+    )
+
+
+def stuck(*, stale_after: float, lease: float, limit: int) -> list[Delivery]:
+    """Deliveries whose broker message is probably gone.
+
+    Queued and published long ago (Redis restarted without persistence), sending with an expired
+    claim (the worker died and its message was lost), or retrying well past the retry's due time.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=stale_after)
+    return list(
+        Delivery.objects.filter(
+            Q(status=DeliveryStatus.QUEUED, published_at__lt=stale)
+            | Q(status=DeliveryStatus.SENDING, updated_at__lt=stale,
+                claimed_at__lt=now - timedelta(seconds=lease + stale_after))
+            | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=stale)
+        ).order_by("updated_at")[:limit]
+    )
+
+
+def mark_published(deliveries: list[Delivery]) -> None:
+    """Note the hand-over; a row republished by the sweeper starts a new staleness period."""
+    now = timezone.now()
+    ids = [d.pk for d in deliveries]
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.QUEUED).update(published_at=now)
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.RETRYING).update(next_attempt_at=now)
+    # Not claimed_at: the republished message must find the old claim expired and take it over.
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(updated_at=now)

@@ -1,0 +1,79 @@
+"""Django settings for running pushworker on its own, read from the environment.
+
+A host project does not use this module: it adds ``"pushworker"`` to its own ``INSTALLED_APPS``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+
+def _default_database_url() -> str:
+    path = Path(os.environ.get("PUSHWORKER_HOME", Path.cwd() / "var")).resolve() / "pushworker.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+DATABASE_URL = os.environ.get("PUSHWORKER_DATABASE_URL") or _default_database_url()
+_database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+if _database["ENGINE"].endswith("sqlite3"):
+    # Web, worker and beat processes write the same file: wait for the lock instead of failing,
+    # and take it up front so two writers never deadlock upgrading a read lock.
+    _database["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    _database["CONN_MAX_AGE"] = 0
+DATABASES = {"default": _database}
+
+# Only signs admin sessions of the standalone service; a host project brings its own key.
+SECRET_KEY = os.environ.get("PUSHWORKER_SECRET_KEY") or "pushworker-standalone-not-for-host-projects"
+DEBUG = os.environ.get("PUSHWORKER_DEBUG", "") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("PUSHWORKER_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "pushworker",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "pushworker.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"pushworker": {"handlers": ["console"], "level": os.environ.get("PUSHWORKER_LOG_LEVEL", "INFO")}},
+}

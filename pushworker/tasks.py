@@ -1,0 +1,92 @@
+"""Thin Celery tasks: explicit names, ids and names in, the retry decision out; the service decides."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
+from celery.result import AsyncResult
+
+from pushworker import conf, enqueue, outbox, records, service
+from pushworker.events import GoodsVisit, InvalidEventError
+from pushworker.models import DeliveryStatus
+
+log = logging.getLogger("pushworker.tasks")
+BATCH = 500
+
+
+class GoodsVisitTask(DjangoTask):
+    """``delay`` and ``delay_on_commit`` check the arguments and never make the web process wait.
+
+    ``apply_async`` stays Celery's own: the worker's retries, the relay and the sweeper use it.
+    """
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        event = GoodsVisit.from_call(*args, **kwargs)
+        return self.AsyncResult(enqueue.enqueue(self, event))
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        using = kwargs.pop("using", None)
+        enqueue.enqueue_on_commit(self, GoodsVisit.from_call(*args, **kwargs), using=using)
+
+
+@shared_task(bind=True, base=GoodsVisitTask, name="pushworker.send_goods_visit", max_retries=None)
+def send_goods_visit(
+    self: GoodsVisitTask,
+    owner_id: Any = None,
+    visitor_id: Any = None,
+    goods_id: Any = None,
+    goods_name: Any = None,
+    visitor_name: Any = None,
+    app_name: Any = None,
+    event_id: Any = None,
+) -> str:
+    """Tell ``owner_id``'s phones that ``visitor_id`` just viewed their goods ``goods_name``."""
+    try:
+        event = GoodsVisit.from_call(owner_id, visitor_id, goods_id, goods_name,
+                                     visitor_name, app_name, event_id or self.request.id)
+    except InvalidEventError as error:
+        # A message written by hand or by an old producer: record it, never crash-loop on it.
+        raw = {"owner_id": owner_id, "visitor_id": visitor_id, "goods_id": goods_id,
+               "goods_name": goods_name, "app_name": app_name}
+        records.reject(event_id or self.request.id, raw, str(error))
+        return DeliveryStatus.FAILED
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    outcome = service.deliver(event, redelivered=redelivered, retries=self.request.retries)
+    if outcome.retry:
+        raise self.retry(countdown=outcome.countdown, max_retries=None)
+    return outcome.status
+
+
+@shared_task(name="pushworker.relay_outbox", ignore_result=True)
+def relay_outbox() -> int:
+    """Publish deliveries the broker never took (it was down when they were enqueued)."""
+    pending = outbox.unpublished(BATCH)
+    for delivery in pending:
+        send_goods_visit.apply_async(
+            kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
+        )
+    outbox.mark_published(pending)
+    if pending:
+        log.info("relayed outbox", extra={"count": len(pending)})
+    return len(pending)
+
+
+@shared_task(name="pushworker.sweep_stuck", ignore_result=True)
+def sweep_stuck() -> int:
+    """Publish again deliveries whose broker message is probably lost (see ``outbox.stuck``)."""
+    settings = conf.get()
+    found = outbox.stuck(stale_after=settings.stale_after_seconds,
+                         lease=settings.claim_lease_seconds, limit=BATCH)
+    for delivery in found:
+        send_goods_visit.apply_async(
+            kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
+        )
+    outbox.mark_published(found)
+    if found:
+        log.warning("re-enqueued stuck deliveries", extra={
+            "count": len(found), "statuses": sorted({d.status for d in found})})
+    return len(found)
+

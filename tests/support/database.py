@@ -1,0 +1,38 @@
+"""A fresh database for one test session: PostgreSQL when a server URL is given, else an SQLite file."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import dj_database_url
+
+
+def create(tmp: Path) -> tuple[str, callable]:
+    """Create a database; return its URL and a function that drops it.
+
+    ``PUSHWORKER_TEST_DATABASE_URL`` names a PostgreSQL server and a database to connect to for
+    administration (e.g. ``postgres://postgres@127.0.0.1:5432/test``); a new database is created
+    next to it so runs never share state.
+    """
+    server = os.environ.get("PUSHWORKER_TEST_DATABASE_URL", "")
+    if not server.startswith(("postgres://", "postgresql://")):
+        path = tmp / "pushworker-test.sqlite3"
+        return f"sqlite:///{path}", lambda: None
+    import psycopg
+
+    params = dj_database_url.parse(server)
+    name = f"pushworker_test_{uuid.uuid4().hex[:10]}"
+    admin = {"host": params["HOST"] or "127.0.0.1", "port": params["PORT"] or 5432,
+             "user": params["USER"] or "postgres", "password": params["PASSWORD"] or None,
+             "dbname": params["NAME"] or "postgres"}
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    base = server.rsplit("/", 1)[0]
+    return f"{base}/{name}", drop

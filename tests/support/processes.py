@@ -1,0 +1,90 @@
+"""Real ``celery worker`` subprocesses in their own process group, so a test can kill any part."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+class Worker:
+    """``celery -A pushworker worker`` (with embedded beat unless told otherwise)."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, *, name: str = "w1",
+                 concurrency: int = 2, beat: bool = True, extra_args: tuple[str, ...] = ()) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.name = name
+        self.concurrency = concurrency
+        self.beat = beat
+        self.extra_args = extra_args
+        self.process: subprocess.Popen | None = None
+        self.log_path = workdir / f"worker-{name}.log"
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, timeout: float = 60.0) -> Worker:
+        args = [
+            sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", "INFO",
+            "-n", f"{self.name}@%h", "-c", str(self.concurrency), "-P", "prefork",
+            "-Q", "pushworker,pushworker.maintenance", "--without-gossip", "--without-mingle",
+            *self.extra_args,
+        ]
+        if self.beat:
+            args += ["-B", "-s", str(self.workdir / f"beat-{self.name}")]
+        start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the worker
+        self.process = subprocess.Popen(
+            args, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()[-4000:]}")
+            if b" ready." in self.log_path.read_bytes()[start_offset:]:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"worker not ready in {timeout} s:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def pool_children(self) -> list[int]:
+        """Pool processes (the embedded beat is a child too; it runs no tasks)."""
+        assert self.process is not None
+        return children(self.process.pid)
+
+    def kill_group(self) -> None:
+        """SIGKILL the main process, its pool and beat at once: a power cut of the worker."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def terminate(self, timeout: float = 60.0) -> None:
+        """SIGTERM: Celery's warm shutdown, waiting for running tasks to finish."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill_group()
+        if self.process:
+            try:  # stragglers of the group (pool children) must not outlive the test
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    stop = terminate

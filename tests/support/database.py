@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 import dj_database_url
+
+
+def _reachable(url: str) -> bool:
+    import psycopg
+
+    params = dj_database_url.parse(url)
+    try:
+        psycopg.connect(host=params["HOST"] or "127.0.0.1", port=params["PORT"] or 5432,
+                        user=params["USER"] or "postgres", dbname=params["NAME"] or "postgres",
+                        connect_timeout=2).close()
+    except psycopg.Error as error:
+        warnings.warn(f"PostgreSQL at {params['HOST']}:{params['PORT']} unreachable ({error}); "
+                      "using SQLite", stacklevel=2)
+        return False
+    return True
 
 
 def create(tmp: Path) -> tuple[str, callable]:
@@ -17,7 +33,7 @@ def create(tmp: Path) -> tuple[str, callable]:
     next to it so runs never share state.
     """
     server = os.environ.get("PUSHWORKER_TEST_DATABASE_URL", "")
-    if not server.startswith(("postgres://", "postgresql://")):
+    if not server.startswith(("postgres://", "postgresql://")) or not _reachable(server):
         path = tmp / "pushworker-test.sqlite3"
         return f"sqlite:///{path}", lambda: None
     import psycopg

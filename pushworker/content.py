@@ -76,7 +76,11 @@ def android_fields(*, event_id: str, nickname: str, goods_id: str, goods_name: s
 
 
 def ios_fields(*, event_id: str, nickname: str, goods_id: str, goods_name: str, package: str) -> dict[str, str]:
-    """Form fields of the iOS notification: the seed's alert and badge, plus an iOS 10 title."""
+    """Form fields of the iOS notification: the seed's alert and badge, plus an iOS 10 title.
+
+    Xiaomi's iOS messages have no ``notify_id``, so a repeated iOS send cannot replace the first;
+    such repeats are still counted and flagged on the delivery.
+    """
     description = describe(nickname, goods_name)
     return (
         Message()
@@ -85,7 +89,6 @@ def ios_fields(*, event_id: str, nickname: str, goods_id: str, goods_name: str, 
         .aps_title(TITLE)
         .aps_body(description)
         .badge(1)
-        .notify_id(notify_id(event_id))
         .time_to_live(TIME_TO_LIVE_MS)
         .extra({"type": GOODS_VISIT_TYPE, "goods_id": goods_id})
         .ios_fields()

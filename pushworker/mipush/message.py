@@ -215,9 +215,10 @@ class Message:
 
         Leaves out the Android-only settings (title, payload, pass_through, notify_*,
         channel_id); restricted_package_name (the bundle id) is kept when set. Requires a
-        non-blank description or aps body.
+        non-blank description even with an aps body: Xiaomi's iOS builder treats it as the
+        required alert text, and older iOS versions show nothing else.
         """
-        if not (self._common.get("description", "").strip() or self._aps.get("body", "").strip()):
+        if not self._common.get("description", "").strip():
             raise InvalidMessageError("description", "is required (non-blank) on iOS")
         common = {k: v for k, v in self._common.items() if k not in _ANDROID_ONLY}
         return self._fields(common, self._ios_extras, aps=self._aps)

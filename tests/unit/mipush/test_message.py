@@ -158,11 +158,13 @@ def test_a_pass_through_message_needs_no_title_or_description() -> None:
     assert fields.android_fields()["pass_through"] == "1"
 
 
-def test_ios_needs_a_description_or_an_aps_body() -> None:
-    with pytest.raises(InvalidMessageError) as info:
-        Message().title("t").badge(1).ios_fields()
-    assert info.value.field == "description"
-    assert Message().aps_body("b").ios_fields() == {"aps_proper_fields.body": "b"}
+def test_ios_needs_a_description_even_with_an_aps_body() -> None:
+    for message in (Message().title("t").badge(1), Message().aps_body("b")):
+        with pytest.raises(InvalidMessageError) as info:
+            message.ios_fields()
+        assert info.value.field == "description"
+    assert Message().description("d").aps_body("b").ios_fields() == {
+        "description": "d", "aps_proper_fields.body": "b"}
 
 
 def test_ten_extras_are_accepted_and_an_eleventh_is_refused() -> None:

@@ -73,7 +73,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"pushworker": {"handlers": ["console"], "level": os.environ.get("PUSHWORKER_LOG_LEVEL", "INFO")}},
+    "formatters": {
+        "fields": {
+            "()": "pushworker.logs.KeyValueFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "fields"}},
+    "loggers": {
+        "pushworker": {
+            "handlers": ["console"],
+            "level": os.environ.get("PUSHWORKER_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        }
+    },
 }

@@ -146,3 +146,23 @@ def test_a_burst_of_events_is_sent_once_each(clean_stack):
         assert row.status == "sent", (row.error_code, row.error_reason)
     targets = [t for m in clean_stack.emulator.messages() for t in m["targets"]]
     assert sorted(targets) == sorted(f"QQC_{owner}" for owner in owners)
+
+
+def test_no_secret_reaches_the_worker_log_or_the_task_arguments(clean_stack):
+    from pushworker.models import Delivery
+
+    add_device("170", "android")
+    add_device("170", "ios", ios_environment="sandbox")
+    worker = clean_stack.worker(env={"PUSHWORKER_LOG_LEVEL": "DEBUG"})
+    clean_stack.emulator.set_faults(script=("http500",))
+
+    assert finished(visit("170")).status == "sent"
+    event_ids = [str(e) for e in Delivery.objects.values_list("event_id", flat=True)]
+    # the log names the event and where it went, with the device target masked
+    assert f"delivery_id={event_ids[0]}" in worker.log()
+    assert "environment=sandbox" in worker.log()
+    assert "QQC_170" not in worker.log()
+    recorded = "\n".join(str(m) for m in clean_stack.emulator.messages())
+    for secret in clean_stack.secrets():
+        assert secret not in worker.log()
+        assert secret not in recorded

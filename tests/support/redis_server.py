@@ -27,16 +27,19 @@ def redis_binary() -> str:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, *, aof: bool = False, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, *, aof: bool = False, port: int | None = None,
+                 password: str | None = None) -> None:
         self.workdir = workdir
         self.aof = aof
+        self.password = password
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         args = [
@@ -46,6 +49,8 @@ class RedisServer:
         ]
         if self.aof:
             args += ["--appendfsync", "everysec"]
+        if self.password:
+            args += ["--requirepass", self.password]
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready()
@@ -56,6 +61,9 @@ class RedisServer:
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    if self.password:
+                        sock.sendall(f"AUTH {self.password}\r\n".encode())
+                        sock.recv(64)
                     sock.sendall(b"PING\r\n")
                     if sock.recv(64).startswith(b"+PONG"):
                         return

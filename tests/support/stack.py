@@ -51,7 +51,8 @@ class Stack:
             EmulatorApp(secret=self.android_secret, package=ANDROID_PACKAGE, platform="android"),
             EmulatorApp(secret=self.ios_secret, package=IOS_BUNDLE, platform="ios"),
         ]).start()
-        self.redis = RedisServer(tmp / "redis").start()
+        self.redis_password = secrets.token_urlsafe(12)
+        self.redis = RedisServer(tmp / "redis", password=self.redis_password).start()
         self.env = {
             **os.environ,
             **FAST_SETTINGS,
@@ -102,7 +103,12 @@ class Stack:
             self.redis.start()
         self.emulator.reset()
         self.emulator.set_known_targets(None)
+        self.emulator.set_faults(None)
         enqueue.breaker.close()
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this stack handed out: none may appear in a log, an argument or a page."""
+        return (self.android_secret, self.ios_secret, self.redis_password)
 
     def close(self) -> None:
         self.reset()

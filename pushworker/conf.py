@@ -252,7 +252,11 @@ def _apps_from_dict(
     for key in set(spec) - _KNOWN_TOP_KEYS:
         problems.append(f"PUSHWORKER[{key!r}] is not a known key ({', '.join(sorted(_KNOWN_TOP_KEYS))})")
     apps = {}
-    for name, app in (spec.get("APPS") or {}).items():
+    app_specs = spec.get("APPS") or {}
+    if not isinstance(app_specs, Mapping):
+        problems.append("PUSHWORKER['APPS'] must be a dict")
+        app_specs = {}
+    for name, app in app_specs.items():
         where = f"PUSHWORKER['APPS'][{name!r}]"
         if not isinstance(app, Mapping):
             problems.append(f"{where} must be a dict")
@@ -262,8 +266,14 @@ def _apps_from_dict(
         platforms = {}
         for platform, (secret_key, package_key) in _DICT_KEYS.items():
             part = app.get(platform.upper()) or {}
+            part_where = f"{where}[{platform.upper()!r}]"
+            if not isinstance(part, Mapping):
+                problems.append(f"{part_where} must be a dict")
+                part = {}
+            for key in set(part) - {secret_key, package_key}:
+                problems.append(f"{part_where}[{key!r}] is not a known key ({secret_key}, {package_key})")
             platforms[platform] = _platform(
-                f"{where}[{platform.upper()!r}][{secret_key!r}]|{where}[{platform.upper()!r}][{package_key!r}]",
+                f"{part_where}[{secret_key!r}]|{part_where}[{package_key!r}]",
                 str(part.get(secret_key, "")),
                 str(part.get(package_key, "")),
                 problems,

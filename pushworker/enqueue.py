@@ -146,15 +146,16 @@ def enqueue(task: Any, event: GoodsVisit) -> str:
         if not publish(task, event):
             _keep_or_raise(event, app_name)
         return event.event_id
+    try_broker = breaker.allows()  # decided once: the row must say what this call will do
     try:
-        _, created = _outbox_row(event, app_name, published=breaker.allows())
+        _, created = _outbox_row(event, app_name, published=try_broker)
     except DatabaseError as error:
         log.error("outbox write failed; publishing without a durable copy",
                   extra={"delivery_id": event.event_id, "problem": str(error)})
         if publish(task, event):
             return event.event_id
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
-    if created and breaker.allows() and not publish(task, event):
+    if created and try_broker and not publish(task, event):
         _unpublish(event)
     return event.event_id
 

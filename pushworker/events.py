@@ -9,6 +9,10 @@ from typing import Any
 
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 1024  # far above what fits a notification; the cap keeps broker messages small
+# The limits are the Delivery columns' (models.py): a longer value would fail the outbox write on
+# PostgreSQL, inside the caller's transaction, instead of here with a clear message.
+MAX_VISITOR_NAME_LENGTH = 255
+MAX_APP_NAME_LENGTH = 64
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -34,18 +38,29 @@ def _identifier(argument: str, value: Any) -> str:
         raise InvalidEventError(argument, f"must be at most {MAX_ID_LENGTH} characters, got {len(text)}")
     if _CONTROL.search(text):
         raise InvalidEventError(argument, "must not contain control characters")
+    _check_encodable(argument, text)
     return text
 
 
-def _name(argument: str, value: Any, *, optional: bool = False) -> str | None:
+def _check_encodable(argument: str, text: str) -> None:
+    # A lone surrogate (JSON "\ud83d") is a valid Python str that no database or UTF-16 count takes.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEventError(argument, "must be valid Unicode text (has a lone surrogate)") from None
+
+
+def _name(argument: str, value: Any, *, optional: bool = False,
+          max_length: int = MAX_NAME_LENGTH) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str):
         raise InvalidEventError(argument, f"must be a str, got {type(value).__name__}")
     if not value.strip():
         raise InvalidEventError(argument, "must not be empty")
-    if len(value) > MAX_NAME_LENGTH:
-        raise InvalidEventError(argument, f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}")
+    if len(value) > max_length:
+        raise InvalidEventError(argument, f"must be at most {max_length} characters, got {len(value)}")
+    _check_encodable(argument, value)
     # Control characters are allowed here: names are user data; content.py turns them into spaces.
     return value
 
@@ -81,15 +96,18 @@ class GoodsVisit:
                 event_id = str(uuid.UUID(str(event_id)))
             except ValueError:
                 raise InvalidEventError("event_id", f"must be a UUID, got {event_id!r}") from None
-        if app_name is not None and (not isinstance(app_name, str) or not app_name.strip()):
-            raise InvalidEventError("app_name", "must be a non-empty str or None")
+        if app_name is not None and (not isinstance(app_name, str) or not app_name.strip()
+                                     or len(app_name.strip()) > MAX_APP_NAME_LENGTH):
+            raise InvalidEventError(
+                "app_name", f"must be a non-empty str of at most {MAX_APP_NAME_LENGTH} characters, or None")
         return cls(
             event_id=event_id,
             owner_id=_identifier("owner_id", owner_id),
             visitor_id=_identifier("visitor_id", visitor_id),
             goods_id=_identifier("goods_id", goods_id),
             goods_name=_name("goods_name", goods_name),  # type: ignore[arg-type]
-            visitor_name=_name("visitor_name", visitor_name, optional=True),
+            visitor_name=_name("visitor_name", visitor_name, optional=True,
+                               max_length=MAX_VISITOR_NAME_LENGTH),
             app_name=app_name.strip() if app_name else None,
         )
 

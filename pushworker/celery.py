@@ -18,4 +18,8 @@ def _check_configuration(**_: object) -> None:
     """Refuse to start a worker that could not send: every missing key is named at once."""
     from pushworker import conf
 
-    conf.get().require_credentials()
+    try:
+        conf.get().require_credentials()
+    except conf.ConfigurationError as error:
+        # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.
+        raise SystemExit(f"{error}") from error

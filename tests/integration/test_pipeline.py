@@ -166,3 +166,10 @@ def test_no_secret_reaches_the_worker_log_or_the_task_arguments(clean_stack):
     for secret in clean_stack.secrets():
         assert secret not in worker.log()
         assert secret not in recorded
+
+
+def test_a_worker_without_credentials_refuses_to_start_naming_every_missing_key(clean_stack):
+    with pytest.raises(RuntimeError) as info:
+        clean_stack.worker(env={"MIPUSH_ANDROID_APP_SECRET": "", "MIPUSH_IOS_APP_SECRET": ""})
+    assert "MIPUSH_ANDROID_APP_SECRET is missing" in str(info.value)
+    assert "MIPUSH_IOS_APP_SECRET is missing" in str(info.value)

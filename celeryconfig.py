@@ -15,6 +15,9 @@ from pushworker import conf as _conf
 _settings = _conf.load()
 
 broker_url = os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
+# kombu's Redis transport, except that a queue entry that is not a message is dead-lettered
+# instead of stopping the worker (see pushworker/transport.py). It takes redis:// URLs as is.
+broker_transport = "pushworker.transport:Transport"
 
 # JSON only: a broker that accepted pickle would let anyone who can write to Redis run code here.
 task_serializer = "json"
@@ -60,6 +63,9 @@ broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # a worker waits for Redis to come back, however long
 task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 worker_cancel_long_running_tasks_on_connection_loss = False
+
+# Messages that are not runnable tasks are kept in the DeadLetter table instead of only logged.
+worker_consumer = "pushworker.consumer:DeadLetteringConsumer"
 
 # A run that outlives the visibility timeout would run twice concurrently; stop it first.
 task_time_limit = max(5, _settings.visibility_timeout - 5)

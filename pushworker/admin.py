@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from pushworker import records
-from pushworker.models import Delivery, DeliveryAttempt, PushDevice
+from pushworker.models import DeadLetter, Delivery, DeliveryAttempt, PushDevice
 
 
 @admin.register(PushDevice)
@@ -60,3 +60,16 @@ class DeliveryAdmin(admin.ModelAdmin):
                                    f"within seconds." + (f" {skipped} skipped (not failed or dead)."
                                                          if skipped else ""),
                           messages.SUCCESS if count else messages.WARNING)
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "reason", "task_name", "task_id")
+    search_fields = ("reason", "task_name", "=task_id")
+    date_hierarchy = "received_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

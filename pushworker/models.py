@@ -151,3 +151,21 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform}/{self.environment} {self.target_type}: {self.status}"
+
+
+class DeadLetter(models.Model):
+    """A broker message the worker could not even read as a task: kept for a human, never retried.
+
+    Garbage bytes, a task name this worker does not know, or an envelope Celery rejects. Events
+    that were read but failed live on :class:`Delivery` instead (status ``failed`` or ``dead``).
+    """
+
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reason = models.CharField(max_length=255)
+    task_name = models.CharField(max_length=255, blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    headers = models.TextField(blank=True)
+    body = models.TextField(blank=True, help_text="The raw body, cut at 64 KiB.")
+
+    def __str__(self) -> str:
+        return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.reason}"

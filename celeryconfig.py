@@ -61,7 +61,12 @@ broker_transport_options = {
 }
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # a worker waits for Redis to come back, however long
-task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+task_publish_retry_policy = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 worker_cancel_long_running_tasks_on_connection_loss = False
 
 # Messages that are not runnable tasks are kept in the DeadLetter table instead of only logged.
@@ -74,7 +79,10 @@ task_time_limit = max(5, _settings.visibility_timeout - 5)
 worker_send_task_events = True
 
 beat_schedule = {
-    "relay-outbox": {"task": "pushworker.relay_outbox", "schedule": _settings.relay_interval_seconds},
+    "relay-outbox": {
+        "task": "pushworker.relay_outbox",
+        "schedule": _settings.relay_interval_seconds,
+    },
     "sweep-stuck": {"task": "pushworker.sweep_stuck", "schedule": _settings.sweep_interval_seconds},
 }
 beat_schedule_filename = os.environ.get("PUSHWORKER_BEAT_SCHEDULE", "var/celerybeat-schedule")

@@ -1,4 +1,4 @@
-"""Django admin for operators: find a user's devices and deliveries, see Xiaomi's answers, requeue."""
+"""Django admin for operators: find devices and deliveries, read Xiaomi's answers, requeue."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ from pushworker.models import DeadLetter, Delivery, DeliveryAttempt, PushDevice
 
 @admin.register(PushDevice)
 class PushDeviceAdmin(admin.ModelAdmin):
-    list_display = ("user_id", "app_name", "os_type", "ios_environment", "target_kind",
-                    "is_active", "deactivated_reason", "modify_time")
+    list_display = (
+        "user_id",
+        "app_name",
+        "os_type",
+        "ios_environment",
+        "target_kind",
+        "is_active",
+        "deactivated_reason",
+        "modify_time",
+    )
     list_filter = ("app_name", "os_type", "ios_environment", "is_active")
     search_fields = ("=user_id", "alias", "registration_id")
     readonly_fields = ("created_at", "modify_time", "deactivated_at")
@@ -25,8 +33,20 @@ class AttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ("started_at", "platform", "environment", "target_type", "status", "http_status",
-              "error_code", "error_category", "error_reason", "message_id", "trace_id", "finished_at")
+    fields = (
+        "started_at",
+        "platform",
+        "environment",
+        "target_type",
+        "status",
+        "http_status",
+        "error_code",
+        "error_category",
+        "error_reason",
+        "message_id",
+        "trace_id",
+        "finished_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -35,11 +55,28 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "owner_id", "visitor_id", "goods_name", "app_name", "status",
-                    "attempts", "error_code", "error_category", "possible_duplicate",
-                    "created_at", "finished_at")
-    list_filter = ("status", "error_category", "error_code", "app_name", "possible_duplicate",
-                   "redelivered")
+    list_display = (
+        "event_id",
+        "owner_id",
+        "visitor_id",
+        "goods_name",
+        "app_name",
+        "status",
+        "attempts",
+        "error_code",
+        "error_category",
+        "possible_duplicate",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = (
+        "status",
+        "error_category",
+        "error_code",
+        "app_name",
+        "possible_duplicate",
+        "redelivered",
+    )
     search_fields = ("=owner_id", "=visitor_id", "=goods_id", "=event_id", "message_id", "trace_id")
     date_hierarchy = "created_at"
     inlines = (AttemptInline,)
@@ -56,10 +93,12 @@ class DeliveryAdmin(admin.ModelAdmin):
     def requeue(self, request, queryset) -> None:
         count = records.requeue(queryset)
         skipped = queryset.count() - count
-        self.message_user(request, f"{count} delivery(ies) requeued; the relay publishes them "
-                                   f"within seconds." + (f" {skipped} skipped (not failed or dead)."
-                                                         if skipped else ""),
-                          messages.SUCCESS if count else messages.WARNING)
+        self.message_user(
+            request,
+            f"{count} delivery(ies) requeued; the relay publishes them "
+            f"within seconds." + (f" {skipped} skipped (not failed or dead)." if skipped else ""),
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
 
 @admin.register(DeadLetter)

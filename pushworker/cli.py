@@ -32,8 +32,10 @@ def _check(args: argparse.Namespace) -> int:
 
     print(f"broker: {maybe_sanitize_url(broker)}")
     if settings.credential_problems:
-        print("a worker would refuse to start:\n  - " + "\n  - ".join(settings.credential_problems),
-              file=sys.stderr)
+        print(
+            "a worker would refuse to start:\n  - " + "\n  - ".join(settings.credential_problems),
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -54,7 +56,10 @@ def _device(args: argparse.Namespace) -> int:
     app = args.app or conf.get().default_app
     if args.device_command == "add":
         device = PushDevice.objects.create(
-            user_id=args.user, app_name=app, os_type=args.os, registration_id=args.reg_id or "",
+            user_id=args.user,
+            app_name=app,
+            os_type=args.os,
+            registration_id=args.reg_id or "",
             alias=args.alias or "",
             ios_environment=Environment.SANDBOX if args.sandbox else Environment.PRODUCTION,
         )
@@ -62,7 +67,11 @@ def _device(args: argparse.Namespace) -> int:
         return 0
     devices = PushDevice.objects.filter(user_id=args.user, app_name=app).order_by("-modify_time")
     for d in devices:
-        target = f"regid {d.registration_id[:6]}…" if d.registration_id else f"alias {d.alias or '(default)'}"
+        target = (
+            f"regid {d.registration_id[:6]}…"
+            if d.registration_id
+            else f"alias {d.alias or '(default)'}"
+        )
         env = d.ios_environment if d.os_type == "ios" else "production"
         state = "active" if d.is_active else f"inactive ({d.deactivated_reason})"
         print(f"{d.pk}\t{d.os_type}\t{env}\t{target}\t{state}")
@@ -76,8 +85,12 @@ def _send(args: argparse.Namespace) -> int:
     from pushworker.tasks import send_goods_visit
 
     result = send_goods_visit.delay(
-        owner_id=args.owner, visitor_id=args.visitor, goods_id=args.goods_id,
-        goods_name=args.goods_name, visitor_name=args.visitor_name, app_name=args.app,
+        owner_id=args.owner,
+        visitor_id=args.visitor,
+        goods_id=args.goods_id,
+        goods_name=args.goods_name,
+        visitor_name=args.visitor_name,
+        app_name=args.app,
     )
     print(result.id)
     return 0
@@ -109,7 +122,9 @@ def parser() -> argparse.ArgumentParser:
     emulator_arguments(emulator)
     emulator.set_defaults(func=_emulator)
 
-    commands.add_parser("check", help="print the effective configuration, secrets masked").set_defaults(func=_check)
+    commands.add_parser(
+        "check", help="print the effective configuration, secrets masked"
+    ).set_defaults(func=_check)
 
     manage = commands.add_parser("manage", help="Django management commands, e.g. 'manage migrate'")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
@@ -129,7 +144,9 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--app")
     device.set_defaults(func=_device)
 
-    send = commands.add_parser("send-goods-visit", help="enqueue one goods-visit event, as the web would")
+    send = commands.add_parser(
+        "send-goods-visit", help="enqueue one goods-visit event, as the web would"
+    )
     send.add_argument("--owner", required=True)
     send.add_argument("--visitor", required=True)
     send.add_argument("--goods-id", required=True)

@@ -1,8 +1,8 @@
-"""pushworker's settings: read once from the environment (and a host's ``PUSHWORKER`` dict), checked, frozen.
+"""pushworker's settings: read once from the environment (or ``PUSHWORKER``), checked, frozen.
 
 Every knob has one name, one default and one place where it is parsed. Problems are collected and
 reported together, naming each key, so an operator fixes a deployment in one pass instead of one
-crash at a time. Secrets are wrapped in :class:`Secret`, whose ``repr``/``str`` never show the value.
+crash at a time. Secrets are wrapped in :class:`Secret`, whose ``repr``/``str`` hide the value.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class PlatformCredentials:
 
 @dataclass(frozen=True)
 class AppSettings:
-    """One mobile app: its name, the alias prefix its phones register, and per-platform credentials."""
+    """One mobile app: its name, its phones' alias prefix, and per-platform credentials."""
 
     name: str
     alias_prefix: str
@@ -63,7 +63,7 @@ class AppSettings:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """One retry budget: quick in-task retries first, then broker retries with growing countdowns."""
+    """One retry budget: quick in-task retries, then broker retries with growing countdowns."""
 
     quick_attempts: int = 3
     quick_budget_seconds: float = 2.0
@@ -74,16 +74,19 @@ class RetryPolicy:
     max_retries: int = 8
 
     def countdown_ceiling(self, retry: int, throttled: bool = False) -> float:
-        """The largest countdown of broker retry number ``retry`` (0-based); jitter picks below it."""
+        """The largest countdown of broker retry ``retry`` (0-based); jitter picks below it."""
         base = self.throttled_base_seconds if throttled else self.base_seconds
         return float(min(self.cap_seconds, base * (2**retry)))
 
     def worst_case_seconds(self) -> float:
         """Upper bound of the time from first attempt to ``dead``, ignoring queueing."""
-        return sum(
-            self.quick_budget_seconds + self.countdown_ceiling(n, throttled=True)
-            for n in range(self.max_retries)
-        ) + self.quick_budget_seconds
+        return (
+            sum(
+                self.quick_budget_seconds + self.countdown_ceiling(n, throttled=True)
+                for n in range(self.max_retries)
+            )
+            + self.quick_budget_seconds
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class Settings:
     credential_problems: tuple[str, ...] = ()
 
     def app(self, name: str | None) -> AppSettings:
-        """The app called ``name`` (the default app for ``None``); ``KeyError`` names the known ones."""
+        """The app called ``name`` (default app for ``None``); ``KeyError`` names the known ones."""
         key = name or self.default_app
         try:
             return self.apps[key]
@@ -250,7 +253,9 @@ def _apps_from_dict(
     spec: Mapping[str, Any], problems: list[str], cred_problems: list[str]
 ) -> dict[str, AppSettings]:
     for key in set(spec) - _KNOWN_TOP_KEYS:
-        problems.append(f"PUSHWORKER[{key!r}] is not a known key ({', '.join(sorted(_KNOWN_TOP_KEYS))})")
+        problems.append(
+            f"PUSHWORKER[{key!r}] is not a known key ({', '.join(sorted(_KNOWN_TOP_KEYS))})"
+        )
     apps = {}
     app_specs = spec.get("APPS") or {}
     if not isinstance(app_specs, Mapping):
@@ -262,7 +267,9 @@ def _apps_from_dict(
             problems.append(f"{where} must be a dict")
             continue
         for key in set(app) - _KNOWN_APP_KEYS:
-            problems.append(f"{where}[{key!r}] is not a known key ({', '.join(sorted(_KNOWN_APP_KEYS))})")
+            problems.append(
+                f"{where}[{key!r}] is not a known key ({', '.join(sorted(_KNOWN_APP_KEYS))})"
+            )
         platforms = {}
         for platform, (secret_key, package_key) in _DICT_KEYS.items():
             part = app.get(platform.upper()) or {}
@@ -271,7 +278,9 @@ def _apps_from_dict(
                 problems.append(f"{part_where} must be a dict")
                 part = {}
             for key in set(part) - {secret_key, package_key}:
-                problems.append(f"{part_where}[{key!r}] is not a known key ({secret_key}, {package_key})")
+                problems.append(
+                    f"{part_where}[{key!r}] is not a known key ({secret_key}, {package_key})"
+                )
             platforms[platform] = _platform(
                 f"{part_where}[{secret_key!r}]|{part_where}[{package_key!r}]",
                 str(part.get(secret_key, "")),
@@ -290,7 +299,9 @@ def _apps_from_dict(
     return apps
 
 
-def load(environ: Mapping[str, str] | None = None, app_spec: Mapping[str, Any] | None = None) -> Settings:
+def load(
+    environ: Mapping[str, str] | None = None, app_spec: Mapping[str, Any] | None = None
+) -> Settings:
     """Read and check the configuration; raise :class:`ConfigurationError` listing every problem.
 
     ``app_spec`` is a host project's ``PUSHWORKER`` dict (several apps); without it the single app
@@ -327,7 +338,9 @@ def load(environ: Mapping[str, str] | None = None, app_spec: Mapping[str, Any] |
     visibility_timeout = env.number("PUSHWORKER_VISIBILITY_TIMEOUT", 60, minimum=1, cast=int)
     connect_timeout = env.number("MIPUSH_CONNECT_TIMEOUT", 3.0, minimum=0.01)
     read_timeout = env.number("MIPUSH_READ_TIMEOUT", 5.0, minimum=0.01)
-    longest_run = retry.quick_attempts * (connect_timeout + read_timeout) + retry.quick_budget_seconds
+    longest_run = (
+        retry.quick_attempts * (connect_timeout + read_timeout) + retry.quick_budget_seconds
+    )
     if retry.cap_seconds * 2 > visibility_timeout:
         env.problems.append(
             f"PUSHWORKER_RETRY_CAP ({retry.cap_seconds:g} s) must stay at most half of "
@@ -336,7 +349,8 @@ def load(environ: Mapping[str, str] | None = None, app_spec: Mapping[str, Any] |
         )
     if longest_run >= visibility_timeout:
         env.problems.append(
-            f"one task run can last {longest_run:g} s (PUSHWORKER_QUICK_ATTEMPTS × (MIPUSH_CONNECT_TIMEOUT "
+            f"one task run can last {longest_run:g} s (PUSHWORKER_QUICK_ATTEMPTS × "
+            "(MIPUSH_CONNECT_TIMEOUT "
             f"+ MIPUSH_READ_TIMEOUT) + PUSHWORKER_QUICK_BUDGET), not below "
             f"PUSHWORKER_VISIBILITY_TIMEOUT ({visibility_timeout} s)"
         )
@@ -361,7 +375,8 @@ def load(environ: Mapping[str, str] | None = None, app_spec: Mapping[str, Any] |
         sweep_interval_seconds=env.number("PUSHWORKER_SWEEP_INTERVAL", 10.0, minimum=0.1),
         nickname_resolver=env.text(
             "PUSHWORKER_NICKNAME_RESOLVER", "pushworker.nicknames.from_user_model"
-        ) or "pushworker.nicknames.from_user_model",
+        )
+        or "pushworker.nicknames.from_user_model",
         unknown_visitor_name=env.text("PUSHWORKER_UNKNOWN_VISITOR_NAME", "访客") or "访客",
         credential_problems=tuple(cred_problems),
     )
@@ -372,7 +387,7 @@ def load(environ: Mapping[str, str] | None = None, app_spec: Mapping[str, Any] |
 
 @lru_cache(maxsize=1)
 def get() -> Settings:
-    """The process's settings, loaded on first use from the environment and Django's ``PUSHWORKER``."""
+    """The process's settings, loaded on first use from the environment and ``PUSHWORKER``."""
     from django.conf import settings as django_settings
     from django.core.exceptions import ImproperlyConfigured
 

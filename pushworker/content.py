@@ -60,7 +60,9 @@ def notify_id(event_id: str) -> int:
     return int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:4], "big") % (2**31 - 1) + 1
 
 
-def android_fields(*, event_id: str, nickname: str, goods_id: str, goods_name: str, package: str) -> dict[str, str]:
+def android_fields(
+    *, event_id: str, nickname: str, goods_id: str, goods_name: str, package: str
+) -> dict[str, str]:
     """Form fields of the Android notification (the seed's message plus a stable notify id)."""
     return (
         Message()
@@ -75,7 +77,9 @@ def android_fields(*, event_id: str, nickname: str, goods_id: str, goods_name: s
     )
 
 
-def ios_fields(*, event_id: str, nickname: str, goods_id: str, goods_name: str, package: str) -> dict[str, str]:
+def ios_fields(
+    *, event_id: str, nickname: str, goods_id: str, goods_name: str, package: str
+) -> dict[str, str]:
     """Form fields of the iOS notification: the seed's alert and badge, plus an iOS 10 title.
 
     Xiaomi's iOS messages have no ``notify_id``, so a repeated iOS send cannot replace the first;

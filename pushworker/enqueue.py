@@ -66,8 +66,12 @@ class _Publisher:
             if self._pid != os.getpid():  # threads do not survive fork: start them in this process
                 self._jobs = queue.SimpleQueue()
                 for n in range(self.size):
-                    threading.Thread(target=self._run, args=(self._jobs,), daemon=True,
-                                     name=f"pushworker-publish-{n}").start()
+                    threading.Thread(
+                        target=self._run,
+                        args=(self._jobs,),
+                        daemon=True,
+                        name=f"pushworker-publish-{n}",
+                    ).start()
                 self._pid = os.getpid()
         future: Future = Future()
         self._jobs.put((future, fn, args, kwargs))
@@ -89,7 +93,7 @@ _publisher = _Publisher()
 
 
 def publish(task: Any, event: GoodsVisit) -> bool:
-    """Give the event to the broker within the budget; False if the breaker, an error or time said no."""
+    """Give the event to the broker within the budget; False if breaker, error or clock said no."""
     settings = conf.get()
     if not breaker.allows():
         return False
@@ -107,8 +111,10 @@ def publish(task: Any, event: GoodsVisit) -> bool:
         breaker.close()
         return True
     breaker.trip(settings.breaker_cooldown_seconds)
-    log.warning("broker unavailable, event kept in the outbox",
-                extra={"delivery_id": event.event_id, "problem": problem})
+    log.warning(
+        "broker unavailable, event kept in the outbox",
+        extra={"delivery_id": event.event_id, "problem": problem},
+    )
     return False
 
 
@@ -123,16 +129,22 @@ def _outbox_row(event: GoodsVisit, app_name: str, *, published: bool) -> tuple[D
     return Delivery.objects.get_or_create(
         event_id=event.event_id,
         defaults={
-            "app_name": app_name, "owner_id": event.owner_id, "visitor_id": event.visitor_id,
-            "visitor_name": event.visitor_name or "", "goods_id": event.goods_id,
-            "goods_name": event.goods_name, "status": DeliveryStatus.QUEUED,
+            "app_name": app_name,
+            "owner_id": event.owner_id,
+            "visitor_id": event.visitor_id,
+            "visitor_name": event.visitor_name or "",
+            "goods_id": event.goods_id,
+            "goods_name": event.goods_name,
+            "status": DeliveryStatus.QUEUED,
             "published_at": timezone.now() if published else None,
         },
     )
 
 
 def _unpublish(event: GoodsVisit) -> None:
-    Delivery.objects.filter(event_id=event.event_id, status=DeliveryStatus.QUEUED).update(published_at=None)
+    Delivery.objects.filter(event_id=event.event_id, status=DeliveryStatus.QUEUED).update(
+        published_at=None
+    )
 
 
 def enqueue(task: Any, event: GoodsVisit) -> str:
@@ -150,8 +162,10 @@ def enqueue(task: Any, event: GoodsVisit) -> str:
     try:
         _, created = _outbox_row(event, app_name, published=try_broker)
     except DatabaseError as error:
-        log.error("outbox write failed; publishing without a durable copy",
-                  extra={"delivery_id": event.event_id, "problem": str(error)})
+        log.error(
+            "outbox write failed; publishing without a durable copy",
+            extra={"delivery_id": event.event_id, "problem": str(error)},
+        )
         if publish(task, event):
             return event.event_id
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
@@ -186,13 +200,17 @@ def enqueue_on_commit(task: Any, event: GoodsVisit, using: str | None = None) ->
             if keep_in_transaction:
                 if publish(task, event):
                     Delivery.objects.filter(
-                        event_id=event.event_id, status=DeliveryStatus.QUEUED, published_at__isnull=True
+                        event_id=event.event_id,
+                        status=DeliveryStatus.QUEUED,
+                        published_at__isnull=True,
                     ).update(published_at=timezone.now())
             else:
                 enqueue(task, event)
         except Exception:  # noqa: BLE001 - the caller's data is committed; an error here must not 500
-            log.exception("goods visit not enqueued after commit",
-                          extra={"delivery_id": event.event_id, "event": event.as_kwargs()})
+            log.exception(
+                "goods visit not enqueued after commit",
+                extra={"delivery_id": event.event_id, "event": event.as_kwargs()},
+            )
 
     transaction.on_commit(after_commit, using=using)
     return event.event_id

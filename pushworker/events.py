@@ -35,7 +35,9 @@ def _identifier(argument: str, value: Any) -> str:
     if not text:
         raise InvalidEventError(argument, "must not be empty")
     if len(text) > MAX_ID_LENGTH:
-        raise InvalidEventError(argument, f"must be at most {MAX_ID_LENGTH} characters, got {len(text)}")
+        raise InvalidEventError(
+            argument, f"must be at most {MAX_ID_LENGTH} characters, got {len(text)}"
+        )
     if _CONTROL.search(text):
         raise InvalidEventError(argument, "must not contain control characters")
     _check_encodable(argument, text)
@@ -47,11 +49,14 @@ def _check_encodable(argument: str, text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidEventError(argument, "must be valid Unicode text (has a lone surrogate)") from None
+        raise InvalidEventError(
+            argument, "must be valid Unicode text (has a lone surrogate)"
+        ) from None
 
 
-def _name(argument: str, value: Any, *, optional: bool = False,
-          max_length: int = MAX_NAME_LENGTH) -> str | None:
+def _name(
+    argument: str, value: Any, *, optional: bool = False, max_length: int = MAX_NAME_LENGTH
+) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str):
@@ -59,7 +64,9 @@ def _name(argument: str, value: Any, *, optional: bool = False,
     if not value.strip():
         raise InvalidEventError(argument, "must not be empty")
     if len(value) > max_length:
-        raise InvalidEventError(argument, f"must be at most {max_length} characters, got {len(value)}")
+        raise InvalidEventError(
+            argument, f"must be at most {max_length} characters, got {len(value)}"
+        )
     _check_encodable(argument, value)
     # Control characters are allowed here: names are user data; content.py turns them into spaces.
     return value
@@ -67,7 +74,7 @@ def _name(argument: str, value: Any, *, optional: bool = False,
 
 @dataclass(frozen=True)
 class GoodsVisit:
-    """Someone (the visitor) just viewed a goods item of its owner; the owner's phones should hear."""
+    """The visitor just viewed a goods item of its owner; the owner's phones should hear."""
 
     event_id: str
     owner_id: str
@@ -88,7 +95,7 @@ class GoodsVisit:
         app_name: Any = None,
         event_id: Any = None,
     ) -> GoodsVisit:
-        """Check the caller's arguments; raise :class:`InvalidEventError` naming the first bad one."""
+        """Check the arguments; raise :class:`InvalidEventError` naming the first bad one."""
         if event_id is None:
             event_id = str(uuid.uuid4())
         else:
@@ -96,18 +103,24 @@ class GoodsVisit:
                 event_id = str(uuid.UUID(str(event_id)))
             except ValueError:
                 raise InvalidEventError("event_id", f"must be a UUID, got {event_id!r}") from None
-        if app_name is not None and (not isinstance(app_name, str) or not app_name.strip()
-                                     or len(app_name.strip()) > MAX_APP_NAME_LENGTH):
+        if app_name is not None and (
+            not isinstance(app_name, str)
+            or not app_name.strip()
+            or len(app_name.strip()) > MAX_APP_NAME_LENGTH
+        ):
             raise InvalidEventError(
-                "app_name", f"must be a non-empty str of at most {MAX_APP_NAME_LENGTH} characters, or None")
+                "app_name",
+                f"must be a non-empty str of at most {MAX_APP_NAME_LENGTH} characters, or None",
+            )
         return cls(
             event_id=event_id,
             owner_id=_identifier("owner_id", owner_id),
             visitor_id=_identifier("visitor_id", visitor_id),
             goods_id=_identifier("goods_id", goods_id),
             goods_name=_name("goods_name", goods_name),  # type: ignore[arg-type]
-            visitor_name=_name("visitor_name", visitor_name, optional=True,
-                               max_length=MAX_VISITOR_NAME_LENGTH),
+            visitor_name=_name(
+                "visitor_name", visitor_name, optional=True, max_length=MAX_VISITOR_NAME_LENGTH
+            ),
             app_name=app_name.strip() if app_name else None,
         )
 

@@ -35,7 +35,9 @@ class PushDevice(models.Model):
         max_length=128, blank=True, help_text="Blank means the app's alias prefix + user id."
     )
     ios_environment = models.CharField(
-        max_length=16, choices=Environment.choices, default=Environment.PRODUCTION,
+        max_length=16,
+        choices=Environment.choices,
+        default=Environment.PRODUCTION,
         help_text="Only iOS devices use the sandbox; Android always goes to production.",
     )
     is_active = models.BooleanField(default=True)
@@ -131,7 +133,9 @@ class DeliveryAttempt(models.Model):
     """One request to Xiaomi for a delivery: where it went and what Xiaomi answered."""
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
-    group_key = models.CharField(max_length=255, help_text="platform/environment/target type+targets")
+    group_key = models.CharField(
+        max_length=255, help_text="platform/environment/target type+targets"
+    )
     platform = models.CharField(max_length=16, choices=Platform.choices)
     environment = models.CharField(max_length=16, choices=Environment.choices)
     target_type = models.CharField(max_length=16)

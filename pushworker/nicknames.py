@@ -40,4 +40,6 @@ def load(path: str) -> Resolver:
     try:
         return import_string(path)
     except ImportError as error:
-        raise ImportError(f"PUSHWORKER_NICKNAME_RESOLVER={path!r} cannot be imported: {error}") from error
+        raise ImportError(
+            f"PUSHWORKER_NICKNAME_RESOLVER={path!r} cannot be imported: {error}"
+        ) from error

@@ -13,9 +13,12 @@ from pushworker.models import Delivery, DeliveryStatus
 
 def event_of(delivery: Delivery) -> GoodsVisit:
     return GoodsVisit(
-        event_id=str(delivery.event_id), owner_id=delivery.owner_id,
-        visitor_id=delivery.visitor_id, goods_id=delivery.goods_id,
-        goods_name=delivery.goods_name, visitor_name=delivery.visitor_name or None,
+        event_id=str(delivery.event_id),
+        owner_id=delivery.owner_id,
+        visitor_id=delivery.visitor_id,
+        goods_id=delivery.goods_id,
+        goods_name=delivery.goods_name,
+        visitor_name=delivery.visitor_name or None,
         app_name=delivery.app_name,
     )
 
@@ -23,8 +26,9 @@ def event_of(delivery: Delivery) -> GoodsVisit:
 def unpublished(limit: int) -> list[Delivery]:
     """Queued deliveries the broker never took (it was down or hung when they were enqueued)."""
     return list(
-        Delivery.objects.filter(status=DeliveryStatus.QUEUED, published_at__isnull=True)
-        .order_by("created_at")[:limit]
+        Delivery.objects.filter(status=DeliveryStatus.QUEUED, published_at__isnull=True).order_by(
+            "created_at"
+        )[:limit]
     )
 
 
@@ -39,8 +43,11 @@ def stuck(*, stale_after: float, lease: float, limit: int) -> list[Delivery]:
     return list(
         Delivery.objects.filter(
             Q(status=DeliveryStatus.QUEUED, published_at__lt=stale)
-            | Q(status=DeliveryStatus.SENDING, updated_at__lt=stale,
-                claimed_at__lt=now - timedelta(seconds=lease + stale_after))
+            | Q(
+                status=DeliveryStatus.SENDING,
+                updated_at__lt=stale,
+                claimed_at__lt=now - timedelta(seconds=lease + stale_after),
+            )
             | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=stale)
         ).order_by("updated_at")[:limit]
     )

@@ -81,7 +81,7 @@ def sent_unit_keys(delivery: Delivery) -> set[str]:
 
 
 def abandon_unfinished_attempts(delivery: Delivery) -> set[str]:
-    """Mark requests a dead run left open as ``unknown``; return their unit keys (maybe delivered)."""
+    """Mark requests a dead run left open ``unknown``; return their unit keys (maybe sent)."""
     open_attempts = delivery.attempt_set.filter(status=AttemptStatus.SENDING)
     keys = set(open_attempts.values_list("group_key", flat=True))
     open_attempts.update(status=AttemptStatus.UNKNOWN, finished_at=timezone.now())
@@ -93,33 +93,54 @@ def mark_possible_duplicate(delivery: Delivery) -> None:
     delivery.possible_duplicate = True
 
 
-def start_attempt(delivery: Delivery, *, key: str, platform: str, environment: str,
-                  target_type: str, targets: str) -> DeliveryAttempt:
+def start_attempt(
+    delivery: Delivery, *, key: str, platform: str, environment: str, target_type: str, targets: str
+) -> DeliveryAttempt:
     """Record a request before it is made, so a crash during it leaves a trace."""
     Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
     return DeliveryAttempt.objects.create(
-        delivery=delivery, group_key=key, platform=platform, environment=environment,
-        target_type=target_type, targets=targets, status=AttemptStatus.SENDING,
+        delivery=delivery,
+        group_key=key,
+        platform=platform,
+        environment=environment,
+        target_type=target_type,
+        targets=targets,
+        status=AttemptStatus.SENDING,
     )
 
 
-def attempt_sent(attempt: DeliveryAttempt, *, message_id: str, trace_id: str, http_status: int | None) -> None:
+def attempt_sent(
+    attempt: DeliveryAttempt, *, message_id: str, trace_id: str, http_status: int | None
+) -> None:
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(
-        status=AttemptStatus.SENT, message_id=message_id, trace_id=trace_id,
-        http_status=http_status, finished_at=timezone.now(),
+        status=AttemptStatus.SENT,
+        message_id=message_id,
+        trace_id=trace_id,
+        http_status=http_status,
+        finished_at=timezone.now(),
     )
 
 
 def attempt_failed(attempt: DeliveryAttempt, failure: Failure) -> None:
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(
-        status=AttemptStatus.FAILED, error_code=failure.code, error_category=failure.category,
-        error_reason=failure.reason[:2000], trace_id=failure.trace_id,
-        http_status=failure.http_status, finished_at=timezone.now(),
+        status=AttemptStatus.FAILED,
+        error_code=failure.code,
+        error_category=failure.category,
+        error_reason=failure.reason[:2000],
+        trace_id=failure.trace_id,
+        http_status=failure.http_status,
+        finished_at=timezone.now(),
     )
 
 
-def finish(delivery: Delivery, status: str, *, failure: Failure | None = None,
-           message_id: str = "", trace_id: str = "") -> None:
+def finish(
+    delivery: Delivery,
+    status: str,
+    *,
+    failure: Failure | None = None,
+    message_id: str = "",
+    trace_id: str = "",
+) -> None:
     """Put the delivery in a terminal state; the fields say who, where and why."""
     now = timezone.now()
     fields = {"status": status, "finished_at": now, "updated_at": now, "next_attempt_at": None}
@@ -127,7 +148,8 @@ def finish(delivery: Delivery, status: str, *, failure: Failure | None = None,
         fields |= {"message_id": message_id, "trace_id": trace_id}
     if failure:
         fields |= {
-            "error_code": failure.code, "error_category": failure.category,
+            "error_code": failure.code,
+            "error_category": failure.category,
             "error_reason": failure.reason[:2000],
         }
         if not message_id:
@@ -141,10 +163,14 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float) -> No
     """Release the claim until the next broker retry; the sweeper republishes it if that is lost."""
     now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.RETRYING, retries=F("retries") + 1,
-        next_attempt_at=now + timedelta(seconds=countdown), error_code=failure.code,
-        error_category=failure.category, error_reason=failure.reason[:2000],
-        trace_id=failure.trace_id, updated_at=now,
+        status=DeliveryStatus.RETRYING,
+        retries=F("retries") + 1,
+        next_attempt_at=now + timedelta(seconds=countdown),
+        error_code=failure.code,
+        error_category=failure.category,
+        error_reason=failure.reason[:2000],
+        trace_id=failure.trace_id,
+        updated_at=now,
     )
 
 
@@ -157,11 +183,14 @@ def deactivate_devices(device_ids: tuple[int, ...], reason: str) -> int:
 
 def requeue(deliveries) -> int:
     """Put failed or dead deliveries back to ``queued`` for the relay to publish (admin action)."""
-    return deliveries.filter(
-        status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD]
-    ).update(
-        status=DeliveryStatus.QUEUED, published_at=None, finished_at=None, retries=0, crashes=0,
-        next_attempt_at=None, updated_at=timezone.now(),
+    return deliveries.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD]).update(
+        status=DeliveryStatus.QUEUED,
+        published_at=None,
+        finished_at=None,
+        retries=0,
+        crashes=0,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
     )
 
 
@@ -179,10 +208,15 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
     delivery, _ = Delivery.objects.update_or_create(
         event_id=event_id,
         defaults={
-            "app_name": text(raw.get("app_name"), 64), "owner_id": text(raw.get("owner_id"), 64),
-            "visitor_id": text(raw.get("visitor_id"), 64), "goods_id": text(raw.get("goods_id"), 64),
-            "goods_name": text(raw.get("goods_name"), 1024), "status": DeliveryStatus.FAILED,
-            "error_category": "bad_request", "error_reason": reason[:2000], "finished_at": now,
+            "app_name": text(raw.get("app_name"), 64),
+            "owner_id": text(raw.get("owner_id"), 64),
+            "visitor_id": text(raw.get("visitor_id"), 64),
+            "goods_id": text(raw.get("goods_id"), 64),
+            "goods_name": text(raw.get("goods_name"), 1024),
+            "status": DeliveryStatus.FAILED,
+            "error_category": "bad_request",
+            "error_reason": reason[:2000],
+            "finished_at": now,
         },
     )
     return delivery

@@ -32,7 +32,9 @@ class SendUnit:
     @property
     def key(self) -> str:
         """Identifies the unit across retries, so a unit already sent is never sent again."""
-        return f"{self.platform}/{self.environment}/{self.target_type}:{','.join(self.targets)}"[:255]
+        return f"{self.platform}/{self.environment}/{self.target_type}:{','.join(self.targets)}"[
+            :255
+        ]
 
 
 def environment_of(device: DeviceLike) -> str:
@@ -41,7 +43,7 @@ def environment_of(device: DeviceLike) -> str:
 
 
 def target_of(device: DeviceLike, app: AppSettings) -> tuple[str, str]:
-    """The registration id when the device has one, else its alias (``<prefix><user_id>`` by default)."""
+    """The device's registration id if any, else its alias (``<prefix><user_id>`` by default)."""
     if device.registration_id:
         return "regid", device.registration_id
     return "alias", device.alias or f"{app.alias_prefix}{device.user_id}"

@@ -1,4 +1,4 @@
-"""The deciding middle: claim a delivery, build the message, send it unit by unit, record the outcome.
+"""The deciding middle: claim a delivery, build the message, send unit by unit, record the outcome.
 
 No Celery here. The task hands in the event and how often the broker has tried; this module answers
 with an :class:`Outcome` that says whether the broker should try again and when.
@@ -47,8 +47,13 @@ class Outcome:
 
 
 @lru_cache(maxsize=32)
-def _client(credentials: conf.PlatformCredentials, production: str, sandbox: str,
-            connect: float, read: float) -> Client:
+def _client(
+    credentials: conf.PlatformCredentials,
+    production: str,
+    sandbox: str,
+    connect: float,
+    read: float,
+) -> Client:
     # One client per app secret and process; the client pools its keep-alive connection.
     return Client(
         credentials.secret.value,
@@ -58,8 +63,13 @@ def _client(credentials: conf.PlatformCredentials, production: str, sandbox: str
 
 
 def client_for(credentials: conf.PlatformCredentials, settings: conf.Settings) -> Client:
-    return _client(credentials, settings.production_url, settings.sandbox_url,
-                   settings.connect_timeout, settings.read_timeout)
+    return _client(
+        credentials,
+        settings.production_url,
+        settings.sandbox_url,
+        settings.connect_timeout,
+        settings.read_timeout,
+    )
 
 
 def mask(target: str) -> str:
@@ -69,17 +79,23 @@ def mask(target: str) -> str:
 
 def _failure(error: MiPushError) -> Failure:
     reason = error.reason or error.description or str(error)
-    return Failure(category=str(error.category), reason=reason, code=error.code,
-                   trace_id=error.trace_id or "", http_status=error.http_status)
+    return Failure(
+        category=str(error.category),
+        reason=reason,
+        code=error.code,
+        trace_id=error.trace_id or "",
+        http_status=error.http_status,
+    )
 
 
 def _is_quick_retryable(error: BaseException) -> bool:
-    # Throttling waits for the broker's longer backoff; hammering Xiaomi again at once makes it worse.
+    # Throttling waits for the broker's longer backoff; asking again at once makes it worse.
     return isinstance(error, TransientError) and not isinstance(error, ThrottledError)
 
 
-def _send_unit(delivery: Delivery, unit: routing.SendUnit, fields: dict[str, str],
-               settings: conf.Settings) -> Failure | None:
+def _send_unit(
+    delivery: Delivery, unit: routing.SendUnit, fields: dict[str, str], settings: conf.Settings
+) -> Failure | None:
     """Send one unit with quick in-task retries; None when Xiaomi accepted it."""
     assert unit.credentials is not None
     client = client_for(unit.credentials, settings)
@@ -88,50 +104,77 @@ def _send_unit(delivery: Delivery, unit: routing.SendUnit, fields: dict[str, str
     policy = settings.retry
     retrying = Retrying(
         retry=retry_if_exception(_is_quick_retryable),
-        stop=stop_after_attempt(policy.quick_attempts) | stop_after_delay(policy.quick_budget_seconds),
-        wait=wait_random_exponential(multiplier=policy.quick_base_seconds, max=policy.quick_budget_seconds),
+        stop=stop_after_attempt(policy.quick_attempts)
+        | stop_after_delay(policy.quick_budget_seconds),
+        wait=wait_random_exponential(
+            multiplier=policy.quick_base_seconds, max=policy.quick_budget_seconds
+        ),
         reraise=True,
     )
-    log_fields = {"delivery_id": str(delivery.event_id), "platform": unit.platform,
-                  "environment": unit.environment, "targets": [mask(t) for t in unit.targets]}
+    log_fields = {
+        "delivery_id": str(delivery.event_id),
+        "platform": unit.platform,
+        "environment": unit.environment,
+        "targets": [mask(t) for t in unit.targets],
+    }
     try:
         for try_ in retrying:
             with try_:
                 attempt = records.start_attempt(
-                    delivery, key=unit.key, platform=unit.platform, environment=unit.environment,
-                    target_type=unit.target_type, targets=",".join(unit.targets),
+                    delivery,
+                    key=unit.key,
+                    platform=unit.platform,
+                    environment=unit.environment,
+                    target_type=unit.target_type,
+                    targets=",".join(unit.targets),
                 )
                 try:
                     result = send(fields, list(unit.targets), environment=environment)[0]
                 except MiPushError as error:
                     records.attempt_failed(attempt, _failure(error))
                     raise
-                records.attempt_sent(attempt, message_id=result.message_id,
-                                     trace_id=result.trace_id, http_status=result.http_status)
+                records.attempt_sent(
+                    attempt,
+                    message_id=result.message_id,
+                    trace_id=result.trace_id,
+                    http_status=result.http_status,
+                )
     except MiPushError as error:
         failure = _failure(error)
         level = logging.ERROR if isinstance(error, ConfigurationError) else logging.WARNING
-        log.log(level, "xiaomi refused a send", extra=log_fields | {
-            "code": failure.code, "category": failure.category, "trace_id": failure.trace_id})
+        log.log(
+            level,
+            "xiaomi refused a send",
+            extra=log_fields
+            | {"code": failure.code, "category": failure.category, "trace_id": failure.trace_id},
+        )
         if isinstance(error, InvalidTargetError):
             records.deactivate_devices(unit.device_ids, f"Xiaomi {failure.code}: {failure.reason}")
         return failure
-    log.info("sent", extra=log_fields | {"message_id": result.message_id, "trace_id": result.trace_id})
+    log.info(
+        "sent", extra=log_fields | {"message_id": result.message_id, "trace_id": result.trace_id}
+    )
     return None
 
 
 def _fields(event: GoodsVisit, unit: routing.SendUnit, nickname: str) -> dict[str, str]:
     assert unit.credentials is not None
     build = content.ios_fields if unit.platform == "ios" else content.android_fields
-    return build(event_id=event.event_id, nickname=nickname, goods_id=event.goods_id,
-                 goods_name=event.goods_name, package=unit.credentials.package)
+    return build(
+        event_id=event.event_id,
+        nickname=nickname,
+        goods_id=event.goods_id,
+        goods_name=event.goods_name,
+        package=unit.credentials.package,
+    )
 
 
 def _nickname(event: GoodsVisit, settings: conf.Settings) -> str:
-    if event.visitor_name:
+    # A name that cleans to nothing (only control characters) would show as "【】".
+    if event.visitor_name and content.clean(event.visitor_name):
         return event.visitor_name
     name = nicknames.load(settings.nickname_resolver)(event.visitor_id)
-    return name or settings.unknown_visitor_name
+    return name if name and content.clean(name) else settings.unknown_visitor_name
 
 
 def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -> Outcome:
@@ -148,21 +191,37 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
         delivery = records.ensure(event, event.app_name or settings.default_app)
         return _end(delivery, DeliveryStatus.FAILED, Failure("configuration", str(error.args[0])))
     delivery = records.ensure(event, app.name)
-    if delivery.status in (DeliveryStatus.SENT, DeliveryStatus.SUPPRESSED,
-                           DeliveryStatus.FAILED, DeliveryStatus.DEAD):
+    if delivery.status in (
+        DeliveryStatus.SENT,
+        DeliveryStatus.SUPPRESSED,
+        DeliveryStatus.FAILED,
+        DeliveryStatus.DEAD,
+    ):
         return Outcome(delivery.status)
-    if not records.claim(delivery, redelivered=redelivered, lease_seconds=settings.claim_lease_seconds):
+    if not records.claim(
+        delivery, redelivered=redelivered, lease_seconds=settings.claim_lease_seconds
+    ):
         # Another live run holds it: look again once that run's lease is over.
         return Outcome(DeliveryStatus.SENDING, countdown=settings.claim_lease_seconds)
     if delivery.crashes >= settings.max_crashes:
-        return _end(delivery, DeliveryStatus.DEAD, Failure(
-            "poison", f"a worker died {delivery.crashes} times while delivering this event"))
+        return _end(
+            delivery,
+            DeliveryStatus.DEAD,
+            Failure(
+                "poison", f"a worker died {delivery.crashes} times while delivering this event"
+            ),
+        )
     maybe_delivered = records.abandon_unfinished_attempts(delivery)
 
     if event.owner_id == event.visitor_id:
-        return _end(delivery, DeliveryStatus.SUPPRESSED, Failure("suppressed", "owner viewed own goods"))
-    devices = list(PushDevice.objects.filter(
-        user_id=event.owner_id, app_name=app.name, is_active=True).order_by("-modify_time"))
+        return _end(
+            delivery, DeliveryStatus.SUPPRESSED, Failure("suppressed", "owner viewed own goods")
+        )
+    devices = list(
+        PushDevice.objects.filter(
+            user_id=event.owner_id, app_name=app.name, is_active=True
+        ).order_by("-modify_time")
+    )
     if not devices:
         return _end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
@@ -174,7 +233,9 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
             continue
         if unit.credentials is None:
             log.error("no sender configured", extra={"app": app.name, "platform": unit.platform})
-            permanent.append(Failure("configuration", f"app {app.name!r} has no {unit.platform} credentials"))
+            permanent.append(
+                Failure("configuration", f"app {app.name!r} has no {unit.platform} credentials")
+            )
             continue
         try:
             fields = _fields(event, unit, nickname)
@@ -204,9 +265,24 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
 
 
 def _end(delivery: Delivery, status: str, failure: Failure | None) -> Outcome:
-    sent = delivery.attempt_set.filter(status="sent").order_by("-pk").first() if status == "sent" else None
-    records.finish(delivery, status, failure=failure,
-                   message_id=sent.message_id if sent else "", trace_id=sent.trace_id if sent else "")
-    log.info("finished", extra={"delivery_id": str(delivery.event_id), "status": status,
-                                "code": failure.code if failure else None})
+    sent = (
+        delivery.attempt_set.filter(status="sent").order_by("-pk").first()
+        if status == "sent"
+        else None
+    )
+    records.finish(
+        delivery,
+        status,
+        failure=failure,
+        message_id=sent.message_id if sent else "",
+        trace_id=sent.trace_id if sent else "",
+    )
+    log.info(
+        "finished",
+        extra={
+            "delivery_id": str(delivery.event_id),
+            "status": status,
+            "code": failure.code if failure else None,
+        },
+    )
     return Outcome(status)

@@ -12,7 +12,9 @@ import dj_database_url
 
 
 def _default_database_url() -> str:
-    path = Path(os.environ.get("PUSHWORKER_HOME", Path.cwd() / "var")).resolve() / "pushworker.sqlite3"
+    path = (
+        Path(os.environ.get("PUSHWORKER_HOME", Path.cwd() / "var")).resolve() / "pushworker.sqlite3"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
@@ -31,9 +33,13 @@ if _database["ENGINE"].endswith("sqlite3"):
 DATABASES = {"default": _database}
 
 # Only signs admin sessions of the standalone service; a host project brings its own key.
-SECRET_KEY = os.environ.get("PUSHWORKER_SECRET_KEY") or "pushworker-standalone-not-for-host-projects"
+SECRET_KEY = (
+    os.environ.get("PUSHWORKER_SECRET_KEY") or "pushworker-standalone-not-for-host-projects"
+)
 DEBUG = os.environ.get("PUSHWORKER_DEBUG", "") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("PUSHWORKER_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in os.environ.get("PUSHWORKER_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,4 +1,4 @@
-"""Thin Celery tasks: explicit names, ids and names in, the retry decision out; the service decides."""
+"""Thin Celery tasks: explicit names, ids and names in, retry decision out; the service decides."""
 
 from __future__ import annotations
 
@@ -45,12 +45,24 @@ def send_goods_visit(
 ) -> str:
     """Tell ``owner_id``'s phones that ``visitor_id`` just viewed their goods ``goods_name``."""
     try:
-        event = GoodsVisit.from_call(owner_id, visitor_id, goods_id, goods_name,
-                                     visitor_name, app_name, event_id or self.request.id)
+        event = GoodsVisit.from_call(
+            owner_id,
+            visitor_id,
+            goods_id,
+            goods_name,
+            visitor_name,
+            app_name,
+            event_id or self.request.id,
+        )
     except InvalidEventError as error:
         # A message written by hand or by an old producer: record it, never crash-loop on it.
-        raw = {"owner_id": owner_id, "visitor_id": visitor_id, "goods_id": goods_id,
-               "goods_name": goods_name, "app_name": app_name}
+        raw = {
+            "owner_id": owner_id,
+            "visitor_id": visitor_id,
+            "goods_id": goods_id,
+            "goods_name": goods_name,
+            "app_name": app_name,
+        }
         records.reject(event_id or self.request.id, raw, str(error))
         return DeliveryStatus.FAILED
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
@@ -78,15 +90,17 @@ def relay_outbox() -> int:
 def sweep_stuck() -> int:
     """Publish again deliveries whose broker message is probably lost (see ``outbox.stuck``)."""
     settings = conf.get()
-    found = outbox.stuck(stale_after=settings.stale_after_seconds,
-                         lease=settings.claim_lease_seconds, limit=BATCH)
+    found = outbox.stuck(
+        stale_after=settings.stale_after_seconds, lease=settings.claim_lease_seconds, limit=BATCH
+    )
     for delivery in found:
         send_goods_visit.apply_async(
             kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
         )
     outbox.mark_published(found)
     if found:
-        log.warning("re-enqueued stuck deliveries", extra={
-            "count": len(found), "statuses": sorted({d.status for d in found})})
+        log.warning(
+            "re-enqueued stuck deliveries",
+            extra={"count": len(found), "statuses": sorted({d.status for d in found})},
+        )
     return len(found)
-

@@ -1,4 +1,4 @@
-"""URLs of the standalone service: the Django admin, where operators inspect and requeue deliveries."""
+"""URLs of the standalone service: the Django admin, where operators inspect and requeue."""
 
 from django.contrib import admin
 from django.urls import path

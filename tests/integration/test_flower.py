@@ -22,9 +22,21 @@ def flower(clean_stack):
     env = {**clean_stack.env, "FLOWER_BASIC_AUTH": "ops:flower-password-1"}
     log = open(clean_stack.tmp / "flower.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "pushworker", "flower", f"--port={port}",
-         "--address=127.0.0.1"],
-        env=env, cwd=clean_stack.tmp, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "pushworker",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
+        env=env,
+        cwd=clean_stack.tmp,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
 
@@ -54,8 +66,11 @@ def test_flower_shows_tasks_and_worker_configuration_without_any_secret(clean_st
     PushDevice.objects.create(user_id="700", app_name="qqc", os_type="android")
     clean_stack.worker()
     event_id = send_goods_visit.delay("700", "v7", "g7", "碗", visitor_name="小红").id
-    wait_for(lambda: Delivery.objects.filter(event_id=event_id, status="sent").exists(), 30,
-             message="the delivery to be sent")
+    wait_for(
+        lambda: Delivery.objects.filter(event_id=event_id, status="sent").exists(),
+        30,
+        message="the delivery to be sent",
+    )
     auth = ("ops", "flower-password-1")
 
     def task_seen():

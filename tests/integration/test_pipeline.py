@@ -1,4 +1,4 @@
-"""send_goods_visit.delay() → Redis → a real celery worker → the emulator over HTTP → delivery rows."""
+"""send_goods_visit.delay() → Redis → a real celery worker → the emulator → delivery rows."""
 
 from __future__ import annotations
 
@@ -20,8 +20,13 @@ def add_device(owner: str, os_type: str, **fields):
 def visit(owner: str, **overrides) -> str:
     from pushworker.tasks import send_goods_visit
 
-    kwargs = {"owner_id": owner, "visitor_id": "v-1", "goods_id": "g-9", "goods_name": "青花瓷碗",
-              "visitor_name": "小明"} | overrides
+    kwargs = {
+        "owner_id": owner,
+        "visitor_id": "v-1",
+        "goods_id": "g-9",
+        "goods_name": "青花瓷碗",
+        "visitor_name": "小明",
+    } | overrides
     return send_goods_visit.delay(**kwargs).id
 
 

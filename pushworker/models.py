@@ -126,7 +126,7 @@ class AttemptStatus(models.TextChoices):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
-    UNKNOWN = "unknown"  # the worker died during the request
+    UNKNOWN = "unknown"  # may have reached Xiaomi: the worker died, or the answer was lost
 
 
 class DeliveryAttempt(models.Model):

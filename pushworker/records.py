@@ -81,11 +81,13 @@ def sent_unit_keys(delivery: Delivery) -> set[str]:
 
 
 def abandon_unfinished_attempts(delivery: Delivery) -> set[str]:
-    """Mark requests a dead run left open ``unknown``; return their unit keys (maybe sent)."""
-    open_attempts = delivery.attempt_set.filter(status=AttemptStatus.SENDING)
-    keys = set(open_attempts.values_list("group_key", flat=True))
-    open_attempts.update(status=AttemptStatus.UNKNOWN, finished_at=timezone.now())
-    return keys
+    """Mark requests a dead run left open ``unknown``; return the unit keys of every ``unknown``
+    request (cut by a crash, or failed after it may have reached Xiaomi): maybe sent."""
+    delivery.attempt_set.filter(status=AttemptStatus.SENDING).update(
+        status=AttemptStatus.UNKNOWN, finished_at=timezone.now()
+    )
+    unknown = delivery.attempt_set.filter(status=AttemptStatus.UNKNOWN)
+    return set(unknown.values_list("group_key", flat=True))
 
 
 def mark_possible_duplicate(delivery: Delivery) -> None:
@@ -121,9 +123,12 @@ def attempt_sent(
     )
 
 
-def attempt_failed(attempt: DeliveryAttempt, failure: Failure) -> None:
+def attempt_failed(
+    attempt: DeliveryAttempt, failure: Failure, *, maybe_delivered: bool = False
+) -> None:
+    """Record Xiaomi's refusal; ``unknown`` instead of ``failed`` when it may have sent anyway."""
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(
-        status=AttemptStatus.FAILED,
+        status=AttemptStatus.UNKNOWN if maybe_delivered else AttemptStatus.FAILED,
         error_code=failure.code,
         error_category=failure.category,
         error_reason=failure.reason[:2000],

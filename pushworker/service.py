@@ -94,9 +94,18 @@ def _is_quick_retryable(error: BaseException) -> bool:
 
 
 def _send_unit(
-    delivery: Delivery, unit: routing.SendUnit, fields: dict[str, str], settings: conf.Settings
+    delivery: Delivery,
+    unit: routing.SendUnit,
+    fields: dict[str, str],
+    settings: conf.Settings,
+    *,
+    maybe_sent: bool = False,
 ) -> Failure | None:
-    """Send one unit with quick in-task retries; None when Xiaomi accepted it."""
+    """Send one unit with quick in-task retries; None when Xiaomi accepted it.
+
+    ``maybe_sent``: an earlier request for this unit may have reached Xiaomi, so sending it again
+    flags the delivery as a possible duplicate.
+    """
     assert unit.credentials is not None
     client = client_for(unit.credentials, settings)
     send = client.send_to_regid if unit.target_type == "regid" else client.send_to_alias
@@ -120,6 +129,8 @@ def _send_unit(
     try:
         for try_ in retrying:
             with try_:
+                if maybe_sent:
+                    records.mark_possible_duplicate(delivery)
                 attempt = records.start_attempt(
                     delivery,
                     key=unit.key,
@@ -131,7 +142,10 @@ def _send_unit(
                 try:
                     result = send(fields, list(unit.targets), environment=environment)[0]
                 except MiPushError as error:
-                    records.attempt_failed(attempt, _failure(error))
+                    records.attempt_failed(
+                        attempt, _failure(error), maybe_delivered=error.maybe_delivered
+                    )
+                    maybe_sent = maybe_sent or error.maybe_delivered
                     raise
                 records.attempt_sent(
                     attempt,
@@ -182,7 +196,8 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
 
     A request is made only after the delivery row was claimed by this run, and a unit that Xiaomi
     already accepted is never requested again. The only repeat possible is a unit whose request was
-    cut by a crash: it is sent again with the same ``notify_id`` and the row is flagged.
+    cut by a crash or failed after it may have reached Xiaomi (a read timeout, a 500): it is sent
+    again (on Android with the same ``notify_id``) and the row is flagged.
     """
     settings = conf.get()
     try:
@@ -201,8 +216,10 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
     if not records.claim(
         delivery, redelivered=redelivered, lease_seconds=settings.claim_lease_seconds
     ):
-        # Another live run holds it: look again once that run's lease is over.
-        return Outcome(DeliveryStatus.SENDING, countdown=settings.claim_lease_seconds)
+        # Another live run holds it: look again once that run's lease is over, but no later than
+        # the retry cap: a longer countdown would outlive Redis's visibility timeout.
+        countdown = min(settings.claim_lease_seconds, settings.retry.cap_seconds)
+        return Outcome(DeliveryStatus.SENDING, countdown=countdown)
     if delivery.crashes >= settings.max_crashes:
         return _end(
             delivery,
@@ -242,9 +259,9 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
         except InvalidMessageError as error:
             permanent.append(Failure("bad_request", str(error)))
             continue
-        if unit.key in maybe_delivered:
-            records.mark_possible_duplicate(delivery)
-        failure = _send_unit(delivery, unit, fields, settings)
+        failure = _send_unit(
+            delivery, unit, fields, settings, maybe_sent=unit.key in maybe_delivered
+        )
         if failure is None:
             sent_any = True
         elif failure.category in ("transient", "throttled"):

@@ -1,0 +1,74 @@
+"""Fixtures of the Django/Celery unit tests: a clean configuration per test, the real emulator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pushworker import conf
+from tests.unit.environment import (
+    ANDROID_PACKAGE,
+    ANDROID_SECRET,
+    IOS_BUNDLE,
+    IOS_SECRET,
+    emulator_env,
+)
+
+
+def _clear_caches() -> None:
+    from pushworker import enqueue, nicknames, service
+
+    conf.get.cache_clear()
+    service._client.cache_clear()
+    nicknames.load.cache_clear()
+    enqueue.breaker.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings, clients and the breaker are process-wide; no test may see another's."""
+    _clear_caches()
+    yield
+    _clear_caches()
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``configure(**env)``: replace every pushworker variable by ``env``; reloaded on use."""
+
+    def apply(**env: str) -> None:
+        for key in list(os.environ):
+            if key.startswith(("MIPUSH_", "PUSHWORKER_")):
+                monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        _clear_caches()
+
+    return apply
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[object]:
+    from pushworker.emulator import Emulator, EmulatorApp
+
+    server = Emulator(
+        apps=[
+            EmulatorApp(secret=ANDROID_SECRET, package=ANDROID_PACKAGE, platform="android"),
+            EmulatorApp(secret=IOS_SECRET, package=IOS_BUNDLE, platform="ios"),
+        ]
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server, configure):
+    """The real emulator, empty and fault-free, with pushworker configured to send to it."""
+    emulator_server.reset()
+    emulator_server.set_known_targets(None)
+    configure(**emulator_env(emulator_server))
+    yield emulator_server
+    emulator_server.reset()
+    emulator_server.set_known_targets(None)

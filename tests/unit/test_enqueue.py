@@ -1,0 +1,267 @@
+"""Specifies pushworker.enqueue: the web process never waits past its budget nor loses an event.
+
+The broker call is faked here (a task object whose ``apply_async`` answers, fails or hangs): this is
+the unit under test's only collaborator, and Redis outages are covered by the fault suite.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+from django.db import DatabaseError, transaction
+
+from pushworker import conf, enqueue
+from pushworker.events import GoodsVisit, InvalidEventError
+from pushworker.models import Delivery, DeliveryStatus
+from tests.unit.environment import CREDENTIALS, FAST
+
+pytestmark = pytest.mark.django_db
+
+
+class FakeTask:
+    """Stands in for ``send_goods_visit``: records each publish; answers, raises or hangs."""
+
+    def __init__(self, mode: str = "ok") -> None:
+        self.mode = mode
+        self.calls: list[dict] = []
+        self.release = threading.Event()
+
+    def apply_async(self, **options) -> None:
+        self.calls.append(options)
+        if self.mode == "fail":
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        if self.mode == "hang":
+            self.release.wait(5)
+
+
+@pytest.fixture
+def tasks():
+    made: list[FakeTask] = []
+
+    def make(mode: str = "ok") -> FakeTask:
+        made.append(FakeTask(mode))
+        return made[-1]
+
+    yield make
+    for task in made:  # free the publisher threads a hanging task holds
+        task.release.set()
+
+
+@pytest.fixture(autouse=True)
+def settings_(configure):
+    configure(**CREDENTIALS, **FAST)
+    return conf.get()
+
+
+def visit(**changes) -> GoodsVisit:
+    args = {"owner_id": "42", "visitor_id": "7", "goods_id": "1001", "goods_name": "二手自行车"}
+    return GoodsVisit.from_call(**(args | changes))
+
+
+def row(event: GoodsVisit) -> Delivery | None:
+    return Delivery.objects.filter(event_id=event.event_id).first()
+
+
+def test_publish_hands_the_event_to_the_task_by_id_without_celerys_own_retries(tasks) -> None:
+    task, event = tasks(), visit()
+    assert enqueue.publish(task, event) is True
+    assert task.calls == [{"kwargs": event.as_kwargs(), "task_id": event.event_id, "retry": False}]
+
+
+def test_publish_gives_up_at_the_budget_when_the_broker_hangs(tasks, settings_) -> None:
+    task = tasks("hang")
+    started = time.monotonic()
+    assert enqueue.publish(task, visit()) is False
+    elapsed = time.monotonic() - started
+    assert settings_.enqueue_budget_seconds <= elapsed < settings_.enqueue_budget_seconds + 0.5
+    assert not enqueue.breaker.allows()
+
+
+def test_publish_reports_a_broker_error_as_false_and_logs_it(tasks, caplog) -> None:
+    event = visit()
+    assert enqueue.publish(tasks("fail"), event) is False
+    [record] = [r for r in caplog.records if r.name == "pushworker.enqueue"]
+    assert record.delivery_id == event.event_id
+    assert "ConnectionError" in record.problem
+
+
+def test_the_breaker_skips_the_broker_during_its_cool_down_then_lets_one_try_through(
+    tasks, settings_
+) -> None:
+    assert enqueue.publish(tasks("fail"), visit()) is False
+    skipped = tasks()
+    assert enqueue.publish(skipped, visit()) is False
+    assert skipped.calls == []  # no wait at all while open
+    time.sleep(settings_.breaker_cooldown_seconds + 0.05)
+    tried = tasks("fail")
+    assert enqueue.publish(tried, visit()) is False
+    assert len(tried.calls) == 1
+    assert enqueue.publish(skipped, visit()) is False and skipped.calls == []  # open again
+    time.sleep(settings_.breaker_cooldown_seconds + 0.05)
+    assert enqueue.publish(skipped, visit()) is True
+    assert enqueue.breaker.allows()  # a success closes it
+
+
+def test_a_hung_broker_costs_one_budget_not_one_per_call(tasks, settings_) -> None:
+    task = tasks("hang")
+    started = time.monotonic()
+    results = [enqueue.publish(task, visit()) for _ in range(20)]
+    assert results == [False] * 20
+    assert len(task.calls) == 1
+    assert time.monotonic() - started < settings_.enqueue_budget_seconds + 0.5
+
+
+def test_enqueue_keeps_a_published_event_with_its_publish_time(tasks) -> None:
+    task, event = tasks(), visit(visitor_name="小明")
+    assert enqueue.enqueue(task, event) == event.event_id
+    delivery = row(event)
+    assert delivery.status == DeliveryStatus.QUEUED and delivery.published_at is not None
+    assert (delivery.owner_id, delivery.visitor_name, delivery.app_name) == ("42", "小明", "qqc")
+    assert len(task.calls) == 1
+
+
+def test_enqueue_keeps_an_unpublished_event_for_the_relay_when_the_broker_fails(tasks) -> None:
+    event = visit()
+    assert enqueue.enqueue(tasks("fail"), event) == event.event_id
+    assert row(event).status == DeliveryStatus.QUEUED
+    assert row(event).published_at is None
+
+
+def test_enqueue_goes_straight_to_the_outbox_while_the_breaker_is_open(tasks) -> None:
+    enqueue.breaker.trip(60)
+    task, event = tasks(), visit()
+    enqueue.enqueue(task, event)
+    assert task.calls == []
+    assert row(event).published_at is None
+
+
+def test_enqueueing_the_same_event_twice_publishes_it_once(tasks) -> None:
+    task, event = tasks(), visit()
+    enqueue.enqueue(task, event)
+    enqueue.enqueue(task, event)
+    assert len(task.calls) == 1
+    assert Delivery.objects.count() == 1
+
+
+def test_on_failure_mode_writes_no_row_when_the_broker_takes_the_event(tasks, configure) -> None:
+    configure(**CREDENTIALS, **FAST, PUSHWORKER_ENQUEUE_OUTBOX="on-failure")
+    task, event = tasks(), visit()
+    enqueue.enqueue(task, event)
+    assert len(task.calls) == 1
+    assert row(event) is None
+
+
+def test_on_failure_mode_keeps_the_event_when_the_broker_fails(tasks, configure) -> None:
+    configure(**CREDENTIALS, **FAST, PUSHWORKER_ENQUEUE_OUTBOX="on-failure")
+    event = visit()
+    enqueue.enqueue(tasks("fail"), event)
+    assert row(event).status == DeliveryStatus.QUEUED and row(event).published_at is None
+
+
+def test_an_unknown_app_is_refused_at_the_call_site(tasks) -> None:
+    task = tasks()
+    with pytest.raises(InvalidEventError) as caught:
+        enqueue.enqueue(task, visit(app_name="nope"))
+    assert caught.value.argument == "app_name" and "unknown app 'nope'" in str(caught.value)
+    with pytest.raises(InvalidEventError):
+        enqueue.enqueue_on_commit(task, visit(app_name="nope"))
+    assert task.calls == [] and Delivery.objects.count() == 0
+
+
+def test_the_event_is_published_without_a_durable_copy_when_the_outbox_write_fails(
+    tasks, monkeypatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr(Delivery.objects, "get_or_create", broken)
+    task, event = tasks(), visit()
+    assert enqueue.enqueue(task, event) == event.event_id
+    assert len(task.calls) == 1
+    lost = visit()
+    with pytest.raises(enqueue.EnqueueError, match=lost.event_id):
+        enqueue.enqueue(tasks("fail"), lost)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_on_commit_writes_the_row_in_the_transaction_and_publishes_after_commit(
+    tasks,
+) -> None:
+    task, event = tasks(), visit()
+    with transaction.atomic():
+        enqueue.enqueue_on_commit(task, event)
+        assert row(event).published_at is None
+        assert task.calls == []
+    assert len(task.calls) == 1
+    assert row(event).published_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_transaction_leaves_no_row_and_publishes_nothing(tasks) -> None:
+    task, event = tasks(), visit()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        enqueue.enqueue_on_commit(task, event)
+        raise RuntimeError("the view failed")
+    assert row(event) is None and task.calls == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_publish_after_commit_never_raises_and_leaves_the_row_for_the_relay(
+    tasks,
+) -> None:
+    event = visit()
+    with transaction.atomic():
+        enqueue.enqueue_on_commit(tasks("fail"), event)
+    assert row(event).status == DeliveryStatus.QUEUED and row(event).published_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_after_commit_is_logged_not_raised_into_the_committing_code(
+    tasks, monkeypatch, caplog
+) -> None:
+    def explode(task, event):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(enqueue, "publish", explode)
+    event = visit()
+    with transaction.atomic():
+        enqueue.enqueue_on_commit(tasks(), event)
+    assert row(event).published_at is None
+    [record] = [r for r in caplog.records if r.name == "pushworker.enqueue"]
+    assert record.levelno == logging.ERROR and record.exc_info
+    assert record.delivery_id == event.event_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_on_commit_outside_a_transaction_enqueues_at_once(tasks) -> None:
+    task, event = tasks(), visit()
+    enqueue.enqueue_on_commit(task, event)
+    assert len(task.calls) == 1 and row(event).published_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_failure_mode_inside_a_transaction_writes_nothing_until_commit(tasks, configure) -> None:
+    configure(**CREDENTIALS, **FAST, PUSHWORKER_ENQUEUE_OUTBOX="on-failure")
+    ok, failing = tasks(), tasks("fail")
+    first, second = visit(), visit()
+    with transaction.atomic():
+        enqueue.enqueue_on_commit(ok, first)
+        assert row(first) is None and ok.calls == []
+    assert len(ok.calls) == 1 and row(first) is None
+    enqueue.breaker.close()
+    with transaction.atomic():
+        enqueue.enqueue_on_commit(failing, second)
+    assert row(second).published_at is None
+
+
+def test_on_commit_callbacks_run_only_when_the_outer_transaction_commits(
+    tasks, django_capture_on_commit_callbacks
+) -> None:
+    task, event = tasks(), visit()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        enqueue.enqueue_on_commit(task, event)  # the test's own transaction is open
+        assert task.calls == []
+    assert len(callbacks) == 1 and len(task.calls) == 1

@@ -1,0 +1,222 @@
+"""Structural tests guarding the wiring: migrations, import direction, queues, Celery's settings."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "pushworker"
+STDLIB = sys.stdlib_module_names
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in it (function-level imports too), made absolute."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def roots(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def modules_in(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def test_the_import_helper_resolves_relative_imports() -> None:
+    assert "pushworker.emulator.apps" in imports_of(PACKAGE / "emulator" / "server.py")
+
+
+@pytest.mark.django_db
+def test_migrations_are_up_to_date() -> None:
+    out = StringIO()
+    try:
+        call_command("makemigrations", "pushworker", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit:
+        pytest.fail("models changed without a migration:\n" + out.getvalue())
+
+
+@pytest.mark.parametrize("path", modules_in(PACKAGE / "mipush"), ids=lambda p: p.name)
+def test_the_mipush_client_imports_httpx_and_the_standard_library_only(path: Path) -> None:
+    imported = imports_of(path)
+    foreign = {m for m in roots(imported) if m not in STDLIB and m not in ("httpx", "pushworker")}
+    assert not foreign, f"{path.name} imports {foreign}"
+    upward = {
+        m for m in imported if m.startswith("pushworker") and not m.startswith("pushworker.mipush")
+    }
+    assert not upward, f"{path.name} imports {upward}"
+
+
+@pytest.mark.parametrize("path", modules_in(PACKAGE / "emulator"), ids=lambda p: p.name)
+def test_the_emulator_imports_neither_the_client_nor_django_nor_celery(path: Path) -> None:
+    imported = imports_of(path)
+    assert not roots(imported) & {"django", "celery", "kombu", "httpx"}, path.name
+    outside = {
+        m
+        for m in imported
+        if m.startswith("pushworker") and not m.startswith("pushworker.emulator")
+    }
+    assert not outside, f"{path.name} imports {outside}"
+
+
+# The Celery-facing modules: the tasks, the Celery app and its consumer, the web-side enqueue,
+# and the command line (which sets the standalone app up).
+CELERY_MODULES = {"tasks.py", "celery.py", "consumer.py", "enqueue.py", "cli.py", "demo.py"}
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
+def test_only_the_task_and_celery_app_modules_import_celery(path: Path) -> None:
+    if path.name not in CELERY_MODULES:
+        assert "celery" not in roots(imports_of(path)), path.name
+
+
+@pytest.mark.parametrize(
+    "name", ["service", "content", "routing", "records", "outbox", "events", "models", "conf"]
+)
+def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> None:
+    imported = imports_of(PACKAGE / f"{name}.py")
+    assert not roots(imported) & {"celery", "kombu"}, name
+    assert not {"pushworker.tasks", "pushworker.enqueue", "pushworker.celery"} & imported, name
+
+
+@pytest.mark.parametrize("name", ["content", "routing", "events"])
+def test_the_pure_modules_import_no_django_and_no_http(name: str) -> None:
+    assert not roots(imports_of(PACKAGE / f"{name}.py")) & {"django", "httpx", "aiohttp"}, name
+
+
+def test_models_never_send() -> None:
+    imported = imports_of(PACKAGE / "models.py")
+    assert not {m for m in imported if m.startswith("pushworker")}, imported
+
+
+def test_the_event_limits_fit_the_delivery_columns() -> None:
+    from pushworker import events
+    from pushworker.models import Delivery
+
+    def column(name: str) -> int:
+        return Delivery._meta.get_field(name).max_length
+
+    for field in ("owner_id", "visitor_id", "goods_id"):
+        assert column(field) >= events.MAX_ID_LENGTH, field
+    assert column("goods_name") >= events.MAX_NAME_LENGTH
+    assert column("visitor_name") >= events.MAX_VISITOR_NAME_LENGTH
+    assert column("app_name") >= events.MAX_APP_NAME_LENGTH
+
+
+@pytest.fixture(scope="module")
+def celery_app():
+    import pushworker.tasks  # noqa: F401 - registers the shared tasks
+    from pushworker.celery import app
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def celeryconfig():
+    import celeryconfig
+
+    return celeryconfig
+
+
+def test_every_routed_task_is_registered_on_the_app(celery_app, celeryconfig) -> None:
+    registered = set(celery_app.tasks)
+    routed = set(celeryconfig.task_routes)
+    assert routed <= registered, routed - registered
+    assert {name for name in registered if name.startswith("pushworker")} == routed
+
+
+def test_every_routed_queue_is_declared(celeryconfig) -> None:
+    declared = {queue.name for queue in celeryconfig.task_queues}
+    routed = {route["queue"] for route in celeryconfig.task_routes.values()}
+    assert routed <= declared
+    assert celeryconfig.task_default_queue in declared
+
+
+def test_every_scheduled_task_is_registered_and_routed(celery_app, celeryconfig) -> None:
+    for entry in celeryconfig.beat_schedule.values():
+        assert entry["task"] in celery_app.tasks
+        assert entry["task"] in celeryconfig.task_routes
+
+
+def test_task_names_are_explicit_so_a_module_rename_cannot_orphan_queued_messages() -> None:
+    from pushworker import tasks
+
+    for task in (tasks.send_goods_visit, tasks.relay_outbox, tasks.sweep_stuck):
+        assert task.name.startswith("pushworker.") and task.name.count(".") == 1
+
+
+def test_the_app_loads_the_shared_celeryconfig(celery_app, celeryconfig) -> None:
+    assert celery_app.conf.task_routes == celeryconfig.task_routes
+    assert celery_app.conf.accept_content == ["json"]
+
+
+def test_celery_accepts_json_only(celeryconfig) -> None:
+    assert celeryconfig.accept_content == ["json"]
+    assert celeryconfig.task_serializer == "json"
+    assert celeryconfig.result_serializer == "json"
+    assert celeryconfig.event_serializer == "json"
+
+
+def test_messages_are_acknowledged_late_and_requeued_when_a_worker_dies(celeryconfig) -> None:
+    assert celeryconfig.task_acks_late is True
+    assert celeryconfig.task_reject_on_worker_lost is True
+    assert celeryconfig.worker_prefetch_multiplier == 1
+
+
+def test_no_retry_countdown_can_outlast_the_visibility_timeout(celeryconfig) -> None:
+    # pushworker.conf enforces "at most half": a countdown is held unacknowledged by the worker,
+    # so a longer one would be redelivered by Redis before it is due.
+    settings = celeryconfig._settings
+    visibility = celeryconfig.broker_transport_options["visibility_timeout"]
+    assert visibility == settings.visibility_timeout
+    assert visibility >= 2 * settings.retry.cap_seconds
+    assert celeryconfig.task_time_limit < visibility
+
+
+def test_by_default_a_full_countdown_and_the_longest_run_fit_in_the_visibility_timeout() -> None:
+    from pushworker import conf
+
+    settings = conf.load({})
+    longest_run = settings.claim_lease_seconds - 2
+    assert settings.retry.cap_seconds + longest_run < settings.visibility_timeout
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        p
+        for p in modules_in(PACKAGE)
+        # Generated migrations and empty package markers say nothing to document.
+        if "migrations" not in p.parts and p.read_text(encoding="utf-8").strip()
+    ],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_every_module_starts_with_a_docstring(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstring = ast.get_docstring(tree)
+    assert docstring and docstring.strip(), f"{path.relative_to(ROOT)} has no module docstring"
+    assert isinstance(tree.body[0], ast.Expr)  # first, before the imports

@@ -1,0 +1,117 @@
+"""Specifies pushworker.tasks: thin tasks that check arguments, call the service and republish."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from pushworker import enqueue, tasks
+from pushworker.events import InvalidEventError
+from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from tests.unit.environment import CREDENTIALS
+
+pytestmark = pytest.mark.django_db
+
+EVENT = {"owner_id": "42", "visitor_id": "7", "goods_id": "1001", "goods_name": "二手自行车"}
+
+
+class Recorder:
+    """Stands in for ``send_goods_visit`` where the relay and the sweeper publish with it."""
+
+    def __init__(self) -> None:
+        self.published: list[dict] = []
+
+    def apply_async(self, **options) -> None:
+        self.published.append(options)
+
+
+@pytest.fixture
+def republished(monkeypatch, configure) -> Recorder:
+    configure(**CREDENTIALS)
+    recorder = Recorder()
+    monkeypatch.setattr(tasks, "send_goods_visit", recorder)
+    return recorder
+
+
+def test_a_valid_message_is_delivered_by_the_service(emulator) -> None:
+    PushDevice.objects.create(user_id="42", app_name="qqc", os_type="android")
+    event_id = str(uuid.uuid4())
+    result = tasks.send_goods_visit.apply(kwargs=EVENT, task_id=event_id)
+    assert result.get() == DeliveryStatus.SENT
+    assert Delivery.objects.get(event_id=event_id).status == DeliveryStatus.SENT
+    assert len(emulator.messages()) == 1
+
+
+def test_the_task_id_is_the_event_id_when_the_message_carries_none(emulator) -> None:
+    task_id = str(uuid.uuid4())
+    tasks.send_goods_visit.apply(kwargs=EVENT, task_id=task_id)
+    assert Delivery.objects.get(event_id=task_id).status == DeliveryStatus.FAILED  # no device
+
+
+def test_a_message_with_unusable_arguments_is_recorded_failed_not_retried(emulator) -> None:
+    task_id = str(uuid.uuid4())
+    result = tasks.send_goods_visit.apply(kwargs=EVENT | {"owner_id": None}, task_id=task_id)
+    assert result.get() == DeliveryStatus.FAILED
+    row = Delivery.objects.get(event_id=task_id)
+    assert row.error_category == "bad_request" and "owner_id" in row.error_reason
+    assert emulator.requests() == []
+
+
+def test_delay_refuses_bad_arguments_at_the_call_site(configure, monkeypatch) -> None:
+    configure(**CREDENTIALS)
+    monkeypatch.setattr(enqueue, "publish", lambda task, event: pytest.fail("published"))
+    with pytest.raises(InvalidEventError, match="goods_name"):
+        tasks.send_goods_visit.delay(**EVENT | {"goods_name": ""})
+    assert Delivery.objects.count() == 0
+
+
+def test_delay_returns_the_event_id_as_the_task_id(configure, monkeypatch) -> None:
+    configure(**CREDENTIALS)
+    monkeypatch.setattr(enqueue, "publish", lambda task, event: True)
+    result = tasks.send_goods_visit.delay(**EVENT)
+    assert Delivery.objects.get(event_id=result.id).published_at is not None
+
+
+def queued(**fields) -> Delivery:
+    row = Delivery.objects.create(
+        app_name="qqc",
+        owner_id="42",
+        visitor_id="7",
+        goods_id="1001",
+        goods_name="车",
+        visitor_name="小明",
+    )
+    Delivery.objects.filter(pk=row.pk).update(**fields)
+    return row
+
+
+def test_the_relay_publishes_unpublished_deliveries_by_event_id_and_marks_them(republished) -> None:
+    row = queued(published_at=None)
+    queued(published_at=timezone.now())
+    assert tasks.relay_outbox() == 1
+    [options] = republished.published
+    assert options["task_id"] == str(row.event_id)
+    assert options["kwargs"] == {
+        "event_id": str(row.event_id),
+        "owner_id": "42",
+        "visitor_id": "7",
+        "goods_id": "1001",
+        "goods_name": "车",
+        "visitor_name": "小明",
+        "app_name": "qqc",
+    }
+    row.refresh_from_db()
+    assert row.published_at is not None
+    assert tasks.relay_outbox() == 0
+
+
+def test_the_sweeper_republishes_stuck_deliveries_once_per_staleness_period(republished) -> None:
+    long_ago = timezone.now() - timedelta(hours=1)
+    lost = queued(published_at=long_ago)
+    queued(status=DeliveryStatus.SENT, published_at=long_ago)
+    assert tasks.sweep_stuck() == 1
+    assert [o["task_id"] for o in republished.published] == [str(lost.event_id)]
+    assert tasks.sweep_stuck() == 0

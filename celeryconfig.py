@@ -6,6 +6,7 @@ settings (visibility timeout, intervals) come from ``pushworker.conf`` so the tw
 
 from __future__ import annotations
 
+import math
 import os
 
 from kombu import Queue
@@ -72,8 +73,9 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 # Messages that are not runnable tasks are kept in the DeadLetter table instead of only logged.
 worker_consumer = "pushworker.consumer:DeadLetteringConsumer"
 
-# A run that outlives the visibility timeout would run twice concurrently; stop it first.
-task_time_limit = max(5, _settings.visibility_timeout - 5)
+# A run that outlives its claim lease (the longest legitimate run) is stuck: stop it there, well
+# before the visibility timeout would let a second copy run beside it.
+task_time_limit = math.ceil(_settings.claim_lease_seconds)
 
 # Flower shows what workers report; events carry task names and ids/names, never secrets.
 worker_send_task_events = True

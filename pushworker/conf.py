@@ -347,11 +347,14 @@ def load(
             f"PUSHWORKER_VISIBILITY_TIMEOUT ({visibility_timeout} s): a longer countdown is "
             "redelivered by Redis before it is due"
         )
-    if longest_run >= visibility_timeout:
+    # A retried message waits out its countdown unacknowledged, then runs: all of it must end
+    # before Redis hands the message out again, or a second copy runs beside the first.
+    claim_lease = longest_run + 2
+    if retry.cap_seconds + claim_lease >= visibility_timeout:
         env.problems.append(
-            f"one task run can last {longest_run:g} s (PUSHWORKER_QUICK_ATTEMPTS × "
-            "(MIPUSH_CONNECT_TIMEOUT "
-            f"+ MIPUSH_READ_TIMEOUT) + PUSHWORKER_QUICK_BUDGET), not below "
+            f"PUSHWORKER_RETRY_CAP ({retry.cap_seconds:g} s) plus one task run with margin "
+            f"({claim_lease:g} s = PUSHWORKER_QUICK_ATTEMPTS × (MIPUSH_CONNECT_TIMEOUT + "
+            "MIPUSH_READ_TIMEOUT) + PUSHWORKER_QUICK_BUDGET + 2 s) must stay below "
             f"PUSHWORKER_VISIBILITY_TIMEOUT ({visibility_timeout} s)"
         )
     settings = Settings(
@@ -370,7 +373,7 @@ def load(
             "PUSHWORKER_STALE_AFTER", max(120, 2 * visibility_timeout), minimum=1, cast=int
         ),
         max_crashes=env.number("PUSHWORKER_MAX_CRASHES", 3, minimum=1, cast=int),
-        claim_lease_seconds=longest_run + 2,
+        claim_lease_seconds=claim_lease,
         relay_interval_seconds=env.number("PUSHWORKER_RELAY_INTERVAL", 2.0, minimum=0.1),
         sweep_interval_seconds=env.number("PUSHWORKER_SWEEP_INTERVAL", 10.0, minimum=0.1),
         nickname_resolver=env.text(

@@ -112,7 +112,7 @@ def publish(task: Any, event: GoodsVisit) -> bool:
         return True
     breaker.trip(settings.breaker_cooldown_seconds)
     log.warning(
-        "broker unavailable, event kept in the outbox",
+        "broker unavailable; the relay publishes the event from the outbox",
         extra={"delivery_id": event.event_id, "problem": problem},
     )
     return False

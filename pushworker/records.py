@@ -210,7 +210,8 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
         return ("" if value is None else str(value))[:limit]
 
     now = timezone.now()
-    delivery, _ = Delivery.objects.update_or_create(
+    # get_or_create: a malformed copy must not overwrite the record of a well-formed event.
+    delivery, _ = Delivery.objects.get_or_create(
         event_id=event_id,
         defaults={
             "app_name": text(raw.get("app_name"), 64),

@@ -220,6 +220,7 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
         # the retry cap: a longer countdown would outlive Redis's visibility timeout.
         countdown = min(settings.claim_lease_seconds, settings.retry.cap_seconds)
         return Outcome(DeliveryStatus.SENDING, countdown=countdown)
+    maybe_delivered = records.abandon_unfinished_attempts(delivery)
     if delivery.crashes >= settings.max_crashes:
         return _end(
             delivery,
@@ -228,7 +229,6 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
                 "poison", f"a worker died {delivery.crashes} times while delivering this event"
             ),
         )
-    maybe_delivered = records.abandon_unfinished_attempts(delivery)
 
     if event.owner_id == event.visitor_id:
         return _end(

@@ -21,7 +21,7 @@ IOS_BUNDLE = "com.example.shop.ios"
 
 # Small numbers so crashes and retries resolve in seconds; pushworker.conf checks they fit together.
 FAST_SETTINGS = {
-    "PUSHWORKER_VISIBILITY_TIMEOUT": "10",
+    "PUSHWORKER_VISIBILITY_TIMEOUT": "13",
     "MIPUSH_CONNECT_TIMEOUT": "1",
     "MIPUSH_READ_TIMEOUT": "3",
     "PUSHWORKER_QUICK_ATTEMPTS": "2",

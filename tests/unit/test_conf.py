@@ -217,14 +217,20 @@ def test_a_retry_cap_above_half_the_visibility_timeout_is_refused_naming_both_ke
     assert "PUSHWORKER_VISIBILITY_TIMEOUT (60 s)" in problem
 
 
+def test_a_countdown_plus_a_run_that_reach_the_visibility_timeout_are_refused() -> None:
+    # 30 s cap + (3 × (3 + 5) + 2 + 2) = 58 s fits 60 s; a 6 s read timeout makes it 61 s
+    [problem] = problems_of({"MIPUSH_READ_TIMEOUT": "6"})
+    assert "PUSHWORKER_RETRY_CAP (30 s)" in problem and "(31 s" in problem
+
+
 def test_a_retry_cap_of_exactly_half_the_visibility_timeout_is_accepted() -> None:
     assert conf.load({"PUSHWORKER_RETRY_CAP": "30", "PUSHWORKER_VISIBILITY_TIMEOUT": "60"})
 
 
 def test_a_task_run_that_can_outlast_the_visibility_timeout_is_refused_naming_the_keys() -> None:
-    # 10 × (3 + 5) + 2 = 82 s of requests against a 60 s visibility timeout
+    # 10 × (3 + 5) + 2 + 2 s margin = 84 s of run, plus a 30 s countdown, against 60 s
     [problem] = problems_of({"PUSHWORKER_QUICK_ATTEMPTS": "10"})
-    assert "82 s" in problem
+    assert "84 s" in problem
     for key in (
         "PUSHWORKER_QUICK_ATTEMPTS",
         "MIPUSH_CONNECT_TIMEOUT",

@@ -285,9 +285,24 @@ def test_reject_keeps_a_message_whose_id_is_not_a_uuid_under_a_stable_id(raw_id)
     first = records.reject(raw_id, {}, "bad")
     second = records.reject(raw_id, {}, "bad again")
     assert first.pk == second.pk
-    assert second.status == DeliveryStatus.FAILED and second.error_reason == "bad again"
+    assert second.status == DeliveryStatus.FAILED and second.error_reason == "bad"
     assert Delivery.objects.count() == 1
     assert isinstance(first.event_id, uuid.UUID)
+
+
+def test_a_malformed_copy_never_overwrites_the_record_of_a_real_event() -> None:
+    event_id = str(uuid.uuid4())
+    Delivery.objects.create(
+        event_id=event_id,
+        app_name="qqc",
+        owner_id="1",
+        visitor_id="2",
+        goods_id="3",
+        goods_name="碗",
+        status=DeliveryStatus.SENT,
+    )
+    row = records.reject(event_id, {"owner_id": None}, "send_goods_visit: owner_id is bad")
+    assert (row.status, row.owner_id) == (DeliveryStatus.SENT, "1")
 
 
 def test_a_rejected_message_is_never_relayed() -> None:

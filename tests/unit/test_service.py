@@ -334,8 +334,10 @@ def test_a_fresh_claim_of_another_run_is_left_alone_and_looked_at_after_its_leas
 
 
 def test_the_look_again_countdown_never_exceeds_the_retry_cap(emulator, configure) -> None:
-    # 4 × (3 + 5) + 1 = 33 s runs: a 35 s lease, beyond the 30 s cap (half the visibility timeout)
-    configure(**emulator_env(emulator, PUSHWORKER_QUICK_ATTEMPTS="4"))
+    # 4 × (3 + 5) + 1 = 33 s runs: a 35 s lease, beyond the 30 s cap
+    configure(
+        **emulator_env(emulator, PUSHWORKER_QUICK_ATTEMPTS="4", PUSHWORKER_VISIBILITY_TIMEOUT="120")
+    )
     settings = conf.get()
     assert settings.claim_lease_seconds > settings.retry.cap_seconds
     device()

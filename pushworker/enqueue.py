@@ -21,7 +21,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from pushworker import conf
+from pushworker import conf, records
 from pushworker.events import GoodsVisit, InvalidEventError
 from pushworker.models import Delivery, DeliveryStatus
 
@@ -125,22 +125,6 @@ def _app_name(event: GoodsVisit) -> str:
         raise InvalidEventError("app_name", str(error.args[0])) from None
 
 
-def _outbox_row(event: GoodsVisit, app_name: str, *, published: bool) -> tuple[Delivery, bool]:
-    return Delivery.objects.get_or_create(
-        event_id=event.event_id,
-        defaults={
-            "app_name": app_name,
-            "owner_id": event.owner_id,
-            "visitor_id": event.visitor_id,
-            "visitor_name": event.visitor_name or "",
-            "goods_id": event.goods_id,
-            "goods_name": event.goods_name,
-            "status": DeliveryStatus.QUEUED,
-            "published_at": timezone.now() if published else None,
-        },
-    )
-
-
 def _unpublish(event: GoodsVisit) -> None:
     Delivery.objects.filter(event_id=event.event_id, status=DeliveryStatus.QUEUED).update(
         published_at=None
@@ -160,7 +144,7 @@ def enqueue(task: Any, event: GoodsVisit) -> str:
         return event.event_id
     try_broker = breaker.allows()  # decided once: the row must say what this call will do
     try:
-        _, created = _outbox_row(event, app_name, published=try_broker)
+        _, created = records.ensure(event, app_name, published=try_broker)
     except DatabaseError as error:
         log.error(
             "outbox write failed; publishing without a durable copy",
@@ -176,7 +160,7 @@ def enqueue(task: Any, event: GoodsVisit) -> str:
 
 def _keep_or_raise(event: GoodsVisit, app_name: str) -> None:
     try:
-        _outbox_row(event, app_name, published=False)
+        records.ensure(event, app_name, published=False)
     except DatabaseError as error:
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
 
@@ -193,7 +177,7 @@ def enqueue_on_commit(task: Any, event: GoodsVisit, using: str | None = None) ->
         return enqueue(task, event)
     keep_in_transaction = conf.get().enqueue_outbox == "always"
     if keep_in_transaction:
-        _outbox_row(event, app_name, published=False)
+        records.ensure(event, app_name, published=False)
 
     def after_commit() -> None:
         try:

@@ -31,9 +31,13 @@ class Failure:
     http_status: int | None = None
 
 
-def ensure(event: GoodsVisit, app_name: str) -> Delivery:
-    """The event's delivery row, created now if the enqueuing process did not write one."""
-    delivery, _ = Delivery.objects.get_or_create(
+def ensure(event: GoodsVisit, app_name: str, *, published: bool = True) -> tuple[Delivery, bool]:
+    """The event's delivery row and whether this call created it (``queued``).
+
+    The enqueuing process writes it (the outbox; ``published=False`` until the broker took the
+    event); a worker creates it for a message whose producer did not.
+    """
+    return Delivery.objects.get_or_create(
         event_id=event.event_id,
         defaults={
             "app_name": app_name,
@@ -42,10 +46,10 @@ def ensure(event: GoodsVisit, app_name: str) -> Delivery:
             "visitor_name": event.visitor_name or "",
             "goods_id": event.goods_id,
             "goods_name": event.goods_name,
-            "published_at": timezone.now(),
+            "status": DeliveryStatus.QUEUED,
+            "published_at": timezone.now() if published else None,
         },
     )
-    return delivery
 
 
 def claim(delivery: Delivery, *, redelivered: bool, lease_seconds: float) -> bool:

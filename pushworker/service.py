@@ -203,9 +203,9 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
     try:
         app = settings.app(event.app_name)
     except KeyError as error:
-        delivery = records.ensure(event, event.app_name or settings.default_app)
+        delivery, _ = records.ensure(event, event.app_name or settings.default_app)
         return _end(delivery, DeliveryStatus.FAILED, Failure("configuration", str(error.args[0])))
-    delivery = records.ensure(event, app.name)
+    delivery, _ = records.ensure(event, app.name)
     if delivery.status in (
         DeliveryStatus.SENT,
         DeliveryStatus.SUPPRESSED,

@@ -32,7 +32,7 @@ def delivery(owner_id: str = "42", status: str = DeliveryStatus.QUEUED, **fields
     event = GoodsVisit.from_call(
         owner_id=owner_id, visitor_id="7", goods_id="1001", goods_name="二手自行车"
     )
-    row = records.ensure(event, "qqc")
+    row = records.ensure(event, "qqc")[0]
     Delivery.objects.filter(pk=row.pk).update(status=status, **fields)
     row.refresh_from_db()
     return row

@@ -30,7 +30,7 @@ def visit(**changes) -> GoodsVisit:
 
 
 def delivery(status: str = DeliveryStatus.QUEUED, **fields) -> Delivery:
-    made = records.ensure(visit(), "qqc")
+    made = records.ensure(visit(), "qqc")[0]
     Delivery.objects.filter(pk=made.pk).update(status=status, **fields)
     made.refresh_from_db()
     return made
@@ -42,7 +42,7 @@ def claimed_ago(seconds: float):
 
 def test_ensure_creates_the_row_the_enqueuing_process_did_not_write() -> None:
     event = visit(visitor_name="小明")
-    made = records.ensure(event, "qqc")
+    made = records.ensure(event, "qqc")[0]
     assert str(made.event_id) == event.event_id
     assert (made.status, made.app_name, made.visitor_name) == ("queued", "qqc", "小明")
     assert made.published_at is not None  # it came through the broker
@@ -50,9 +50,9 @@ def test_ensure_creates_the_row_the_enqueuing_process_did_not_write() -> None:
 
 def test_ensure_returns_the_existing_row_unchanged() -> None:
     event = visit()
-    first = records.ensure(event, "qqc")
+    first = records.ensure(event, "qqc")[0]
     Delivery.objects.filter(pk=first.pk).update(status=DeliveryStatus.SENT)
-    assert records.ensure(event, "other").status == DeliveryStatus.SENT
+    assert records.ensure(event, "other")[0].status == DeliveryStatus.SENT
     assert Delivery.objects.count() == 1
 
 

@@ -253,7 +253,7 @@ def test_a_unit_already_sent_is_not_sent_again_when_another_unit_is_retried(emul
 
 def abandoned(event: GoodsVisit, *, claimed_ago: float, crashes: int = 0) -> Delivery:
     """A delivery as a worker that died mid-request leaves it."""
-    delivery = records.ensure(event, "qqc")
+    delivery = records.ensure(event, "qqc")[0]
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.SENDING,
         crashes=crashes,
@@ -367,7 +367,7 @@ def test_an_event_that_killed_max_crashes_workers_is_dead_as_poison(emulator) ->
 def test_a_retrying_delivery_is_claimed_by_its_retry(emulator) -> None:
     device()
     event = visit()
-    delivery = records.ensure(event, "qqc")
+    delivery = records.ensure(event, "qqc")[0]
     Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.RETRYING)
     assert service.deliver(event, retries=1).status == DeliveryStatus.SENT
 

@@ -37,6 +37,7 @@ faults: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/enqueue.py
+	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/emulator_rps.py
 
 faults-report: $(STAMP)

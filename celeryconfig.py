@@ -70,6 +70,11 @@ task_publish_retry_policy = {
 }
 worker_cancel_long_running_tasks_on_connection_loss = False
 
+# Keep database connections between tasks: Celery's Django fix-up otherwise closes them around
+# every task, a new PostgreSQL backend per push. pushworker.tasks drops stale or broken ones
+# (Django's CONN_MAX_AGE and health checks) before each task instead. The name is the fix-up's.
+CELERY_DB_REUSE_MAX = 1_000_000
+
 # Messages that are not runnable tasks are kept in the DeadLetter table instead of only logged.
 worker_consumer = "pushworker.consumer:DeadLetteringConsumer"
 

@@ -99,8 +99,9 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     possible_duplicate = models.BooleanField(
         default=False,
-        help_text="A request may have reached Xiaomi before a crash and was sent again; "
-        "the stable notify_id makes the phone replace, not stack, the second notification.",
+        help_text="A request may have reached Xiaomi (a crash, a timeout or a 500 cut it) and was "
+        "sent again. On Android the stable notify_id makes the phone replace the first "
+        "notification; iOS messages have no notify_id, so an iPhone may show both.",
     )
     redelivered = models.BooleanField(default=False)
 

@@ -149,8 +149,8 @@ def _send_unit(
                     raise
                 records.attempt_sent(
                     attempt,
-                    message_id=result.message_id,
-                    trace_id=result.trace_id,
+                    message_id=result.message_id or "",
+                    trace_id=result.trace_id or "",
                     http_status=result.http_status,
                 )
     except MiPushError as error:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
+from celery import shared_task, signals
 from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
+from django.db import close_old_connections
 
 from pushworker import conf, enqueue, outbox, records, service
 from pushworker.events import GoodsVisit, InvalidEventError
@@ -15,6 +16,13 @@ from pushworker.models import DeliveryStatus
 
 log = logging.getLogger("pushworker.tasks")
 BATCH = 500
+
+
+@signals.task_prerun.connect
+def _usable_database_connections(sender: Any = None, **_: Any) -> None:
+    """Reuse connections across tasks, but never one that is too old or died (a DB restart)."""
+    if getattr(sender, "name", "").startswith("pushworker."):
+        close_old_connections()
 
 
 class GoodsVisitTask(DjangoTask):
@@ -65,7 +73,12 @@ def send_goods_visit(
         }
         records.reject(event_id or self.request.id, raw, str(error))
         return DeliveryStatus.FAILED
+    # Redis marks every restored message redelivered, also one restored only because a live worker
+    # held it past the visibility timeout waiting for its ETA: that copy runs beside the original.
+    # So for a message with an ETA, redelivery is no sign that an earlier run died, and only the
+    # claim's lease may take its row over (tests/faults: countdown longer than the timeout).
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    redelivered = redelivered and self.request.eta is None
     outcome = service.deliver(event, redelivered=redelivered, retries=self.request.retries)
     if outcome.retry:
         raise self.retry(countdown=outcome.countdown, max_retries=None)

@@ -1,4 +1,4 @@
-"""A fresh database for one test session: PostgreSQL when a server URL is given, else an SQLite file."""
+"""A fresh database for one test session: PostgreSQL when a server is given, else SQLite."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -82,9 +83,8 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill_group()
         if self.process:
-            try:  # stragglers of the group (pool children) must not outlive the test
+            # stragglers of the group (pool children) must not outlive the test
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     stop = terminate

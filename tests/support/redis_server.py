@@ -1,4 +1,4 @@
-"""A real redis-server on a free loopback port, owned by one test: it can be killed and restarted."""
+"""A real redis-server on a free loopback port, owned by one test: killed and restarted."""
 
 from __future__ import annotations
 

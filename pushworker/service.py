@@ -191,7 +191,7 @@ def _nickname(event: GoodsVisit, settings: conf.Settings) -> str:
     return name if name and content.clean(name) else settings.unknown_visitor_name
 
 
-def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -> Outcome:
+def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
     """Deliver one goods-visit event; safe to call again for the same event at any time.
 
     A request is made only after the delivery row was claimed by this run, and a unit that Xiaomi
@@ -270,9 +270,12 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retries: int = 0) -
             permanent.append(failure)
 
     if retryable:
-        if retries < settings.retry.max_retries:
+        # The row counts broker retries spent on failures; Celery's own count also includes
+        # waits for another run's claim, which must not eat the budget.
+        if delivery.retries < settings.retry.max_retries:
             throttled = any(f.category == "throttled" for f in retryable)
-            countdown = random.uniform(0, settings.retry.countdown_ceiling(retries, throttled))
+            ceiling = settings.retry.countdown_ceiling(delivery.retries, throttled)
+            countdown = random.uniform(0, ceiling)
             records.park_for_retry(delivery, retryable[0], countdown)
             return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
         return _end(delivery, DeliveryStatus.DEAD, retryable[0])

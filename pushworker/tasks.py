@@ -79,7 +79,7 @@ def send_goods_visit(
     # claim's lease may take its row over (tests/faults: countdown longer than the timeout).
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     redelivered = redelivered and self.request.eta is None
-    outcome = service.deliver(event, redelivered=redelivered, retries=self.request.retries)
+    outcome = service.deliver(event, redelivered=redelivered)
     if outcome.retry:
         raise self.retry(countdown=outcome.countdown, max_retries=None)
     return outcome.status

@@ -191,13 +191,15 @@ def test_a_lasting_transient_error_asks_the_broker_to_retry_within_the_ceiling(e
     settings = conf.get()
     emulator.set_faults(script=("10001",) * settings.retry.quick_attempts)
     event = visit()
-    outcome = service.deliver(event, retries=3)
+    records.ensure(event, "qqc")
+    Delivery.objects.filter(event_id=event.event_id).update(retries=3)
+    outcome = service.deliver(event)
     assert outcome.status == DeliveryStatus.RETRYING and outcome.retry
     assert 0 <= outcome.countdown <= settings.retry.countdown_ceiling(3)
     assert requests_made(emulator) == settings.retry.quick_attempts
     delivery = row(event)
     assert delivery.status == DeliveryStatus.RETRYING
-    assert delivery.retries == 1
+    assert delivery.retries == 4
     assert (delivery.error_code, delivery.error_category) == (10001, "transient")
     assert delivery.next_attempt_at is not None
     assert delivery.attempts == settings.retry.quick_attempts
@@ -209,7 +211,8 @@ def test_a_transient_error_after_the_last_retry_is_dead(emulator) -> None:
     event = visit()
     emulator.set_faults(fail_rate=1.0, fail_with="http503")
     assert service.deliver(event).status == DeliveryStatus.RETRYING
-    outcome = service.deliver(event, retries=settings.retry.max_retries)
+    Delivery.objects.filter(event_id=event.event_id).update(retries=settings.retry.max_retries)
+    outcome = service.deliver(event)
     assert outcome == service.Outcome(DeliveryStatus.DEAD)
     delivery = row(event)
     assert delivery.status == DeliveryStatus.DEAD and delivery.error_category == "transient"
@@ -222,7 +225,7 @@ def test_throttling_is_not_retried_quickly_but_later_with_the_longer_backoff(emu
     emulator.set_faults(fail_rate=1.0, fail_with="10027")
     event = visit()
     for retries in range(3):
-        outcome = service.deliver(event, retries=retries)
+        outcome = service.deliver(event)
         assert outcome.status == DeliveryStatus.RETRYING
         assert outcome.countdown <= settings.retry.countdown_ceiling(retries, throttled=True)
         assert requests_made(emulator) == retries + 1  # one request per call
@@ -246,7 +249,7 @@ def test_a_unit_already_sent_is_not_sent_again_when_another_unit_is_retried(emul
     assert [m["platform"] for m in emulator.messages()] == ["android"]
     emulator.set_faults()
     before = requests_made(emulator)
-    assert service.deliver(event, retries=1).status == DeliveryStatus.SENT
+    assert service.deliver(event).status == DeliveryStatus.SENT
     assert requests_made(emulator) == before + 1
     assert sorted(m["platform"] for m in emulator.messages()) == ["android", "ios"]
 
@@ -317,7 +320,7 @@ def test_a_maybe_delivered_request_is_remembered_for_the_brokers_retry(emulator)
     event = visit()
     assert service.deliver(event).status == DeliveryStatus.RETRYING
     assert not row(event).possible_duplicate  # nothing was sent twice yet
-    assert service.deliver(event, retries=1).status == DeliveryStatus.SENT
+    assert service.deliver(event).status == DeliveryStatus.SENT
     assert row(event).possible_duplicate
 
 
@@ -369,7 +372,7 @@ def test_a_retrying_delivery_is_claimed_by_its_retry(emulator) -> None:
     event = visit()
     delivery = records.ensure(event, "qqc")[0]
     Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.RETRYING)
-    assert service.deliver(event, retries=1).status == DeliveryStatus.SENT
+    assert service.deliver(event).status == DeliveryStatus.SENT
 
 
 def test_the_app_secret_never_appears_in_logs_or_records(emulator, caplog) -> None:
@@ -415,3 +418,12 @@ def test_one_client_is_kept_per_secret_and_its_repr_hides_the_secret(emulator) -
     assert client is not service.client_for(ios, settings)
     assert ANDROID_SECRET not in repr(client)
     assert client.endpoints.production == emulator.production_url
+
+
+def test_waiting_for_another_runs_claim_spends_none_of_the_retry_budget(emulator) -> None:
+    device()
+    event = visit()
+    abandoned(event, claimed_ago=1)
+    for _ in range(conf.get().retry.max_retries + 2):
+        assert service.deliver(event).retry
+    assert row(event).retries == 0

@@ -12,31 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pushworker.demo.settings import ANDROID_PACKAGE, FAST_SETTINGS, IOS_BUNDLE
 from tests.support import database
 from tests.support.processes import Worker
 from tests.support.redis_server import RedisServer
-
-ANDROID_PACKAGE = "com.example.shop"
-IOS_BUNDLE = "com.example.shop.ios"
-
-# Small numbers so crashes and retries resolve in seconds; pushworker.conf checks they fit together.
-FAST_SETTINGS = {
-    "PUSHWORKER_VISIBILITY_TIMEOUT": "13",
-    "MIPUSH_CONNECT_TIMEOUT": "1",
-    "MIPUSH_READ_TIMEOUT": "3",
-    "PUSHWORKER_QUICK_ATTEMPTS": "2",
-    "PUSHWORKER_QUICK_BUDGET": "0.5",
-    "PUSHWORKER_QUICK_BASE": "0.05",
-    "PUSHWORKER_RETRY_BASE": "0.2",
-    "PUSHWORKER_RETRY_THROTTLED_BASE": "0.5",
-    "PUSHWORKER_RETRY_CAP": "2",
-    "PUSHWORKER_RETRY_MAX": "4",
-    "PUSHWORKER_STALE_AFTER": "6",
-    "PUSHWORKER_RELAY_INTERVAL": "0.5",
-    "PUSHWORKER_SWEEP_INTERVAL": "1",
-    "PUSHWORKER_BREAKER_COOLDOWN": "1",
-    "PUSHWORKER_LOG_LEVEL": "INFO",
-}
 
 
 class Stack:
@@ -47,10 +26,14 @@ class Stack:
         self.database_url, self._drop_database = database.create(tmp)
         self.android_secret = secrets.token_urlsafe(18)
         self.ios_secret = secrets.token_urlsafe(18)
-        self.emulator = Emulator(apps=[
-            EmulatorApp(secret=self.android_secret, package=ANDROID_PACKAGE, platform="android"),
-            EmulatorApp(secret=self.ios_secret, package=IOS_BUNDLE, platform="ios"),
-        ]).start()
+        self.emulator = Emulator(
+            apps=[
+                EmulatorApp(
+                    secret=self.android_secret, package=ANDROID_PACKAGE, platform="android"
+                ),
+                EmulatorApp(secret=self.ios_secret, package=IOS_BUNDLE, platform="ios"),
+            ]
+        ).start()
         self.redis_password = secrets.token_urlsafe(12)
         self.redis = RedisServer(tmp / "redis", password=self.redis_password).start()
         self.env = {
@@ -66,8 +49,9 @@ class Stack:
             "MIPUSH_IOS_BUNDLE_ID": IOS_BUNDLE,
             "MIPUSH_PRODUCTION_URL": self.emulator.production_url,
             "MIPUSH_SANDBOX_URL": self.emulator.sandbox_url,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
-                                                        os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).parents[2]), os.environ.get("PYTHONPATH")])
+            ),
         }
         os.environ.update(self.env)  # this process plays the web side
         import django
@@ -120,8 +104,12 @@ class Stack:
         self._drop_database()
 
 
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.1,
-             message: str = "condition") -> object:
+def wait_for(
+    condition: Callable[[], object],
+    timeout: float,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> object:
     """Poll until ``condition()`` is truthy; fail with ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -78,20 +78,27 @@ def claim(delivery: Delivery, *, redelivered: bool, lease_seconds: float) -> boo
     return bool(taken)
 
 
-def sent_unit_keys(delivery: Delivery) -> set[str]:
-    return set(
-        delivery.attempt_set.filter(status=AttemptStatus.SENT).values_list("group_key", flat=True)
-    )
+@dataclass(frozen=True)
+class History:
+    """What earlier runs of a delivery did, by send unit key."""
+
+    sent: frozenset[str] = frozenset()  # Xiaomi accepted: never request again
+    maybe_sent: frozenset[str] = frozenset()  # may have reached Xiaomi: a repeat is flagged
 
 
-def abandon_unfinished_attempts(delivery: Delivery) -> set[str]:
-    """Mark requests a dead run left open ``unknown``; return the unit keys of every ``unknown``
-    request (cut by a crash, or failed after it may have reached Xiaomi): maybe sent."""
-    delivery.attempt_set.filter(status=AttemptStatus.SENDING).update(
-        status=AttemptStatus.UNKNOWN, finished_at=timezone.now()
+def history(delivery: Delivery) -> History:
+    """Read the delivery's attempts once; requests a dead run left open become ``unknown``."""
+    rows = list(delivery.attempt_set.values_list("pk", "group_key", "status"))
+    left_open = [pk for pk, _, status in rows if status == AttemptStatus.SENDING]
+    if left_open:
+        DeliveryAttempt.objects.filter(pk__in=left_open).update(
+            status=AttemptStatus.UNKNOWN, finished_at=timezone.now()
+        )
+    maybe = (AttemptStatus.SENDING, AttemptStatus.UNKNOWN)
+    return History(
+        sent=frozenset(key for _, key, status in rows if status == AttemptStatus.SENT),
+        maybe_sent=frozenset(key for _, key, status in rows if status in maybe),
     )
-    unknown = delivery.attempt_set.filter(status=AttemptStatus.UNKNOWN)
-    return set(unknown.values_list("group_key", flat=True))
 
 
 def mark_possible_duplicate(delivery: Delivery) -> None:

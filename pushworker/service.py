@@ -220,7 +220,8 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
         # the retry cap: a longer countdown would outlive Redis's visibility timeout.
         countdown = min(settings.claim_lease_seconds, settings.retry.cap_seconds)
         return Outcome(DeliveryStatus.SENDING, countdown=countdown)
-    maybe_delivered = records.abandon_unfinished_attempts(delivery)
+    # A delivery that never made a request (the usual case) has no history worth a query.
+    past = records.history(delivery) if delivery.attempts else records.History()
     if delivery.crashes >= settings.max_crashes:
         return _end(
             delivery,
@@ -243,10 +244,9 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
         return _end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
     nickname = _nickname(event, settings)
-    done = records.sent_unit_keys(delivery)
-    sent_any, retryable, permanent = bool(done), [], []
+    sent_any, retryable, permanent = bool(past.sent), [], []
     for unit in routing.plan(devices, app):
-        if unit.key in done:
+        if unit.key in past.sent:
             continue
         if unit.credentials is None:
             log.error("no sender configured", extra={"app": app.name, "platform": unit.platform})
@@ -260,7 +260,7 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
             permanent.append(Failure("bad_request", str(error)))
             continue
         failure = _send_unit(
-            delivery, unit, fields, settings, maybe_sent=unit.key in maybe_delivered
+            delivery, unit, fields, settings, maybe_sent=unit.key in past.maybe_sent
         )
         if failure is None:
             sent_any = True

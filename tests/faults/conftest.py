@@ -1,8 +1,6 @@
-"""Real processes: see tests/support/stack.py. Scenario code lives in tests/faults/scenarios.py."""
+"""Real processes (tests/support/stack.py; fixtures in tests/conftest.py); scenarios.py asserts."""
 
 import pytest
 
 # The scenarios hold the assertions (bench/faults.py runs them too): let pytest explain failures.
 pytest.register_assert_rewrite("tests.faults.scenarios")
-
-from tests.support.fixtures import clean_stack, stack  # noqa: E402, F401

@@ -1,3 +1,1 @@
-"""Real processes: see tests/support/stack.py."""
-
-from tests.support.fixtures import clean_stack, stack  # noqa: F401
+"""Real processes (tests/support/stack.py); the stack fixtures come from tests/conftest.py."""

@@ -269,14 +269,13 @@ def test_a_request_cut_by_a_crash_is_sent_again_and_flagged_possible_duplicate(e
     device()
     event = visit()
     delivery = abandoned(event, claimed_ago=3600)
-    cut = DeliveryAttempt.objects.create(
-        delivery=delivery,
-        group_key=ANDROID_KEY,
+    cut = records.start_attempt(  # as the dead run recorded it, just before its request
+        delivery,
+        key=ANDROID_KEY,
         platform="android",
         environment="production",
         target_type="alias",
         targets=ALIAS,
-        status=AttemptStatus.SENDING,
     )
     assert service.deliver(event).status == DeliveryStatus.SENT
     assert len(emulator.messages()) == 1

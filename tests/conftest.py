@@ -1,0 +1,3 @@
+"""Fixtures for every suite: one Stack per session, as Django is set up once per process."""
+
+from tests.support.fixtures import clean_stack, stack  # noqa: F401

@@ -225,3 +225,27 @@ def test_send_goods_visit_refuses_invalid_input_with_exit_2_and_a_clear_message(
     assert err.startswith("pushworker: send_goods_visit: ") and message in err
     assert "Traceback" not in err
     assert published == [] and Delivery.objects.count() == 0
+
+
+def test_the_management_command_reads_a_host_projects_pushworker_dict(settings) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from pushworker import conf
+
+    settings.PUSHWORKER = {
+        "APPS": {
+            "shop": {
+                "ALIAS_PREFIX": "S_",
+                "ANDROID": {"APP_SECRET": "host-secret-value-123", "PACKAGE_NAME": "com.host.shop"},
+            }
+        },
+    }
+    out = StringIO()
+    try:
+        call_command("pushworker_check", stdout=out)
+    finally:
+        conf.get.cache_clear()
+    assert '"shop"' in out.getvalue() and "com.host.shop" in out.getvalue()
+    assert "host-secret-value-123" not in out.getvalue()

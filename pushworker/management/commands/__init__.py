@@ -1,0 +1,1 @@
+"""``manage.py pushworker_check`` and friends."""

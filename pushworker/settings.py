@@ -91,6 +91,8 @@ LOGGING = {
             "handlers": ["console"],
             "level": os.environ.get("PUSHWORKER_LOG_LEVEL", "INFO"),
             "propagate": False,
-        }
+        },
+        # One INFO line per HTTP request duplicates pushworker's own line, which has the ids.
+        "httpx": {"level": "WARNING"},
     },
 }

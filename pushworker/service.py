@@ -25,6 +25,7 @@ from pushworker.mipush import (
     InvalidMessageError,
     InvalidTargetError,
     MiPushError,
+    SendResult,
     ThrottledError,
     TransientError,
 )
@@ -100,8 +101,8 @@ def _send_unit(
     settings: conf.Settings,
     *,
     maybe_sent: bool = False,
-) -> Failure | None:
-    """Send one unit with quick in-task retries; None when Xiaomi accepted it.
+) -> Failure | SendResult:
+    """Send one unit with quick in-task retries: Xiaomi's answer, or why it was not accepted.
 
     ``maybe_sent``: an earlier request for this unit may have reached Xiaomi, so sending it again
     flags the delivery as a possible duplicate.
@@ -168,7 +169,7 @@ def _send_unit(
     log.info(
         "sent", extra=log_fields | {"message_id": result.message_id, "trace_id": result.trace_id}
     )
-    return None
+    return result
 
 
 def _fields(event: GoodsVisit, unit: routing.SendUnit, nickname: str) -> dict[str, str]:
@@ -244,7 +245,9 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
         return _end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
     nickname = _nickname(event, settings)
-    sent_any, retryable, permanent = bool(past.sent), [], []
+    accepted: list[SendResult] = []
+    retryable: list[Failure] = []
+    permanent: list[Failure] = []
     for unit in routing.plan(devices, app):
         if unit.key in past.sent:
             continue
@@ -259,15 +262,15 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
         except InvalidMessageError as error:
             permanent.append(Failure("bad_request", str(error)))
             continue
-        failure = _send_unit(
+        answer = _send_unit(
             delivery, unit, fields, settings, maybe_sent=unit.key in past.maybe_sent
         )
-        if failure is None:
-            sent_any = True
-        elif failure.category in ("transient", "throttled"):
-            retryable.append(failure)
+        if isinstance(answer, SendResult):
+            accepted.append(answer)
+        elif answer.category in ("transient", "throttled"):
+            retryable.append(answer)
         else:
-            permanent.append(failure)
+            permanent.append(answer)
 
     if retryable:
         # The row counts broker retries spent on failures; Celery's own count also includes
@@ -279,24 +282,26 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
             records.park_for_retry(delivery, retryable[0], countdown)
             return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
         return _end(delivery, DeliveryStatus.DEAD, retryable[0])
-    if sent_any:
-        return _end(delivery, DeliveryStatus.SENT, permanent[0] if permanent else None)
+    if accepted or past.sent:
+        return _end(
+            delivery,
+            DeliveryStatus.SENT,
+            permanent[0] if permanent else None,
+            accepted[0] if accepted else None,
+        )
     return _end(delivery, DeliveryStatus.FAILED, permanent[0])
 
 
-def _end(delivery: Delivery, status: str, failure: Failure | None) -> Outcome:
-    sent = (
-        delivery.attempt_set.filter(status="sent").order_by("-pk").first()
-        if status == "sent"
-        else None
-    )
-    records.finish(
-        delivery,
-        status,
-        failure=failure,
-        message_id=sent.message_id if sent else "",
-        trace_id=sent.trace_id if sent else "",
-    )
+def _end(
+    delivery: Delivery, status: str, failure: Failure | None, answer: SendResult | None = None
+) -> Outcome:
+    """Finish the delivery; a sent one keeps Xiaomi's ids (an earlier run's if none now)."""
+    message_id, trace_id = (answer.message_id or "", answer.trace_id or "") if answer else ("", "")
+    if status == DeliveryStatus.SENT and answer is None:
+        earlier = delivery.attempt_set.filter(status="sent").order_by("-pk").first()
+        if earlier:
+            message_id, trace_id = earlier.message_id, earlier.trace_id
+    records.finish(delivery, status, failure=failure, message_id=message_id, trace_id=trace_id)
     log.info(
         "finished",
         extra={

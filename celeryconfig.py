@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 from kombu import Queue
 
@@ -92,4 +93,9 @@ beat_schedule = {
     },
     "sweep-stuck": {"task": "pushworker.sweep_stuck", "schedule": _settings.sweep_interval_seconds},
 }
-beat_schedule_filename = os.environ.get("PUSHWORKER_BEAT_SCHEDULE", "var/celerybeat-schedule")
+# Beat's own bookkeeping (last run times), next to the standalone service's other files.
+_home = Path(os.environ.get("PUSHWORKER_HOME") or "var")
+beat_schedule_filename = os.environ.get("PUSHWORKER_BEAT_SCHEDULE") or str(
+    _home / "celerybeat-schedule"
+)
+Path(beat_schedule_filename).parent.mkdir(parents=True, exist_ok=True)

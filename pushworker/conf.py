@@ -215,9 +215,10 @@ _KNOWN_TOP_KEYS = {"APPS", "DEFAULT_APP"}
 
 
 def _platform(
-    where: str, secret: str, package: str, problems: list[str], cred_problems: list[str]
+    names: tuple[str, str], secret: str, package: str, problems: list[str], cred_problems: list[str]
 ) -> PlatformCredentials | None:
-    secret_key, package_key = where.split("|")
+    """One platform's credentials; ``names`` are how the secret and package keys are reported."""
+    secret_key, package_key = names
     if not secret and not package:
         return None
     if not secret:
@@ -233,7 +234,7 @@ def _apps_from_env(env: _Reader, cred_problems: list[str]) -> dict[str, AppSetti
     platforms = {}
     for platform, (secret_key, package_key) in _PLATFORM_KEYS.items():
         platforms[platform] = _platform(
-            f"{secret_key}|{package_key}",
+            (secret_key, package_key),
             env.text(secret_key),
             env.text(package_key),
             env.problems,
@@ -282,7 +283,7 @@ def _apps_from_dict(
                     f"{part_where}[{key!r}] is not a known key ({secret_key}, {package_key})"
                 )
             platforms[platform] = _platform(
-                f"{part_where}[{secret_key!r}]|{part_where}[{package_key!r}]",
+                (f"{part_where}[{secret_key!r}]", f"{part_where}[{package_key!r}]"),
                 str(part.get(secret_key, "")),
                 str(part.get(package_key, "")),
                 problems,

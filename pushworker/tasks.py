@@ -12,7 +12,7 @@ from django.db import close_old_connections
 
 from pushworker import conf, enqueue, outbox, records, service
 from pushworker.events import GoodsVisit, InvalidEventError
-from pushworker.models import DeliveryStatus
+from pushworker.models import Delivery, DeliveryStatus
 
 log = logging.getLogger("pushworker.tasks")
 BATCH = 500
@@ -85,15 +85,20 @@ def send_goods_visit(
     return outcome.status
 
 
+def _republish(deliveries: list[Delivery]) -> None:
+    """Hand deliveries to the broker again, under their event ids, and note the hand-over."""
+    for delivery in deliveries:
+        send_goods_visit.apply_async(
+            kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
+        )
+    outbox.mark_published(deliveries)
+
+
 @shared_task(name="pushworker.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
     """Publish deliveries the broker never took (it was down when they were enqueued)."""
     pending = outbox.unpublished(BATCH)
-    for delivery in pending:
-        send_goods_visit.apply_async(
-            kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
-        )
-    outbox.mark_published(pending)
+    _republish(pending)
     if pending:
         log.info("relayed outbox", extra={"count": len(pending)})
     return len(pending)
@@ -106,11 +111,7 @@ def sweep_stuck() -> int:
     found = outbox.stuck(
         stale_after=settings.stale_after_seconds, lease=settings.claim_lease_seconds, limit=BATCH
     )
-    for delivery in found:
-        send_goods_visit.apply_async(
-            kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
-        )
-    outbox.mark_published(found)
+    _republish(found)
     if found:
         log.warning(
             "re-enqueued stuck deliveries",

@@ -216,28 +216,11 @@ def _prefill(events: int, broker_url: str) -> tuple[list[float], float]:
 
 
 def _start_worker(env: dict[str, str], tmp: Path, args: argparse.Namespace) -> subprocess.Popen:
+    from pushworker.celery import worker_command
+
     with open(tmp / "worker.log", "ab") as log:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "pushworker",
-                "worker",
-                "-l",
-                args.log_level,
-                "-c",
-                str(args.concurrency),
-                "-P",
-                "prefork",
-                "-Q",
-                "pushworker,pushworker.maintenance",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                "bench@%h",
-            ],
+            worker_command("bench", concurrency=args.concurrency, log_level=args.log_level),
             env=env,
             cwd=tmp,
             stdout=log,

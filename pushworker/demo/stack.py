@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,11 +68,9 @@ class Stack:
 
     def start_worker(self, env: dict[str, str]) -> None:
         """``celery worker -B`` in its own session; returns once it logs that it is ready."""
-        # Both queues: without pushworker.maintenance nothing would relay the outbox or sweep.
-        args = [sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", "INFO"]
-        args += ["-n", "demo@%h", "-c", "2", "-P", "prefork"]
-        args += ["-Q", "pushworker,pushworker.maintenance", "--without-gossip", "--without-mingle"]
-        args += ["-B", "-s", env["PUSHWORKER_BEAT_SCHEDULE"]]
+        from pushworker.celery import worker_command
+
+        args = worker_command("demo", beat_schedule=env["PUSHWORKER_BEAT_SCHEDULE"])
         with open(self.worker_log, "ab") as log:
             self.worker = subprocess.Popen(
                 args,

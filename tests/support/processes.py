@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,26 +24,21 @@ class Worker:
     """``celery -A pushworker worker`` (with embedded beat unless told otherwise)."""
 
     def __init__(self, env: dict[str, str], workdir: Path, *, name: str = "w1",
-                 concurrency: int = 2, beat: bool = True, extra_args: tuple[str, ...] = ()) -> None:
+                 concurrency: int = 2, beat: bool = True) -> None:
         self.env = env
         self.workdir = workdir
         self.name = name
         self.concurrency = concurrency
         self.beat = beat
-        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / f"worker-{name}.log"
         workdir.mkdir(parents=True, exist_ok=True)
 
     def start(self, timeout: float = 60.0) -> Worker:
-        args = [
-            sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", "INFO",
-            "-n", f"{self.name}@%h", "-c", str(self.concurrency), "-P", "prefork",
-            "-Q", "pushworker,pushworker.maintenance", "--without-gossip", "--without-mingle",
-            *self.extra_args,
-        ]
-        if self.beat:
-            args += ["-B", "-s", str(self.workdir / f"beat-{self.name}")]
+        from pushworker.celery import worker_command
+
+        beat_schedule = str(self.workdir / f"beat-{self.name}") if self.beat else None
+        args = worker_command(self.name, concurrency=self.concurrency, beat_schedule=beat_schedule)
         start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the worker
         self.process = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""Specifies AppSecretAuth: the key header on every request, and a secret no repr or pickle shows."""
+"""Specifies AppSecretAuth: the key header on each request; no repr, pickle or frame shows it."""
 
 from __future__ import annotations
 

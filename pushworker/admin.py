@@ -89,7 +89,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Requeue selected failed or dead deliveries")
+    # Requeueing re-sends pushes, so it needs the change permission: a view-only operator neither
+    # sees the action nor can post it.
+    @admin.action(description="Requeue selected failed or dead deliveries", permissions=["change"])
     def requeue(self, request, queryset) -> None:
         count = records.requeue(queryset)
         skipped = queryset.count() - count

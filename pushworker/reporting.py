@@ -32,9 +32,11 @@ CREDENTIAL_LOCALS = re.compile(
     r"secret|passw|pwd|token|credential|api_?key|security|signature|authorization", re.IGNORECASE
 )
 # scheme://user:password@host → scheme://********@host. Greedy up to the last '@' before any
-# whitespace or quote: an unencoded '@' or '/' in a password must not leave its tail visible
-# (at the price of masking a host too when a later '@' sits in the path or query).
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s'\"<>]*@")
+# whitespace, quote or next URL (kombu joins failover URLs with ';'): an unencoded '@' or '/' in
+# a password must not leave its tail visible (at the price of masking a host too when a later
+# '@' sits in the path or query).
+_SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]*://"
+_URL_USERINFO = re.compile(rf"(?P<scheme>{_SCHEME})(?:(?!{_SCHEME})[^\s'\"<>])*@")
 _SECRET_QUERY = re.compile(
     r"(?P<name>[?&;][^=&\s'\"]*(?:pass|secret|token|key|auth|pwd)[^=&\s'\"]*=)[^&\s'\"<>]*",
     re.IGNORECASE,

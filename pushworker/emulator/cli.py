@@ -20,10 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags, so secrets stay out of `ps` output and shell history."""
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="production port; 0 picks one"
+        "--port", type=_port, default=DEFAULT_PORT, help="production port; 0 picks one"
     )
     parser.add_argument(
-        "--sandbox-port", type=int, default=DEFAULT_SANDBOX_PORT, help="sandbox port; 0 picks one"
+        "--sandbox-port", type=_port, default=DEFAULT_SANDBOX_PORT, help="sandbox port; 0 picks one"
     )
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="delay added to every API request"
@@ -43,6 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--known-targets",
         help="comma list, or @FILE with one per line, of existing targets; default: all exist",
     )
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: a clear usage error instead of bind()'s OverflowError."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 0..65535 (0 picks one)")
+    return port
 
 
 def run(args: argparse.Namespace) -> int:

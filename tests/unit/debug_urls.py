@@ -15,6 +15,7 @@ SECRETS = {
     "refused": "refused-secret-9a8b7c6d5e",
     "rejected": "unknown-secret-1f2e3d4c5b",
     "bridge": "bridge-secret-0a1b2c3d4e",
+    "malformed": "malformed secret 7c6b5a4d3e",
 }
 FIELDS = Message().restricted_package_name("com.example.shop").title("t").description("d") \
     .android_fields()
@@ -44,8 +45,15 @@ def bridge(request: HttpRequest) -> HttpResponse:
     return HttpResponse("unreachable")
 
 
+def malformed(request: HttpRequest) -> HttpResponse:
+    """A secret with a space is refused by Client() itself, before any request."""
+    Client(SECRETS["malformed"])
+    return HttpResponse("unreachable")
+
+
 urlpatterns = [
     path("refused/", refused),
     path("rejected/", rejected),
     path("bridge/", bridge),
+    path("malformed/", malformed),
 ]

@@ -62,6 +62,7 @@ def _secrets(settings) -> list[str]:
     ("refused", ["ConnectError", "translated_transport_errors", "AppSecretAuth"]),
     ("rejected", ["21301", "parse_response"]),
     ("bridge", ["21301", "APISender"]),
+    ("malformed", ["ValueError", "AppSecretAuth"]),
 ])
 def test_the_debug_page_of_a_failed_send_shows_no_secret_or_password(
         debug_page, settings, view: str, accept: str, shown: list[str]) -> None:

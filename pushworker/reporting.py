@@ -23,6 +23,8 @@ from typing import Any
 
 from django.views.debug import SafeExceptionReporterFilter
 
+from pushworker.redaction import SUBSTITUTE, mask_url_credentials
+
 # Django's names (API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE) plus environment spellings.
 CREDENTIAL_NAMES = re.compile(
     r"API|TOKEN|KEY|SECRET|PASS|PWD|SIGNATURE|AUTH|CREDENTIAL|COOKIE|SESSION|DSN", re.IGNORECASE
@@ -31,27 +33,6 @@ CREDENTIAL_NAMES = re.compile(
 CREDENTIAL_LOCALS = re.compile(
     r"secret|passw|pwd|token|credential|api_?key|security|signature|authorization", re.IGNORECASE
 )
-# scheme://user:password@host → scheme://********@host. Greedy up to the last '@' before any
-# whitespace, quote or next URL (kombu joins failover URLs with ';'): an unencoded '@' or '/' in
-# a password must not leave its tail visible (at the price of masking a host too when a later
-# '@' sits in the path or query).
-_SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]*://"
-_URL_USERINFO = re.compile(rf"(?P<scheme>{_SCHEME})(?:(?!{_SCHEME})[^\s'\"<>])*@")
-_SECRET_QUERY = re.compile(
-    r"(?P<name>[?&;][^=&\s'\"]*(?:pass|secret|token|key|auth|pwd)[^=&\s'\"]*=)[^&\s'\"<>]*",
-    re.IGNORECASE,
-)
-SUBSTITUTE = "********"
-
-
-def mask_url_credentials(text: str) -> str:
-    """`text` with the user-info of every URL in it, and password-like query values, masked."""
-    if "://" not in text and "=" not in text:
-        return text
-    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{SUBSTITUTE}@", text)
-    return _SECRET_QUERY.sub(lambda m: f"{m['name']}{SUBSTITUTE}", text)
-
-
 class _Shown:
     """A value replaced by its masked repr: the report prints it as it is."""
 

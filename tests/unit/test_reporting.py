@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from pushworker.reporting import SUBSTITUTE, CredentialsFilter, mask_url_credentials
+from pushworker.redaction import SUBSTITUTE, mask_url_credentials
+from pushworker.reporting import CredentialsFilter
 
 
 @pytest.mark.parametrize(("text", "masked"), [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularJSONAPIView
@@ -135,7 +134,10 @@ class DeviceItem(_DeviceAPIView):
         query = AppQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         app_name = query.validated_data.get("app") or conf.get().default_app
-        device = get_object_or_404(PushDevice, app_name=app_name, registration_id=registration_id)
+        found = PushDevice.objects.filter(app_name=app_name, registration_id=registration_id)
+        device = found.first()
+        if device is None:
+            raise exceptions.NotFound(f"no device with this registration id in app {app_name!r}")
         require_acting_for(request, device.user_id)
         device.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -132,3 +132,17 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- pushworker web: static files, the device API (engineer H6) --------------------------------
+# The admin's CSS and JS are served by WhiteNoise inside the WSGI process (gunicorn), straight
+# from the installed apps' static folders: no collectstatic step, no writable folder, no runserver.
+INSTALLED_APPS += ["django.contrib.staticfiles"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+WHITENOISE_USE_FINDERS = True
+# The shop's backend calls the device API with "Authorization: Bearer <token>"; unset, the API
+# refuses every call. Django's error pages mask settings named like this one.
+PUSHWORKER_API_TOKEN = os.environ.get("PUSHWORKER_API_TOKEN", "")
+# --- end of pushworker web ------------------------------------------------------------------------

@@ -20,6 +20,19 @@ TOKEN = "web-test-token-3c8e1a9f"
 REGID = "web/regid+0ODs5f8Gpm0W5mmP8pmYwXAHmaoMbBI="
 
 
+def _behind_tls_proxy(client: httpx.Client) -> httpx.Client:
+    """Sends the secure cookies over plain HTTP, as the TLS-terminating proxy in front of web does.
+
+    With DEBUG off the session and CSRF cookies are Secure, and httpx keeps them off plain HTTP.
+    """
+
+    def send_cookies(request: httpx.Request) -> None:
+        request.headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in client.cookies.jar)
+
+    client.event_hooks["request"] = [send_cookies]
+    return client
+
+
 class Web:
     """A ``pushworker web --host 127.0.0.1 --port <free>`` process group and its log."""
 
@@ -145,7 +158,7 @@ def test_the_admin_test_push_goes_through_the_real_pipeline(clean_stack, web) ->
     device = PushDevice.objects.create(user_id="555", app_name="qqc", os_type="android")
     get_user_model().objects.create_superuser("ops", password="ops-password-1")
     clean_stack.worker()
-    admin = httpx.Client(base_url=web.url, timeout=15, follow_redirects=True)
+    admin = _behind_tls_proxy(httpx.Client(base_url=web.url, timeout=15, follow_redirects=True))
     admin.get("/admin/login/")
     admin.post(
         "/admin/login/?next=/admin/",
@@ -163,7 +176,8 @@ def test_the_admin_test_push_goes_through_the_real_pipeline(clean_stack, web) ->
             "csrfmiddlewaretoken": admin.cookies["csrftoken"],
         },
     )
-    assert page.status_code == 200 and "1 test push(es) enqueued" in page.text
+    assert page.status_code == 200, page.text[:1500]
+    assert "1 test push(es) enqueued" in page.text
     link = re.search(r'href="(/admin/pushworker/delivery/\?event_id__in=[^"]+)"', page.text)
     assert link, page.text[-3000:]
     sent = wait_for(

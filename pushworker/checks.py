@@ -1,0 +1,46 @@
+"""Django system checks of pushworker's settings: ``manage.py check`` names every bad key.
+
+Django runs these before ``runserver``, ``migrate`` and every command that checks, so a misspelt
+key or an inconsistent timeout fails the deploy instead of the first ``delay()`` (a 500).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core import checks
+
+from pushworker import conf, conf_env
+
+
+@checks.register("pushworker")
+def check_settings(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]:
+    """pushworker.E001 per bad key; W001 per missing credential; W002 for ignored variables."""
+    spec = conf.host_spec()
+    _, problems = conf.inspect(spec=spec)
+    found: list[checks.CheckMessage] = []
+    for problem in problems:
+        if problem.credentials:
+            found.append(
+                checks.Warning(
+                    str(problem),
+                    hint="web processes can enqueue, but a worker refuses to start without it",
+                    obj=problem.key,
+                    id="pushworker.W001",
+                )
+            )
+        else:
+            found.append(checks.Error(str(problem), obj=problem.key, id="pushworker.E001"))
+    if spec is not None:
+        ignored = conf_env.ignored(os.environ)
+        if ignored:
+            found.append(
+                checks.Warning(
+                    f"environment variables {', '.join(ignored)} are ignored: settings.PUSHWORKER "
+                    "is set, and it is the whole configuration",
+                    hint="move their values into settings.PUSHWORKER, or unset them",
+                    id="pushworker.W002",
+                )
+            )
+    return found

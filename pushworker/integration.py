@@ -156,7 +156,13 @@ def install(app: Celery) -> Celery:
     config.beat_schedule = {**(config.beat_schedule or {}), **beat_entries(settings)}
     if "json" not in config.accept_content and "application/json" not in config.accept_content:
         config.accept_content = [*config.accept_content, "json"]
-    transport = transport_for(config.broker_url)
+    try:
+        transport = transport_for(config.broker_url)
+    except conf.SettingsError as error:
+        # Not raised here: the host's web processes and eager tests run without a Redis broker.
+        # A worker that consumes pushworker's queues refuses to start with this message.
+        app._pushworker_broker_problem = error  # type: ignore[attr-defined]
+        transport = None
     if transport:
         config.broker_transport = transport
         config.broker_transport_options = transport_options(
@@ -183,6 +189,8 @@ def _refuse_unusable_worker(sender: Any = None, **_: Any) -> None:
     if not {QUEUE, MAINTENANCE_QUEUE} & set(app.amqp.queues.consume_from):
         return
     try:
+        if getattr(app, "_pushworker_broker_problem", None):
+            raise app._pushworker_broker_problem
         conf.get().require_credentials()
     except conf.SettingsError as error:
         # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.

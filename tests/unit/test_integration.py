@@ -152,3 +152,31 @@ def test_the_standalone_celeryconfig_has_no_side_effect_on_import(tmp_path, monk
     importlib.reload(pushworker.celeryconfig)
     assert list(tmp_path.iterdir()) == []
     assert pushworker.celeryconfig.beat_schedule_filename == "var/celerybeat-schedule"
+
+
+def test_the_standalone_beat_creates_its_schedule_folder_when_it_starts(tmp_path) -> None:
+    from pushworker.celery import Scheduler, app
+
+    path = tmp_path / "not" / "yet" / "celerybeat-schedule"
+    scheduler = Scheduler(app=app, schedule_filename=str(path), lazy=True)
+    scheduler.setup_schedule()
+    assert path.parent.is_dir()
+    scheduler.close()
+
+
+def test_a_host_without_a_redis_broker_loads_but_its_worker_would_refuse(configure) -> None:
+    configure()
+    app = integration.install(host_app(broker_url="amqp://guest@localhost//"))
+    assert route(app, "pushworker.send_goods_visit") == "pushworker"
+    assert "broker URL scheme 'amqp'" in str(app._pushworker_broker_problem)
+
+
+def test_a_worker_of_pushworkers_queues_refuses_a_broker_that_is_not_redis(configure) -> None:
+    from types import SimpleNamespace
+
+    configure(MIPUSH_ANDROID_APP_SECRET="s3cret", MIPUSH_ANDROID_PACKAGE_NAME="com.example.shop")
+    app = integration.install(host_app(broker_url="amqp://guest@localhost//"))
+    with pytest.raises(SystemExit, match="broker URL scheme 'amqp' is not supported"):
+        integration._refuse_unusable_worker(sender=SimpleNamespace(app=app))
+    app.amqp.queues.select(["shop"])  # a worker of the host's own queue only
+    integration._refuse_unusable_worker(sender=SimpleNamespace(app=app))

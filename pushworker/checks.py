@@ -16,7 +16,7 @@ from pushworker import conf, conf_env
 
 @checks.register("pushworker")
 def check_settings(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]:
-    """pushworker.E001 per bad key; W001 per missing credential; W002 for ignored variables."""
+    """E001 per bad key; W001 per missing secret; W002/W003 for variables or settings ignored."""
     spec = conf.host_spec()
     _, problems = conf.inspect(spec=spec)
     found: list[checks.CheckMessage] = []
@@ -41,6 +41,26 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[checks.CheckMessag
                     "is set, and it is the whole configuration",
                     hint="move their values into settings.PUSHWORKER, or unset them",
                     id="pushworker.W002",
+                )
+            )
+    found += _django_settings_never_read()
+    return found
+
+
+def _django_settings_never_read() -> list[checks.CheckMessage]:
+    """pushworker.W003: a Django setting named like a variable (settings.MIPUSH_PRODUCTION_URL)."""
+    from django.conf import settings
+
+    found = []
+    for name in sorted(dir(settings)):
+        key = conf_env.key_of(name)
+        if key:
+            found.append(
+                checks.Warning(
+                    f"settings.{name} is not read by pushworker",
+                    hint=f"set {key} in settings.PUSHWORKER instead",
+                    obj=name,
+                    id="pushworker.W003",
                 )
             )
     return found

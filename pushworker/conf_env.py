@@ -106,6 +106,17 @@ def to_spec(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[Path, str]
     return spec, labels
 
 
+def key_of(variable: str) -> str | None:
+    """The dict key a variable fills, as a host project writes it (``None`` for others)."""
+    for key, name in TOP_LEVEL.items():
+        if name == variable:
+            return f"PUSHWORKER[{key!r}]"
+    for path, name in APP_KEYS.items():
+        if name == variable:
+            return "PUSHWORKER['APPS'][<app>]" + "".join(f"[{p!r}]" for p in path)
+    return "PUSHWORKER['APPS'] (its key)" if variable == APP_NAME else None
+
+
 def ignored(environ: Mapping[str, str]) -> list[str]:
     """Variables that are set but unused because the host's ``PUSHWORKER`` dict is the source."""
     return sorted(name for name in variables() if (environ.get(name) or "").strip())

@@ -100,3 +100,15 @@ def test_the_emulator_command_serves_the_host_apps(settings, configure) -> None:
         ("android", "com.example.shop", SECRET),
         ("ios", "com.example.s", "ios-" + SECRET),
     }
+
+
+def test_a_django_setting_named_like_a_variable_is_a_warning_naming_the_dict_key(
+    settings, configure
+) -> None:
+    configure()
+    settings.PUSHWORKER = GOOD
+    settings.MIPUSH_PRODUCTION_URL = "http://127.0.0.1:8765"
+    [message] = pushworker_messages()
+    assert message.id == "pushworker.W003"
+    assert message.msg == "settings.MIPUSH_PRODUCTION_URL is not read by pushworker"
+    assert message.hint == "set PUSHWORKER['PRODUCTION_URL'] in settings.PUSHWORKER instead"

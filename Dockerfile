@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PUSHWORKER_HOME=/var/lib/pushworker
 WORKDIR /app
-COPY pyproject.toml README.md celeryconfig.py ./
+COPY pyproject.toml README.md ./
 COPY pushworker ./pushworker
 RUN pip install --no-cache-dir '.[flower]' && useradd --system pushworker \
     && mkdir -p /var/lib/pushworker && chown pushworker /var/lib/pushworker

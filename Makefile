@@ -37,7 +37,7 @@ demo: $(STAMP)
 test: lint unit integration faults
 
 lint: $(STAMP)
-	$(BIN)/ruff check pushworker tests bench celeryconfig.py
+	$(BIN)/ruff check pushworker tests bench
 	$(BIN)/mypy pushworker/mipush pushworker/emulator
 
 unit: $(STAMP)

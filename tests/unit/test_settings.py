@@ -84,7 +84,7 @@ def test_the_standalone_service_refuses_to_start_with_debug_off_and_no_secret_ke
         tmp_path, command: list[str]) -> None:
     result = _manage(tmp_path, *command)
     assert result.returncode != 0
-    assert "pushworker.E001" in result.stderr and "PUSHWORKER_SECRET_KEY" in result.stderr
+    assert "pushworker.E002" in result.stderr and "PUSHWORKER_SECRET_KEY" in result.stderr
 
 
 def test_check_deploy_reports_only_what_the_readme_security_section_explains(tmp_path) -> None:

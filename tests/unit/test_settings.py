@@ -71,7 +71,8 @@ def test_the_admin_answers_with_x_frame_options_and_hsts_over_https(client) -> N
 
 
 def _manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHWORKER_", "DJANGO_", "MIPUSH_"))}
+    ours = ("PUSHWORKER_", "DJANGO_", "MIPUSH_")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     return subprocess.run(
         [sys.executable, "-m", "pushworker.cli", "manage", *args],
         env={**base, "PUSHWORKER_HOME": str(tmp_path), **env},

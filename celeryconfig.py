@@ -13,13 +13,16 @@ from pathlib import Path
 from kombu import Queue
 
 from pushworker import conf as _conf
+from pushworker import transport as _transport
 
 _settings = _conf.load()
 
-broker_url = os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
-# kombu's Redis transport, except that a queue entry that is not a message is dead-lettered
-# instead of stopping the worker (see pushworker/transport.py). It takes redis:// URLs as is.
-broker_transport = "pushworker.transport:Transport"
+# kombu's Redis transports, except that a queue entry that is not a runnable message is
+# dead-lettered instead of stopping the worker (see pushworker/transport.py). Every URL flavour
+# (redis, rediss, redis+socket, sentinel) gets its hardened transport; any other scheme is refused.
+broker_url, broker_transport = _transport.broker_for(
+    os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
+)
 
 # JSON only: a broker that accepted pickle would let anyone who can write to Redis run code here.
 task_serializer = "json"

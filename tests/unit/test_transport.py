@@ -1,0 +1,192 @@
+"""The hardened Redis transport: each malformed queue entry becomes a dead letter, nothing stops it.
+
+A real redis-server per module; entries go through the real BRPOP path of this process's kombu
+connection (tests/unit/transport_support.py). The worker-level proof is
+tests/integration/test_transport_garbage.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.redis_server import RedisServer
+from tests.unit.transport_support import DELETE, Link, celery_message, edited, flush
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def link(redis_url: str) -> Iterator[Link]:
+    flush(redis_url)
+    link = Link(redis_url)
+    yield link
+    link.close()
+
+
+def _body(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+VALID = celery_message()
+
+# (case, queue entry, what the dead letter's reason must say). The first seven are issue #7's
+# numbered case 1, each of which stopped or wedged a real worker before.
+GARBAGE = [
+    ("kombu-type-tag", b'{"__type__":"nope","__value__":1}', "queue entry is not JSON: ValueError"),
+    ("deeply-nested", b"[" * 100_000, "queue entry is not JSON: nested too deeply"),
+    ("rot13-body", edited(VALID, "properties.body_encoding", "rot13"), "body_encoding is not"),
+    ("body-is-5", edited(VALID, "body", _body(b"5")), "body is not [args, kwargs, embed]"),
+    ("timelimit-x", edited(VALID, "headers.timelimit", "x"), "headers.timelimit"),
+    ("headers-without-id", edited(VALID, "headers.id", DELETE), "headers.id"),
+    ("empty-delivery-info", edited(VALID, "properties.delivery_info", {}), "info.exchange is"),
+    # The rest of the envelope, field by field.
+    ("not-json", b"\x00\xff not json", "queue entry is not JSON"),
+    ("json-list", b'["json", "but", "no", "envelope"]', "not a JSON object but list"),
+    ("properties-5", edited(VALID, "properties", 5), "properties is not an object"),
+    ("no-delivery-info", edited(VALID, "properties.delivery_info", DELETE), "delivery_info"),
+    ("routing-key-list", edited(VALID, "properties.delivery_info.routing_key", []), "routing_key"),
+    ("tag-int", edited(VALID, "properties.delivery_tag", 7), "delivery_tag"),
+    ("priority-300", edited(VALID, "properties.priority", 300), "properties.priority"),
+    ("headers-list", edited(VALID, "headers", [1]), "headers is not an object"),
+    ("pickle", edited(VALID, "content-type", "application/x-python-serialize"), "content-type"),
+    ("binary", edited(VALID, "content-encoding", "binary"), "content-encoding"),
+    ("body-int", edited(VALID, "body", 5), "body is not a string"),
+    ("body-not-base64", edited(VALID, "body", "!!!"), "body is not valid base64"),
+    ("body-not-json", edited(VALID, "body", _body(b"{broken")), "undecodable body"),
+    ("body-nested", edited(VALID, "body", _body(b"[" * 100_000)), "nested too deeply"),
+    ("body-type-tag", edited(VALID, "body", _body(b'{"__type__":"x","__value__":1}')), "undecod"),
+    ("kwargs-list", edited(VALID, "body", _body(b"[[], [], {}]")), "body is not [args"),
+    ("task-int", edited(VALID, "headers.task", 5), "headers.task"),
+    ("task-list", edited(VALID, "headers.task", ["a"]), "headers.task"),
+    ("id-empty", edited(VALID, "headers.id", ""), "headers.id"),
+    ("id-newline", edited(VALID, "headers.id", "a\nb"), "headers.id holds control characters"),
+    ("timelimit-short", edited(VALID, "headers.timelimit", [1]), "headers.timelimit"),
+    ("timelimit-text", edited(VALID, "headers.timelimit", ["a", 1]), "headers.timelimit"),
+    ("timelimit-negative", edited(VALID, "headers.timelimit", [-1, None]), "headers.timelimit"),
+    ("eta-text", edited(VALID, "headers.eta", "tomorrow"), "headers.eta"),
+    ("eta-empty", edited(VALID, "headers.eta", ""), "headers.eta"),
+    ("expires-number", edited(VALID, "headers.expires", 5), "headers.expires"),
+    ("retries-text", edited(VALID, "headers.retries", "1"), "headers.retries"),
+    ("retries-negative", edited(VALID, "headers.retries", -1), "headers.retries"),
+    ("argsrepr-dict", edited(VALID, "headers.argsrepr", {}), "headers.argsrepr"),
+]
+
+
+def test_a_valid_task_message_is_delivered_and_nothing_is_dead_lettered(link: Link) -> None:
+    outcome = link.feed(celery_message(eta="2030-01-01T00:00:00+00:00", timelimit=[30, 20]))
+
+    assert len(outcome.delivered) == 1 and outcome.dead_letters == []
+    assert outcome.delivered[0].headers["id"] == celery_message()["headers"]["id"]
+    assert outcome.delivered[0].payload == [[], {"event_id": "e1"}, {}]
+
+
+@pytest.mark.parametrize(("entry", "reason"), [g[1:] for g in GARBAGE], ids=[g[0] for g in GARBAGE])
+def test_each_malformed_entry_is_dead_lettered_with_its_reason_and_the_next_is_delivered(
+    link: Link, entry: bytes | dict, reason: str
+) -> None:
+    outcome = link.feed(entry)
+
+    assert outcome.delivered == []
+    [letter] = outcome.dead_letters
+    assert reason in letter.reason
+    assert letter.body  # what arrived is kept for a human
+    assert (link.queued(), link.unacked()) == (0, 0), "the entry is neither put back nor held"
+    assert len(link.feed(celery_message()).delivered) == 1
+
+
+def test_a_dead_letter_names_the_task_and_id_of_a_readable_envelope(link: Link) -> None:
+    [letter] = link.feed(edited(VALID, "headers.timelimit", "x")).dead_letters
+
+    assert letter.task_name == "pushworker.send_goods_visit"
+    assert letter.task_id == VALID["headers"]["id"]
+    assert "timelimit" in letter.headers
+
+
+def test_anything_the_consumer_raises_is_dead_lettered_and_acknowledged(link: Link) -> None:
+    def broken(message: object) -> None:
+        raise RuntimeError("a bug in the consumer")
+
+    link.on_message = broken
+    [letter] = link.feed(celery_message()).dead_letters
+    link.on_message = link._ack
+
+    assert letter.reason == "failed on delivery: RuntimeError: a bug in the consumer"
+    assert (link.queued(), link.unacked()) == (0, 0)
+    assert len(link.feed(celery_message()).delivered) == 1
+
+
+def test_a_malformed_broadcast_is_dead_lettered_not_delivered(link: Link) -> None:
+    from pushworker.models import DeadLetter
+
+    delivered = link.channel._deliver_fanout_message(
+        edited(VALID, "properties.delivery_info", {}), "celery.pidbox"
+    )
+
+    assert delivered is False
+    reason = DeadLetter.objects.get().reason
+    assert reason.startswith("malformed envelope: properties.delivery_info")
+
+
+def test_a_newline_in_a_dead_lettered_task_name_cannot_forge_a_log_line(
+    link: Link, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pushworker import consumer
+    from pushworker.logs import KeyValueFormatter
+
+    forged = "x\n2026-12-01 00:00:00 INFO pushworker all good\u202e"
+    caplog.set_level(logging.ERROR, logger="pushworker.deadletter")
+    link.feed(edited(VALID, "headers.task", forged))  # the transport's dead letter
+    consumer.store(f"unknown task: {forged}", _Headers(task=forged))  # Celery's unknown-task one
+
+    lines = [KeyValueFormatter().format(r) for r in caplog.records]
+    assert len(lines) == 2
+    for line in lines:
+        assert "\n" not in line and "\u202e" not in line
+        assert "x\\n2026-12-01" in line
+
+
+class _Headers:
+    def __init__(self, **headers: str) -> None:
+        self.headers = headers
+        self.body = b""
+
+
+def test_the_checks_accept_every_message_celery_itself_writes(link: Link) -> None:
+    """A real publish through Celery's app, read back by the hardened transport, is delivered."""
+    from celery import Celery
+
+    app = Celery("t", broker=link.url)
+    app.conf.broker_transport = "pushworker.transport:Transport"
+    app.send_task(
+        "pushworker.send_goods_visit",
+        kwargs={"event_id": "e2", "goods_name": "碗\n"},
+        queue=link.queue,
+        countdown=5,
+        expires=60,
+        time_limit=30,
+    )
+    [message] = _drain(link)
+
+    assert message.headers["task"] == "pushworker.send_goods_visit"
+    assert message.payload[1]["goods_name"] == "碗\n"
+
+
+def _drain(link: Link) -> list:
+    from tests.support.stack import wait_for
+
+    def got() -> list:
+        link.drain()
+        return link.delivered
+
+    return list(wait_for(got, 10, interval=0, message="a delivery"))  # type: ignore[arg-type]

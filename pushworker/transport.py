@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Callable
 from queue import Empty
+from traceback import format_exc
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,7 +43,14 @@ class _Entry:
 
 
 def _dead_letter(reason: str, raw: Any, message: Any = None) -> None:
-    consumer.store(reason, _Entry(message), raw)
+    # An exception's text can hold anything the entry held: a NUL that PostgreSQL refuses, a
+    # newline that would forge a log line. Escaped, it is safe in both.
+    consumer.store(envelope.printable(reason, 255), _Entry(message), raw)
+
+
+def _log_failure() -> None:
+    """The traceback of a delivery that raised, on one line: its text may come from the entry."""
+    log.warning("a queue entry failed on delivery: %s", envelope.printable(format_exc(), 8000))
 
 
 class _Hardened(redis.Channel):
@@ -63,7 +71,7 @@ class _Hardened(redis.Channel):
         except self.connection_errors:
             raise
         except Exception as error:  # noqa: BLE001 - one entry must not stop the worker
-            log.warning("a queue entry failed on delivery", exc_info=True)
+            _log_failure()
             _dead_letter(f"failed on delivery: {type(error).__name__}: {error}", raw, message)
             raise Empty() from None
 
@@ -140,10 +148,10 @@ class _Hardened(redis.Channel):
                     raise  # the broker connection is gone: Celery reconnects and redelivers
                 except Exception as error:  # noqa: BLE001 - one entry must not stop the worker
                     problem = f"failed on delivery: {type(error).__name__}: {error}"
-                    log.warning("a queue entry failed on delivery", exc_info=True)
+                    _log_failure()
             else:
                 problem = f"invalid task message: {problem}"
-            consumer.store(problem, message, message.body)
+            consumer.store(envelope.printable(problem, 255), message, message.body)
             if not no_ack and not message.acknowledged:
                 message.ack()
             return None

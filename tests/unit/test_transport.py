@@ -7,14 +7,13 @@ tests/integration/test_transport_garbage.py.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.redis_server import RedisServer
-from tests.unit.transport_support import DELETE, Link, celery_message, edited, flush
+from tests.unit.transport_support import Link, celery_message, edited, flush, garbage
 
 pytestmark = pytest.mark.django_db
 
@@ -34,53 +33,8 @@ def link(redis_url: str) -> Iterator[Link]:
     link.close()
 
 
-def _body(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
 VALID = celery_message()
-
-# (case, queue entry, what the dead letter's reason must say). The first seven are issue #7's
-# numbered case 1, each of which stopped or wedged a real worker before.
-GARBAGE = [
-    ("kombu-type-tag", b'{"__type__":"nope","__value__":1}', "queue entry is not JSON: ValueError"),
-    ("deeply-nested", b"[" * 100_000, "queue entry is not JSON: nested too deeply"),
-    ("rot13-body", edited(VALID, "properties.body_encoding", "rot13"), "body_encoding is not"),
-    ("body-is-5", edited(VALID, "body", _body(b"5")), "body is not [args, kwargs, embed]"),
-    ("timelimit-x", edited(VALID, "headers.timelimit", "x"), "headers.timelimit"),
-    ("headers-without-id", edited(VALID, "headers.id", DELETE), "headers.id"),
-    ("empty-delivery-info", edited(VALID, "properties.delivery_info", {}), "info.exchange is"),
-    # The rest of the envelope, field by field.
-    ("not-json", b"\x00\xff not json", "queue entry is not JSON"),
-    ("json-list", b'["json", "but", "no", "envelope"]', "not a JSON object but list"),
-    ("properties-5", edited(VALID, "properties", 5), "properties is not an object"),
-    ("no-delivery-info", edited(VALID, "properties.delivery_info", DELETE), "delivery_info"),
-    ("routing-key-list", edited(VALID, "properties.delivery_info.routing_key", []), "routing_key"),
-    ("tag-int", edited(VALID, "properties.delivery_tag", 7), "delivery_tag"),
-    ("priority-300", edited(VALID, "properties.priority", 300), "properties.priority"),
-    ("headers-list", edited(VALID, "headers", [1]), "headers is not an object"),
-    ("pickle", edited(VALID, "content-type", "application/x-python-serialize"), "content-type"),
-    ("binary", edited(VALID, "content-encoding", "binary"), "content-encoding"),
-    ("body-int", edited(VALID, "body", 5), "body is not a string"),
-    ("body-not-base64", edited(VALID, "body", "!!!"), "body is not valid base64"),
-    ("body-not-json", edited(VALID, "body", _body(b"{broken")), "undecodable body"),
-    ("body-nested", edited(VALID, "body", _body(b"[" * 100_000)), "nested too deeply"),
-    ("body-type-tag", edited(VALID, "body", _body(b'{"__type__":"x","__value__":1}')), "undecod"),
-    ("kwargs-list", edited(VALID, "body", _body(b"[[], [], {}]")), "body is not [args"),
-    ("task-int", edited(VALID, "headers.task", 5), "headers.task"),
-    ("task-list", edited(VALID, "headers.task", ["a"]), "headers.task"),
-    ("id-empty", edited(VALID, "headers.id", ""), "headers.id"),
-    ("id-newline", edited(VALID, "headers.id", "a\nb"), "headers.id holds control characters"),
-    ("timelimit-short", edited(VALID, "headers.timelimit", [1]), "headers.timelimit"),
-    ("timelimit-text", edited(VALID, "headers.timelimit", ["a", 1]), "headers.timelimit"),
-    ("timelimit-negative", edited(VALID, "headers.timelimit", [-1, None]), "headers.timelimit"),
-    ("eta-text", edited(VALID, "headers.eta", "tomorrow"), "headers.eta"),
-    ("eta-empty", edited(VALID, "headers.eta", ""), "headers.eta"),
-    ("expires-number", edited(VALID, "headers.expires", 5), "headers.expires"),
-    ("retries-text", edited(VALID, "headers.retries", "1"), "headers.retries"),
-    ("retries-negative", edited(VALID, "headers.retries", -1), "headers.retries"),
-    ("argsrepr-dict", edited(VALID, "headers.argsrepr", {}), "headers.argsrepr"),
-]
+GARBAGE = garbage(VALID)
 
 
 def test_a_valid_task_message_is_delivered_and_nothing_is_dead_lettered(link: Link) -> None:

@@ -76,6 +76,60 @@ def edited(message: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 DELETE = object()
+# A task name that would print a second, forged line into the worker's log.
+FORGED = "x\n2026-12-01 00:00:00,000 INFO pushworker FORGED all deliveries sent"
+
+
+def _body(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def garbage(valid: dict[str, Any]) -> list[tuple[str, bytes | dict[str, Any], str]]:
+    """(case, queue entry, what its dead letter's reason says), most made from ``valid``.
+
+    The first seven are issue #7's numbered case 1: each stopped or wedged a real worker before.
+    """
+    v = valid
+    return [
+        ("kombu-type-tag", b'{"__type__":"nope","__value__":1}', "not JSON: ValueError"),
+        ("deeply-nested", b"[" * 100_000, "queue entry is not JSON: nested too deeply"),
+        ("rot13-body", edited(v, "properties.body_encoding", "rot13"), "body_encoding is not"),
+        ("body-is-5", edited(v, "body", _body(b"5")), "body is not [args, kwargs, embed]"),
+        ("timelimit-x", edited(v, "headers.timelimit", "x"), "headers.timelimit"),
+        ("headers-without-id", edited(v, "headers.id", DELETE), "headers.id"),
+        ("empty-delivery-info", edited(v, "properties.delivery_info", {}), "info.exchange is"),
+        # The rest of the envelope, field by field.
+        ("not-json", b"\x00\xff not json", "queue entry is not JSON"),
+        ("json-list", b'["json", "but", "no", "envelope"]', "not a JSON object but list"),
+        ("properties-5", edited(v, "properties", 5), "properties is not an object"),
+        ("no-delivery-info", edited(v, "properties.delivery_info", DELETE), "delivery_info"),
+        ("routing-key-list", edited(v, "properties.delivery_info.routing_key", []), "routing_k"),
+        ("tag-int", edited(v, "properties.delivery_tag", 7), "delivery_tag"),
+        ("priority-300", edited(v, "properties.priority", 300), "properties.priority"),
+        ("headers-list", edited(v, "headers", [1]), "headers is not an object"),
+        ("pickle", edited(v, "content-type", "application/x-python-serialize"), "content-type"),
+        ("binary", edited(v, "content-encoding", "binary"), "content-encoding"),
+        ("body-int", edited(v, "body", 5), "body is not a string"),
+        ("body-not-base64", edited(v, "body", "!!!"), "body is not valid base64"),
+        ("body-not-json", edited(v, "body", _body(b"{broken")), "undecodable body"),
+        ("body-nested", edited(v, "body", _body(b"[" * 100_000)), "nested too deeply"),
+        ("body-type-tag", edited(v, "body", _body(b'{"__type__":"x","__value__":1}')), "undecod"),
+        ("kwargs-list", edited(v, "body", _body(b"[[], [], {}]")), "body is not [args"),
+        ("task-int", edited(v, "headers.task", 5), "headers.task"),
+        ("task-list", edited(v, "headers.task", ["a"]), "headers.task"),
+        ("id-empty", edited(v, "headers.id", ""), "headers.id"),
+        ("id-newline", edited(v, "headers.id", "a\nb"), "headers.id holds control characters"),
+        ("task-newline", edited(v, "headers.task", FORGED), "headers.task holds control char"),
+        ("timelimit-short", edited(v, "headers.timelimit", [1]), "headers.timelimit"),
+        ("timelimit-text", edited(v, "headers.timelimit", ["a", 1]), "headers.timelimit"),
+        ("timelimit-negative", edited(v, "headers.timelimit", [-1, None]), "headers.timelimit"),
+        ("eta-text", edited(v, "headers.eta", "tomorrow"), "headers.eta"),
+        ("eta-empty", edited(v, "headers.eta", ""), "headers.eta"),
+        ("expires-number", edited(v, "headers.expires", 5), "headers.expires"),
+        ("retries-text", edited(v, "headers.retries", "1"), "headers.retries"),
+        ("retries-negative", edited(v, "headers.retries", -1), "headers.retries"),
+        ("argsrepr-dict", edited(v, "headers.argsrepr", {}), "headers.argsrepr"),
+    ]
 
 
 @dataclass
@@ -87,7 +141,14 @@ class Outcome:
 class Link:
     """One queue on a real Redis, consumed in this process through the hardened transport."""
 
-    def __init__(self, url: str, transport: str = "pushworker.transport:Transport", **options):
+    def __init__(
+        self,
+        url: str,
+        transport: str = "pushworker.transport:Transport",
+        *,
+        push_url: str | None = None,
+        **options: Any,
+    ) -> None:
         self.url = url
         self.queue = f"t-{uuid.uuid4().hex[:8]}"
         self.connection = Connection(url, transport=transport, transport_options=options)
@@ -95,11 +156,13 @@ class Link:
         self.delivered: list[Any] = []
         self.on_message = self._ack
         self.consumer = Consumer(
-            self.channel, [Queue(self.queue)], on_message=lambda m: self.on_message(m),
+            self.channel,
+            [Queue(self.queue)],
+            on_message=lambda m: self.on_message(m),
             accept=["json"],
         )
         self.consumer.consume()
-        self.redis = redis.Redis.from_url(url)
+        self.redis = redis.Redis.from_url(push_url or url)
 
     def _ack(self, message: Any) -> None:
         self.delivered.append(message)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from datetime import UTC
 from typing import Any
 
+from dateutil.parser import isoparse
 from kombu.utils.json import loads
 
 # pushworker accepts JSON only (celeryconfig.accept_content); kombu's Redis channel encodes bodies
@@ -93,32 +95,29 @@ def envelope_problem(message: Any) -> str | None:
 
 
 def task_problem(headers: Any, body: Any) -> str | None:
-    """Why a Celery protocol-2 task message cannot be run, or None; other messages pass.
+    """Why a Celery task message cannot be run, or None; messages that are no task pass.
 
     ``body`` is the body after base64 decoding (bytes), as kombu's Message holds it. Celery's
     strategy decodes and unpacks it in the worker's main process, so its shape is checked too.
     """
-    if not isinstance(headers, dict) or "task" not in headers:
-        return None  # not protocol 2: Celery's consumer reads it as protocol 1 or dead-letters it
-    for key in ("id", "task"):
-        value = headers.get(key)
-        if not isinstance(value, str) or not value or len(value) > MAX_NAME:
-            return f"headers.{key} is not a string of 1 to {MAX_NAME} characters"
-    for key in _TEXT_HEADERS:
-        value = headers.get(key)
-        if value is not None and not isinstance(value, str):
-            return f"headers.{key} is not a string"
-        if key in _NAME_HEADERS and value and not value.isprintable():
-            return f"headers.{key} holds control characters"
-    problem = _header_problem(headers)
-    if problem:
-        return problem
+    protocol_2 = isinstance(headers, dict) and "task" in headers
+    if protocol_2:
+        problem = _header_problem(headers)
+        if problem:
+            return problem
     try:
         payload = loads(body)
     except RecursionError:
-        return "undecodable body: nested too deeply"
+        return "undecodable body: nested too deeply" if protocol_2 else None
     except Exception as error:  # noqa: BLE001 - kombu's decoder raises more than JSONDecodeError
-        return f"undecodable body: {type(error).__name__}"
+        return f"undecodable body: {type(error).__name__}" if protocol_2 else None
+    if not protocol_2:
+        # No task, a remote-control command say: Celery dead-letters what it cannot decode.
+        # Protocol 1 (the task named in the body) is refused: pushworker's producers never write
+        # it, and Celery would run it with whatever arguments it holds.
+        if isinstance(payload, dict) and "task" in payload:
+            return "protocol 1 task message (pushworker sends protocol 2 only)"
+        return None
     if not (isinstance(payload, list) and len(payload) == 3):
         return "body is not [args, kwargs, embed]"
     args, kwargs, embed = payload
@@ -136,6 +135,16 @@ def printable(value: object, limit: int = 200) -> str:
 
 
 def _header_problem(headers: dict[str, Any]) -> str | None:
+    for key in ("id", "task"):
+        value = headers.get(key)
+        if not isinstance(value, str) or not value or len(value) > MAX_NAME:
+            return f"headers.{key} is not a string of 1 to {MAX_NAME} characters"
+    for key in _TEXT_HEADERS:
+        value = headers.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"headers.{key} is not a string"
+        if key in _NAME_HEADERS and value and not value.isprintable():
+            return f"headers.{key} holds control characters"
     timelimit = headers.get("timelimit")
     if timelimit is not None and not (
         isinstance(timelimit, list)
@@ -165,14 +174,14 @@ def _is_seconds(value: Any) -> bool:
 
 
 def _is_time(value: str) -> bool:
-    """Parsed and made aware exactly as Celery's Request does, so what passes here passes there."""
-    from celery.utils.time import maybe_iso8601, maybe_make_aware
-
+    """Parsed as Celery's Request parses it (dateutil's isoparse) and convertible to a timestamp
+    in UTC and local time, as its strategy converts an ETA; what passes here passes there."""
     try:
-        moment = maybe_iso8601(value)
-        if moment is None:
-            return False
-        maybe_make_aware(moment).timestamp()
+        moment = isoparse(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment.astimezone(UTC).timestamp()
+        moment.astimezone().timestamp()
     except Exception:  # noqa: BLE001 - dateutil raises ValueError, OverflowError and others
         return False
     return True

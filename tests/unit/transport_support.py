@@ -84,6 +84,10 @@ def _body(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
+# Celery 3's message: the task named in the body, which Celery would still run as it is.
+PROTOCOL_1 = _body(b'{"task": "pushworker.send_goods_visit", "id": "x", "args": 5}')
+
+
 def garbage(valid: dict[str, Any]) -> list[tuple[str, bytes | dict[str, Any], str]]:
     """(case, queue entry, what its dead letter's reason says), most made from ``valid``.
 
@@ -115,6 +119,7 @@ def garbage(valid: dict[str, Any]) -> list[tuple[str, bytes | dict[str, Any], st
         ("body-nested", edited(v, "body", _body(b"[" * 100_000)), "nested too deeply"),
         ("body-type-tag", edited(v, "body", _body(b'{"__type__":"x","__value__":1}')), "undecod"),
         ("kwargs-list", edited(v, "body", _body(b"[[], [], {}]")), "body is not [args"),
+        ("protocol-1", edited(edited(v, "headers.task", DELETE), "body", PROTOCOL_1), "protocol 1"),
         ("task-int", edited(v, "headers.task", 5), "headers.task"),
         ("task-list", edited(v, "headers.task", ["a"]), "headers.task"),
         ("id-empty", edited(v, "headers.id", ""), "headers.id"),
@@ -125,6 +130,8 @@ def garbage(valid: dict[str, Any]) -> list[tuple[str, bytes | dict[str, Any], st
         ("timelimit-negative", edited(v, "headers.timelimit", [-1, None]), "headers.timelimit"),
         ("eta-text", edited(v, "headers.eta", "tomorrow"), "headers.eta"),
         ("eta-empty", edited(v, "headers.eta", ""), "headers.eta"),
+        ("eta-year-1", edited(v, "headers.eta", "0001-01-01T00:00:00+05:00"), "headers.eta"),
+        ("expires-9999", edited(v, "headers.expires", "9999-12-31T23:59:59-05:00"), "expires"),
         ("expires-number", edited(v, "headers.expires", 5), "headers.expires"),
         ("retries-text", edited(v, "headers.retries", "1"), "headers.retries"),
         ("retries-negative", edited(v, "headers.retries", -1), "headers.retries"),

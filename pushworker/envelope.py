@@ -73,7 +73,7 @@ def envelope_problem(message: Any) -> str | None:
     priority = properties.get("priority")
     if priority is not None and not (_is_int(priority) and 0 <= priority <= 255):
         return "properties.priority is not an integer from 0 to 255"
-    if message.get("headers") is not None and not isinstance(message["headers"], dict):
+    if not isinstance(message.get("headers"), dict):  # kombu writes {} when there are none
         return "headers is not an object"
     if message.get("content-type") != CONTENT_TYPE:
         return f"content-type is not {CONTENT_TYPE}"

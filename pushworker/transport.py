@@ -53,8 +53,28 @@ def _log_failure() -> None:
     log.warning("a queue entry failed on delivery: %s", envelope.printable(format_exc(), 8000))
 
 
+class _QoS(redis.QoS):
+    def restore_by_tag(self, tag: Any, client: Any = None, leftmost: bool = False) -> None:
+        """kombu's, except that an unacked entry it cannot read is dead-lettered, not raised.
+
+        Only messages that passed the checks are put in the unacked hash, but whoever can write
+        to Redis can write there too, and kombu's periodic restore would raise in the event loop.
+        """
+        try:
+            super().restore_by_tag(tag, client, leftmost)
+        except self.channel.connection_errors:
+            raise
+        except Exception as error:  # noqa: BLE001 - one entry must not stop the worker
+            with self.channel.conn_or_acquire(client) as conn:
+                raw = conn.hget(self.unacked_key, tag)
+                self._remove_from_indices(tag, conn.pipeline()).execute()
+            _dead_letter(f"unacked entry not restorable: {type(error).__name__}", raw)
+
+
 class _Hardened(redis.Channel):
     """The hardening, shared by the plain and the Sentinel channel."""
+
+    QoS = _QoS
 
     def _take(self, raw: Any) -> dict[str, Any] | None:
         """The checked envelope of a popped entry, or None once it is dead-lettered."""

@@ -11,8 +11,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from tests.support.redis_server import RedisServer
+from tests.support.stack import wait_for
 from tests.unit.transport_support import Link, celery_message, edited, flush, garbage
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +82,21 @@ def test_anything_the_consumer_raises_is_dead_lettered_and_acknowledged(link: Li
     assert len(link.feed(celery_message()).delivered) == 1
 
 
+def test_garbage_written_into_the_unacked_hash_is_dead_lettered_by_the_restore_sweep(
+    link: Link,
+) -> None:
+    from pushworker.models import DeadLetter
+
+    link.redis.hset("unacked", "forged-tag", b"[" * 100_000)
+    link.redis.zadd("unacked_index", {"forged-tag": 0})  # long past the visibility timeout
+
+    link.channel.qos.restore_visible(interval=1)
+
+    assert DeadLetter.objects.get().reason == "unacked entry not restorable: RecursionError"
+    assert (link.unacked(), link.redis.zcard("unacked_index"), link.queued()) == (0, 0, 0)
+    assert len(link.feed(celery_message()).delivered) == 1
+
+
 def test_a_malformed_broadcast_is_dead_lettered_not_delivered(link: Link) -> None:
     from pushworker.models import DeadLetter
 
@@ -144,3 +161,31 @@ def _drain(link: Link) -> list:
         return link.delivered
 
     return list(wait_for(got, 10, interval=0, message="a delivery"))  # type: ignore[arg-type]
+
+
+def test_a_broadcast_nested_too_deeply_is_skipped_and_the_next_broadcast_arrives(
+    redis_url: str,
+) -> None:
+    from kombu import Connection, Exchange, Queue
+
+    exchange = Exchange("pw-broadcast", type="fanout")
+    received: list = []
+    with Connection(redis_url, transport="pushworker.transport:Transport") as connection:
+        consumer = connection.Consumer(
+            [Queue("pw-broadcast-q", exchange=exchange)],
+            on_message=lambda message: received.append(message.payload),
+            accept=["json"],
+        )
+        consumer.consume()
+        link = Link.__new__(Link)
+        link.connection = connection
+        link.drain()  # subscribes
+        publisher = redis.Redis.from_url(redis_url)
+        wait_for(lambda: publisher.publish("/0.pw-broadcast", b"[" * 100_000), 10)
+        connection.Producer().publish({"hello": 1}, exchange=exchange)
+
+        def arrived() -> list:
+            link.drain()
+            return received
+
+        assert wait_for(arrived, 10, interval=0) == [{"hello": 1}]

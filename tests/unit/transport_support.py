@@ -111,6 +111,7 @@ def garbage(valid: dict[str, Any]) -> list[tuple[str, bytes | dict[str, Any], st
         ("tag-int", edited(v, "properties.delivery_tag", 7), "delivery_tag"),
         ("priority-300", edited(v, "properties.priority", 300), "properties.priority"),
         ("headers-list", edited(v, "headers", [1]), "headers is not an object"),
+        ("headers-null", edited(v, "headers", None), "headers is not an object"),
         ("pickle", edited(v, "content-type", "application/x-python-serialize"), "content-type"),
         ("binary", edited(v, "content-encoding", "binary"), "content-encoding"),
         ("body-int", edited(v, "body", 5), "body is not a string"),

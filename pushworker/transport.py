@@ -43,9 +43,11 @@ class _Entry:
 
 
 def _dead_letter(reason: str, raw: Any, message: Any = None) -> None:
+    """Keep ``raw`` with ``reason``; ``message`` is a kombu Message, a decoded envelope or None."""
+    holder = message if hasattr(message, "headers") else _Entry(message)
     # An exception's text can hold anything the entry held: a NUL that PostgreSQL refuses, a
     # newline that would forge a log line. Escaped, it is safe in both.
-    consumer.store(envelope.printable(reason, 255), _Entry(message), raw)
+    consumer.store(envelope.printable(reason, 255), holder, raw)
 
 
 def _log_failure() -> None:
@@ -171,7 +173,7 @@ class _Hardened(redis.Channel):
                     _log_failure()
             else:
                 problem = f"invalid task message: {problem}"
-            consumer.store(envelope.printable(problem, 255), message, message.body)
+            _dead_letter(problem, message.body, message)
             if not no_ack and not message.acknowledged:
                 message.ack()
             return None

@@ -97,8 +97,11 @@ def test_the_worker_app_uses_the_hardened_transport_for_each_flavour(url: str, n
     assert result.stdout.strip() == name
 
 
-def test_the_worker_app_refuses_an_unsupported_scheme_naming_it() -> None:
-    result = _celery_transport("amqp://guest:hunter2@mq//")
+def test_a_worker_refuses_to_start_on_an_unsupported_scheme_naming_it() -> None:
+    env = {**os.environ, "PUSHWORKER_BROKER_URL": "amqp://guest:hunter2@mq//"}
+    env["PYTHONPATH"] = str(ROOT)
+    command = [sys.executable, "-m", "celery", "-A", "pushworker", "worker", "--pool", "solo"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
 
     assert result.returncode != 0
     assert "the URL scheme 'amqp' is not supported" in result.stderr

@@ -113,7 +113,7 @@ def celery_app():
 
     app = Celery("fuzz", set_as_current=False)
 
-    @app.task(name=TASK)
+    @app.task(name=TASK, shared=False)
     def send_goods_visit(**_: Any) -> None: ...
 
     return app
@@ -137,7 +137,7 @@ def _celery_reads(app: Any, message: Any) -> None:
     for moment in (request.eta, request.expires):
         if moment is not None:
             to_timestamp(timezone.to_system(moment))
-    assert request.id and request.argsrepr is not None
+    request.info(safe=True)  # what Celery logs about a request that fails
     args, kwargs, _embed = message.payload
     assert isinstance(args, list) and isinstance(kwargs, dict)
 

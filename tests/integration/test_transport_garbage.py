@@ -53,6 +53,7 @@ def test_each_garbage_entry_is_a_dead_letter_and_every_valid_event_after_it_is_s
         add_device(owner, "android")
     worker = clean_stack.worker()
     pid = worker.process.pid
+    start = len(worker.log())  # the log file is shared by every test's worker "w1"
     queue = redis.Redis.from_url(clean_stack.redis.url)
     cases = garbage(_captured(clean_stack))
 
@@ -75,8 +76,9 @@ def test_each_garbage_entry_is_a_dead_letter_and_every_valid_event_after_it_is_s
     wait_for(lambda: queue.llen(QUEUE) == 0 and queue.hlen("unacked") == 0, 30,
              message="nothing queued or held unacknowledged")
     assert worker.process.poll() is None and worker.process.pid == pid
-    log = worker.log()
+    log = worker.log()[start:]
     assert "Unrecoverable error" not in log
     assert "Restoring" not in log
     # The forged task name stays on its dead letter's line, escaped.
+    assert "task=x\\n2026-12-01 00:00:00,000 INFO pushworker FORGED" in log
     assert not any(line.startswith("2026-12-01 00:00:00,000") for line in log.splitlines())

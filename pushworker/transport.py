@@ -8,8 +8,9 @@ a Celery task message is checked again after decoding, before Celery's strategy 
 that still raises while it is delivered is caught. Each such entry is acknowledged, so it never
 comes back, and kept as a ``DeadLetter`` row with the reason (``consumer.store``).
 
-Three of the overrides below replace private kombu methods. They were read against the kombu
-versions in :data:`KOMBU_CHECKED`; a unit test fails on any other version until they are re-read.
+Several overrides below replace or wrap private kombu methods, and the copies call more of them.
+They were read against the kombu versions in :data:`KOMBU_CHECKED`; a unit test fails on any
+other version until they are read again.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from pushworker import consumer, envelope
 
 log = logging.getLogger("pushworker.transport")
 
-# First and last kombu release whose _brpop_read, _get and _receive_one were compared with the
-# copies below. Widen it only after reading those methods in the new release.
+# First and last kombu release read for these overrides: Channel._brpop_read and _get (copied),
+# _receive_one, _deliver_fanout_message, basic_consume and QoS.restore_by_tag (wrapped), and what
+# the copies call (_flush_brpop_reauth, _queue_cycle, _maybe_update_queues_expire, _q_for_pri,
+# Transport._deliver). Widen it only after reading them again in the new release.
 KOMBU_CHECKED = ("5.7.0", "5.7.0")
 
 

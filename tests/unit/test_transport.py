@@ -36,6 +36,7 @@ def link(redis_url: str) -> Iterator[Link]:
 
 
 VALID = celery_message()
+TASK = VALID["headers"]["task"]
 GARBAGE = garbage(VALID)
 
 
@@ -80,6 +81,17 @@ def test_anything_the_consumer_raises_is_dead_lettered_and_acknowledged(link: Li
     assert letter.reason == "failed on delivery: RuntimeError: a bug in the consumer"
     assert (link.queued(), link.unacked()) == (0, 0)
     assert len(link.feed(celery_message()).delivered) == 1
+
+
+def test_a_synchronous_get_dead_letters_garbage_too(link: Link) -> None:
+    from pushworker.models import DeadLetter
+
+    link.push(b"[" * 100_000)
+    link.push(celery_message())
+
+    assert link.channel.basic_get(link.queue, no_ack=True) is None
+    assert DeadLetter.objects.get().reason == "queue entry is not JSON: nested too deeply"
+    assert link.channel.basic_get(link.queue, no_ack=True).headers["task"] == TASK
 
 
 def test_garbage_written_into_the_unacked_hash_is_dead_lettered_by_the_restore_sweep(

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pushworker.integration import QUEUE, transport_for
+from pushworker.integration import QUEUE, broker_for
 
-broker_url = os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
-broker_transport = transport_for(broker_url)
+# The hardened transport for every Redis URL flavour (see pushworker/transport.py).
+broker_url, broker_transport = broker_for(
+    os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
+)
 
 # JSON only: a broker that accepted pickle would let anyone who can write to Redis run code here.
 task_serializer = "json"

@@ -29,27 +29,31 @@ ROUTES = {
     "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
     "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
 }
-TRANSPORT = "pushworker.transport:Transport"
 CONSUMER = "pushworker.consumer:DeadLetteringConsumer"
 STOCK_CONSUMER = "celery.worker.consumer:Consumer"
 
 
-def transport_for(broker_url: str | None) -> str | None:
-    """The kombu transport pushworker needs for ``broker_url``; the one place that decides it.
+def broker_for(broker_url: str | None) -> tuple[str | None, str | None]:
+    """``(broker_url, broker_transport)`` pushworker needs; the one place that decides it.
 
-    Redis URLs get pushworker's transport, which dead-letters queue entries that are not messages
-    instead of stopping the worker. ``memory://`` (a host's in-process test broker) is left as is.
-    Any other broker is refused, naming its scheme: pushworker's guarantees are built on Redis.
+    Every Redis flavour (redis, rediss, redis+socket, sentinel) gets pushworker's hardened
+    transport, which dead-letters queue entries that are not runnable messages instead of stopping
+    the worker; the URL may be rewritten for it (``pushworker.transport.broker_for``). ``memory://``
+    (a host's in-process test broker) is left as is. Any other broker is refused, naming its
+    scheme only: pushworker's guarantees are built on Redis.
     """
+    from pushworker import transport  # the transport imports Celery's worker machinery
+
     scheme = (broker_url or "").partition("://")[0].lower()
-    if scheme in ("redis", "rediss"):
-        return TRANSPORT
     if scheme == "memory":
-        return None
-    raise conf.SettingsError(
-        [f"broker URL scheme {scheme or '(none)'!r} is not supported: pushworker needs a Redis "
-         "broker (redis:// or rediss://)"]
-    )  # fmt: skip
+        return broker_url, None
+    try:
+        return transport.broker_for(broker_url or "")
+    except transport.UnsupportedBrokerError:
+        raise conf.SettingsError(
+            [f"broker URL scheme {scheme or '(none)'!r} is not supported: pushworker needs a "
+             f"Redis broker ({', '.join(s + '://' for s in transport.SCHEMES)})"]
+        ) from None  # fmt: skip
 
 
 def task_options(settings: conf.Settings) -> dict[str, Any]:
@@ -157,14 +161,14 @@ def install(app: Celery) -> Celery:
     if "json" not in config.accept_content and "application/json" not in config.accept_content:
         config.accept_content = [*config.accept_content, "json"]
     try:
-        transport = transport_for(config.broker_url)
+        broker_url, transport = broker_for(config.broker_url)
     except conf.SettingsError as error:
         # Not raised here: the host's web processes and eager tests run without a Redis broker.
         # A worker that consumes pushworker's queues refuses to start with this message.
         app._pushworker_broker_problem = error  # type: ignore[attr-defined]
         transport = None
     if transport:
-        config.broker_transport = transport
+        config.broker_url, config.broker_transport = broker_url, transport
         config.broker_transport_options = transport_options(
             settings, config.broker_transport_options or {}
         )

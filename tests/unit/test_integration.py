@@ -78,7 +78,7 @@ def test_beat_gains_pushworkers_entries_and_keeps_the_hosts(installed) -> None:
 
 
 def test_the_redis_transport_and_consumer_are_hardened(installed) -> None:
-    assert installed.conf.broker_transport == integration.TRANSPORT
+    assert installed.conf.broker_transport == "pushworker.transport:Transport"
     assert installed.conf.worker_consumer == integration.CONSUMER
     options = installed.conf.broker_transport_options
     assert options["visibility_timeout"] == conf.get().visibility_timeout
@@ -121,19 +121,21 @@ def test_a_list_of_host_queues_and_routes_is_extended(configure) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("redis://127.0.0.1:6379/0", integration.TRANSPORT),
-        ("rediss://:p@redis.example:6380/0", integration.TRANSPORT),
+        ("redis://127.0.0.1:6379/0", "pushworker.transport:Transport"),
+        ("rediss://:p@redis.example:6380/0", "pushworker.transport:Transport"),
+        ("redis+socket:///run/redis.sock", "pushworker.transport:SocketTransport"),
+        ("sentinel://127.0.0.1:26379", "pushworker.transport:SentinelTransport"),
         ("memory://", None),
     ],
 )
 def test_the_transport_is_chosen_by_the_broker_url_scheme(url: str, expected) -> None:
-    assert integration.transport_for(url) == expected
+    assert integration.broker_for(url)[1] == expected
 
 
 @pytest.mark.parametrize("url", ["amqp://guest@localhost//", None])
 def test_a_broker_that_is_not_redis_is_refused_naming_its_scheme(url) -> None:
     with pytest.raises(conf.SettingsError, match="broker URL scheme"):
-        integration.transport_for(url)
+        integration.broker_for(url)
 
 
 def test_broken_settings_do_not_stop_the_hosts_app_from_loading(configure) -> None:

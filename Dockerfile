@@ -45,6 +45,7 @@ RUN set -e; export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1; \
     site=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
     cp /opt/pushworker-docker/container_env.py "$site/"; \
     echo "import container_env" >"$site/pushworker-container.pth"; \
+    pip check || { echo "requirements.lock does not match pyproject.toml" >&2; exit 1; }; \
     python3 -c 'import flower, pushworker' \
         || { echo "the image needs Flower: add it to requirements.lock" >&2; exit 1; }; \
     useradd --system --home-dir /var/lib/pushworker pushworker; \

@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: lint unit integration faults
 
 lint: $(STAMP)
-	$(BIN)/ruff check pushworker tests bench celeryconfig.py
+	$(BIN)/ruff check pushworker tests bench celeryconfig.py docker
 	$(BIN)/mypy pushworker/mipush pushworker/emulator
 
 unit: $(STAMP)

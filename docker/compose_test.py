@@ -45,6 +45,7 @@ IMAGES = {
 }
 APP_IMAGE = "pushworker:compose-test"
 OWNER, EVENTS, RESTART_AFTER = "4242", 40, 12
+TIME_LIMIT = 1800  # s
 SCRIPTS = Path(__file__).resolve().parent / "compose_scripts"
 
 
@@ -320,6 +321,9 @@ def check_logs(compose: Compose, notes: list[str]) -> None:
 def main() -> int:
     report, compose, daemon, web = Report(), None, None, False
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("compose-test: terminated"))
+    # One bound on the whole run, well inside CI's time; the teardown below still runs after it.
+    signal.signal(signal.SIGALRM, lambda *_: sys.exit(f"compose-test: over {TIME_LIMIT} s"))
+    signal.alarm(TIME_LIMIT)
     prefix = f"ct{uuid.uuid4().hex[:8]}"
     try:
         with report.stage("engine") as notes:
@@ -358,6 +362,7 @@ def main() -> int:
         print(f"compose-test FAILED: {error}", file=sys.stderr)
         return 1
     finally:
+        signal.alarm(0)
         if compose is not None:
             with report.stage("down -v"):
                 compose("down", "-v", "--remove-orphans", "-t", "30", timeout=300, check=False)

@@ -127,10 +127,8 @@ class Compose:
         # The shell's values win over an env file in compose: keep ours from being overridden.
         self.env = {k: v for k, v in os.environ.items() if k not in settings}
 
-    def __call__(
-        self, *args: str, timeout: float = 300, stdin: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        cmd = [
+    def command(self, *args: str) -> list[str]:
+        return [
             "docker",
             "compose",
             "-p",
@@ -141,7 +139,11 @@ class Compose:
             "demo",
             *args,
         ]
-        return run(cmd, timeout=timeout, stdin=stdin, check=check, env=self.env)
+
+    def __call__(
+        self, *args: str, timeout: float = 300, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return run(self.command(*args), timeout=timeout, stdin=stdin, check=check, env=self.env)
 
     def containers(self) -> list[dict]:
         out = self("ps", "-a", "--format", "json", timeout=60).stdout.strip()

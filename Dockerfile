@@ -3,6 +3,7 @@
 # python:3.11-slim by default; the compose test substitutes one built from Debian's packages).
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="pushworker"
 
 # SSL_CERT_FILE: certifi-based clients (httpx to Xiaomi, pip) trust the system bundle, so a CA added
 # below for a TLS-inspecting proxy is trusted by every client, as it is by the system's.

@@ -114,6 +114,13 @@ def build_project(notes: list[str]) -> None:
     notes.append("from requirements.lock (hashes)" if lock else "from pyproject.toml ranges")
 
 
+def prune_replaced() -> None:
+    """Drop the images this test built before that a rebuild left untagged (only those)."""
+    for title in ["pushworker", *(f"pushworker-local-{name}" for name in IMAGES)]:
+        label = f"label=org.opencontainers.image.title={title}"
+        run(["docker", "image", "prune", "-f", "--filter", label], timeout=120)
+
+
 def has_web() -> bool:
     return (
         run(
@@ -144,6 +151,7 @@ def main() -> int:
             build_images(notes)
         with report.stage("project image") as notes:
             build_project(notes)
+            prune_replaced()
             web = has_web()
         compose = Compose(PROJECT, settings())
         compose("down", "-v", "--remove-orphans", timeout=180)  # what an aborted run left

@@ -189,3 +189,48 @@ def check_logs(compose: Compose, notes: list[str]) -> None:
     if leaked:
         raise StageError(f"secrets in the services' logs: {leaked}")
     notes.append(f"{len(logs.splitlines())} lines, none of {len(values)} secrets")
+
+
+REQUIRED = (
+    "REDIS_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "PUSHWORKER_SECRET_KEY",
+    "PUSHWORKER_API_TOKEN",
+    "FLOWER_BASIC_AUTH",
+    "MIPUSH_ANDROID_APP_SECRET",
+    "MIPUSH_IOS_APP_SECRET",
+    "MIPUSH_PRODUCTION_URL",
+    "MIPUSH_SANDBOX_URL",
+)
+MIPUSH_SECRETS = ("MIPUSH_ANDROID_APP_SECRET", "MIPUSH_IOS_APP_SECRET")
+
+
+def check_compose_file(compose: Compose, notes: list[str]) -> None:
+    """Safe by default: each secret required, secrets only where used, the worker after migrate."""
+    for key in REQUIRED:
+        without = {k: v for k, v in compose.settings.items() if k != key}
+        config = Compose(compose.project + "-config", without, unset=[key])
+        missing = config("config", "-q", check=False)
+        if missing.returncode == 0 or key not in missing.stderr:
+            raise StageError(f"compose starts without {key}: {missing.stderr.strip()[:200]}")
+    services = json.loads(compose("config", "--format", "json").stdout)["services"]
+    problems = []
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        if name != "migrate" and "healthcheck" not in service:
+            problems.append(f"{name} has no healthcheck")
+        if any(k in env for k in MIPUSH_SECRETS) != (name in ("worker", "emulator")):
+            problems.append(
+                f"{name} gets MiPush secrets: {sorted(k for k in env if 'MIPUSH' in k)}"
+            )
+        if any(v and "://" in v and "@" in v for v in env.values()):
+            problems.append(f"{name} gets a URL with a password in it")
+    for name in ("web", "worker", "beat"):
+        condition = services[name]["depends_on"].get("migrate", {}).get("condition")
+        if condition != "service_completed_successfully":
+            problems.append(f"{name} does not wait for migrate ({condition})")
+    if services["emulator"].get("profiles") != ["demo"]:
+        problems.append("the emulator is not in the demo profile only")
+    if problems:
+        raise StageError("; ".join(problems))
+    notes.append(f"{len(REQUIRED)} secrets required; MiPush secrets in worker+emulator only")

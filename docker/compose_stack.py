@@ -118,14 +118,14 @@ def password() -> str:
 class Compose:
     """One compose project on the repository's compose file, configured by its own env file."""
 
-    def __init__(self, project: str, settings: dict[str, str]) -> None:
+    def __init__(self, project: str, settings: dict[str, str], unset: Sequence[str] = ()) -> None:
         self.project, self.settings = project, settings
         STATE.mkdir(parents=True, exist_ok=True)
-        self.env_file = STATE / "compose.env"
+        self.env_file = STATE / f"{project}.env"
         self.env_file.write_text("".join(f"{k}='{v}'\n" for k, v in settings.items()))
         self.env_file.chmod(0o600)
         # The shell's values win over an env file in compose: keep ours from being overridden.
-        self.env = {k: v for k, v in os.environ.items() if k not in settings}
+        self.env = {k: v for k, v in os.environ.items() if k not in settings and k not in unset}
 
     def command(self, *args: str) -> list[str]:
         return [

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from compose_checks import (
+    check_compose_file,
     check_delivered,
     check_flower,
     check_logs,
@@ -154,6 +155,8 @@ def main() -> int:
             prune_replaced()
             web = has_web()
         compose = Compose(PROJECT, settings())
+        with report.stage("compose file") as notes:
+            check_compose_file(compose, notes)
         compose("down", "-v", "--remove-orphans", timeout=180)  # what an aborted run left
         services = ["redis", "postgres", "migrate", "worker", "beat", "flower", "emulator"]
         services += ["web"] if web else []

@@ -36,7 +36,7 @@ print("\n".join(p["dependencies"] + p["optional-dependencies"]["flower"]))' \
         pip install -r /tmp/requirements.txt; \
     fi
 
-COPY README.md celeryconfig.py ./
+COPY README.md ./
 COPY pushworker ./pushworker
 COPY docker/container_env.py docker/healthcheck.py /opt/pushworker-docker/
 # The .pth makes every Python process of the image (the service, its health check, a `docker compose

@@ -2,21 +2,35 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LOCK := requirements.lock
+# A change to pyproject.toml or to the lock reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cksum | cut -d' ' -f1)
 # Integration and fault suites set Django up themselves (per-run database), so pytest-django stays out.
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
-.PHONY: install demo test lint unit integration faults bench faults-report emulator-bench clean \
+.PHONY: install lock demo test lint unit integration faults bench faults-report emulator-bench clean \
 	compose-test
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the locked, hashed versions; then the project itself without resolving anything. pip
+# check fails when pyproject.toml gained a dependency the lock does not have yet (run make lock).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,flower]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check || { echo "$(LOCK) is out of date: run make lock" >&2; exit 1; }
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Re-resolve requirements.lock from pyproject.toml (runtime + dev + flower, hashes of every
+# wheel, any platform, Python >= 3.11). uv only writes the lock: it is not a dependency.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra flower --generate-hashes \
+		--universal --python-version 3.11 --no-header --quiet -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/pushworker demo
@@ -24,7 +38,7 @@ demo: $(STAMP)
 test: lint unit integration faults
 
 lint: $(STAMP)
-	$(BIN)/ruff check pushworker tests bench celeryconfig.py docker
+	$(BIN)/ruff check pushworker tests bench docker
 	$(BIN)/mypy pushworker/mipush pushworker/emulator
 
 unit: $(STAMP)

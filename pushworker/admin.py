@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 
 from pushworker import records
 from pushworker.models import DeadLetter, Delivery, DeliveryAttempt, PushDevice
+from pushworker.testpush import send_test_push
 
 
 @admin.register(PushDevice)
@@ -23,6 +24,7 @@ class PushDeviceAdmin(admin.ModelAdmin):
     list_filter = ("app_name", "os_type", "ios_environment", "is_active")
     search_fields = ("=user_id", "alias", "registration_id")
     readonly_fields = ("created_at", "modify_time", "deactivated_at")
+    actions = (send_test_push,)
 
     @admin.display(description="target")
     def target_kind(self, device: PushDevice) -> str:
@@ -89,7 +91,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Requeue selected failed or dead deliveries")
+    # Requeueing re-sends pushes, so it needs the change permission: a view-only operator neither
+    # sees the action nor can post it.
+    @admin.action(description="Requeue selected failed or dead deliveries", permissions=["change"])
     def requeue(self, request, queryset) -> None:
         count = records.requeue(queryset)
         skipped = queryset.count() - count

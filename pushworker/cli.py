@@ -1,4 +1,4 @@
-"""The ``pushworker`` command line: demo, emulator, check, manage, device and send-goods-visit."""
+"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send-goods-visit."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         settings = conf.load()
-    except conf.ConfigurationError as error:
+    except conf.SettingsError as error:
         print(error, file=sys.stderr)
         return 1
     print(json.dumps(settings.describe(), indent=2, ensure_ascii=False))
@@ -50,20 +50,23 @@ def _manage(args: argparse.Namespace) -> int:
 
 def _device(args: argparse.Namespace) -> int:
     _django()
-    from pushworker import conf
+    from pushworker import conf, devices
     from pushworker.models import Environment, PushDevice
 
     app = args.app or conf.get().default_app
     if args.device_command == "add":
-        device = PushDevice.objects.create(
-            user_id=args.user,
-            app_name=app,
-            os_type=args.os,
-            registration_id=args.reg_id or "",
-            alias=args.alias or "",
-            ios_environment=Environment.SANDBOX if args.sandbox else Environment.PRODUCTION,
+        device, created = devices.register(  # an upsert, like the device API's
+            devices.Registration(
+                user_id=args.user,
+                platform=args.os,
+                app_name=app,
+                registration_id=args.reg_id or "",
+                alias=args.alias or "",
+                ios_environment=Environment.SANDBOX if args.sandbox else Environment.PRODUCTION,
+            )
         )
-        print(f"added device {device.pk} for user {device.user_id} ({device.os_type}, {app})")
+        verb = "added" if created else "updated"
+        print(f"{verb} device {device.pk} for user {device.user_id} ({device.os_type}, {app})")
         return 0
     devices = PushDevice.objects.filter(user_id=args.user, app_name=app).order_by("-modify_time")
     for d in devices:
@@ -78,6 +81,13 @@ def _device(args: argparse.Namespace) -> int:
     if not devices:
         print(f"no devices for user {args.user} in app {app}", file=sys.stderr)
     return 0
+
+
+def _web(args: argparse.Namespace) -> int:
+    _django()
+    from pushworker import web
+
+    return web.serve(args.host, args.port, workers=args.workers)
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -130,6 +140,14 @@ def parser() -> argparse.ArgumentParser:
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=_manage)
 
+    web = commands.add_parser(
+        "web", help="serve the admin, the device API and /healthz with gunicorn (production)"
+    )
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    web.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    web.set_defaults(func=_web)
+
     device = commands.add_parser("device", help="register or list a user's devices")
     device_commands = device.add_subparsers(dest="device_command", required=True)
     add = device_commands.add_parser("add")
@@ -162,10 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as error:  # a clear one-line message instead of a traceback for bad input
-        from pushworker.conf import ConfigurationError
+        from pushworker.conf import SettingsError
         from pushworker.events import InvalidEventError
 
-        if isinstance(error, InvalidEventError | ConfigurationError):
+        if isinstance(error, InvalidEventError | SettingsError):
             print(f"pushworker: {error}", file=sys.stderr)
             return 2
         raise

@@ -48,6 +48,20 @@ class PushDevice(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user_id", "app_name", "is_active"])]
+        # Registration is an upsert on these keys (pushworker/devices.py); the constraints keep
+        # two concurrent registrations of one phone from ending in two rows.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app_name", "registration_id"],
+                condition=~models.Q(registration_id=""),
+                name="pushdevice_unique_registration_id_per_app",
+            ),
+            models.UniqueConstraint(
+                fields=["app_name", "user_id", "os_type", "ios_environment"],
+                condition=models.Q(registration_id=""),
+                name="pushdevice_one_alias_device_per_user_platform_env",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.app_name}/{self.user_id} {self.os_type}#{self.pk}"

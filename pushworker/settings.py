@@ -6,9 +6,11 @@ A host project does not use this module: it adds ``"pushworker"`` to its own ``I
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _default_database_url() -> str:
@@ -19,8 +21,18 @@ def _default_database_url() -> str:
     return f"sqlite:///{path}"
 
 
-DATABASE_URL = os.environ.get("PUSHWORKER_DATABASE_URL") or _default_database_url()
-_database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+def _seconds(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a whole number of seconds, got {text!r}")
+    return int(text)
+
+
+# Not a setting (lower case): Django would list an upper-case name on its DEBUG page.
+_database_url = os.environ.get("PUSHWORKER_DATABASE_URL") or _default_database_url()
+_database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
 if _database["ENGINE"].endswith("sqlite3"):
     # Web, worker and beat processes write the same file: wait for the lock instead of failing,
     # and take it up front so two writers never deadlock upgrading a read lock.
@@ -32,14 +44,20 @@ if _database["ENGINE"].endswith("sqlite3"):
     _database["CONN_MAX_AGE"] = 0
 DATABASES = {"default": _database}
 
-# Only signs admin sessions of the standalone service; a host project brings its own key.
-SECRET_KEY = (
-    os.environ.get("PUSHWORKER_SECRET_KEY") or "pushworker-standalone-not-for-host-projects"
-)
 DEBUG = os.environ.get("PUSHWORKER_DEBUG", "") == "1"
+# Only signs admin sessions of the standalone service; a host project brings its own key. There
+# is no public fallback: with DEBUG on a missing key is made up per process (sessions end with
+# it); with DEBUG off it stays empty, Django refuses to sign anything with it, and the check
+# pushworker.E002 stops runserver and every management command that runs checks.
+SECRET_KEY = os.environ.get("PUSHWORKER_SECRET_KEY", "") or (
+    secrets.token_urlsafe(50) if DEBUG else ""
+)
 ALLOWED_HOSTS = [
     h for h in os.environ.get("PUSHWORKER_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h
 ]
+# Masks credentials in URLs, environment variables and frame locals on the DEBUG page and in
+# error mails (see pushworker/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "pushworker.reporting.CredentialsFilter"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -56,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 ROOT_URLCONF = "pushworker.urls"
 TEMPLATES = [
@@ -72,6 +91,23 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
+
+# With DEBUG off the admin is served for HTTPS only: secure cookies, HSTS, no framing (README
+# "Security" explains what `manage.py check --deploy` still reports). The redirect from HTTP is
+# left to the TLS proxy in front unless PUSHWORKER_SSL_REDIRECT=1: the health endpoint and the
+# containers' own checks speak plain HTTP inside the network. PUSHWORKER_PROXY_SSL_HEADER=1 only
+# behind a proxy that sets X-Forwarded-Proto itself (else a client could claim HTTPS).
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = not DEBUG and os.environ.get("PUSHWORKER_SSL_REDIRECT", "") == "1"
+SECURE_HSTS_SECONDS = 0 if DEBUG else _seconds("PUSHWORKER_HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+if os.environ.get("PUSHWORKER_PROXY_SSL_HEADER", "") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -96,3 +132,17 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+# --- pushworker web: static files, the device API (engineer H6) --------------------------------
+# The admin's CSS and JS are served by WhiteNoise inside the WSGI process (gunicorn), straight
+# from the installed apps' static folders: no collectstatic step, no writable folder, no runserver.
+INSTALLED_APPS += ["django.contrib.staticfiles"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+WHITENOISE_USE_FINDERS = True
+# The shop's backend calls the device API with "Authorization: Bearer <token>"; unset, the API
+# refuses every call. Django's error pages mask settings named like this one.
+PUSHWORKER_API_TOKEN = os.environ.get("PUSHWORKER_API_TOKEN", "")
+# --- end of pushworker web ------------------------------------------------------------------------

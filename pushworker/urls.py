@@ -1,6 +1,12 @@
-"""URLs of the standalone service: the Django admin, where operators inspect and requeue."""
+"""URLs of the standalone service (``pushworker web``): admin, device API, OpenAPI and /healthz."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from pushworker.health import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="pushworker-healthz"),
+    path("", include("pushworker.api.urls")),
+]

@@ -24,6 +24,9 @@ def add_routes(app: web.Application, faults: FaultState, recorder: Recorder) -> 
         raw = await request.read()
         try:
             data = json.loads(raw) if raw.strip() else {}
+        except (ValueError, RecursionError):  # deep nesting exhausts the decoder's recursion
+            return _json({"error": "the body is not valid JSON or is nested too deeply"}, 400)
+        try:
             new = Faults.from_json(data)
         except (ValueError, TypeError) as exc:
             return _json({"error": str(exc)}, status=400)

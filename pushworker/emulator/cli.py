@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .apps import EmulatorApp
 from .faults import ENVIRONMENTS, KNOWN, Faults
 from .server import Emulator
 
@@ -20,10 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     flags, so secrets stay out of `ps` output and shell history."""
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="production port; 0 picks one"
+        "--port", type=_port, default=DEFAULT_PORT, help="production port; 0 picks one"
     )
     parser.add_argument(
-        "--sandbox-port", type=int, default=DEFAULT_SANDBOX_PORT, help="sandbox port; 0 picks one"
+        "--sandbox-port", type=_port, default=DEFAULT_SANDBOX_PORT, help="sandbox port; 0 picks one"
     )
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="delay added to every API request"
@@ -45,8 +46,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Start the emulator, print both URLs (a harness waits for them), serve until a signal."""
+def _port(text: str) -> int:
+    """A TCP port for argparse: a clear usage error instead of bind()'s OverflowError."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: use 0..65535 (0 picks one)")
+    return port
+
+
+def run(args: argparse.Namespace, apps: list[EmulatorApp] | None = None) -> int:
+    """Start the emulator, print both URLs (a harness waits for them), serve until a signal.
+
+    ``apps`` defaults to the MIPUSH_* variables; ``manage.py pushworker_emulator`` passes the
+    host project's apps instead."""
     try:
         faults = Faults(
             latency_ms=args.latency_ms,
@@ -58,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         )
         known = _known_targets(args.known_targets)
         emulator = Emulator(
+            apps=apps,
             known_targets=known,
             faults=faults,
             host=args.host,

@@ -48,6 +48,9 @@ class Emulator:
         self._core = Core(
             index_apps(self.apps), known_set(known_targets), self._faults, self._recorder
         )
+        for name, value in (("port", port), ("sandbox_port", sandbox_port)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+                raise ValueError(f"{name} must be a port number 0..65535, got {value!r}")
         self.host = host
         self._requested_ports = {PRODUCTION: port, SANDBOX: sandbox_port}
         self._ports: dict[str, int] = {}

@@ -158,8 +158,8 @@ def parse_multi(form: Form) -> list[tuple[str, dict[str, str]]]:
         raise Rejected(10016, "messages is required")
     try:
         items = json.loads(raw[0])
-    except ValueError:
-        raise Rejected(10017, "messages is not valid JSON") from None
+    except (ValueError, RecursionError):  # deep nesting exhausts the decoder's recursion
+        raise Rejected(10017, "messages is not valid JSON or is nested too deeply") from None
     if not isinstance(items, list) or not items:
         raise Rejected(10017, "messages must be a non-empty JSON array")
     if len(items) > MAX_TARGETS:

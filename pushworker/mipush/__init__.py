@@ -16,6 +16,7 @@ emulator is the only change tests need. This package imports httpx and the stand
 `pushworker.mipush.compat` is a bridge for code written against the old xmpush SDK.
 """
 
+from pushworker.mipush.auth import AppSecretAuth
 from pushworker.mipush.client import (
     DEFAULT_TIMEOUT,
     Client,
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_TARGETS_PER_REQUEST",
     "UNKNOWN_CODE_CATEGORY",
+    "AppSecretAuth",
     "BadRequestError",
     "Category",
     "Client",

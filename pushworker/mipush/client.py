@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from pushworker.mipush import wire
+from pushworker.mipush.auth import AppSecretAuth
 from pushworker.mipush.codes import is_known_code
 from pushworker.mipush.errors import ConfigurationError, MiPushError, translated_transport_errors
 from pushworker.mipush.wire import TargetType
@@ -114,20 +115,18 @@ class Client:
 
     def __init__(
         self,
-        app_secret: str,
+        app_secret: str | AppSecretAuth,
         *,
         endpoints: Endpoints = Endpoints(),  # frozen, so one shared default is safe
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not isinstance(app_secret, str):
-            raise TypeError(f"app_secret must be a str, got {type(app_secret).__name__}")
-        if not app_secret or not app_secret.isascii() or not app_secret.isprintable() or any(
-                char.isspace() for char in app_secret):
-            raise ValueError("app_secret must be non-empty printable ASCII without spaces")
         if not isinstance(endpoints, Endpoints):
             raise TypeError(f"endpoints must be an Endpoints, got {type(endpoints).__name__}")
-        self._secret = app_secret
+        # The secret is kept only inside the auth object (masked repr): no frame below this one
+        # holds it in a local variable, so an error page listing locals cannot show it.
+        self._auth = (app_secret if isinstance(app_secret, AppSecretAuth)
+                      else AppSecretAuth(app_secret))
         self._endpoints = endpoints
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._transport = transport
@@ -232,7 +231,7 @@ class Client:
         with self._lock:
             if self._http is None or self._pid != pid:
                 self._http = httpx.Client(transport=self._transport, timeout=self._timeout,
-                                          follow_redirects=False)
+                                          auth=self._auth, follow_redirects=False)
                 self._pid = pid
             return self._http
 
@@ -244,12 +243,10 @@ class Client:
         started = time.monotonic()
         try:
             url = self._endpoints.base_url(environment) + path
-            headers = {"Authorization": f"key={self._secret}",
-                       "Content-Type": wire.FORM_CONTENT_TYPE}
             content = None if form is None else wire.encode_form(form)
-            with translated_transport_errors(secret=self._secret):
+            with translated_transport_errors(scrub=self._auth.scrub):
                 response = self._pool().request(method, url, content=content, params=params,
-                                                headers=headers)
+                                                headers={"Content-Type": wire.FORM_CONTENT_TYPE})
             body = wire.parse_response(response)
         except MiPushError as exc:
             log.update(mipush_code=exc.code, mipush_category=exc.category.value,

@@ -24,7 +24,7 @@ Exception text never contains the app secret, targets or message content.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import httpx
@@ -177,11 +177,12 @@ def error_for_http_status(status: int, *, maybe_delivered: bool) -> MiPushError:
 
 
 @contextlib.contextmanager
-def translated_transport_errors(*, secret: str) -> Iterator[None]:
+def translated_transport_errors(*, scrub: Callable[[str], str]) -> Iterator[None]:
     """Turn any httpx error raised inside the block into a MiPushError, chained with `from`.
 
-    `secret` is scrubbed from the text defensively: httpx does not put headers into messages,
-    but a protocol error about a header value would.
+    `scrub` (AppSecretAuth.scrub) masks the secret in the text defensively: httpx does not put
+    headers into messages, but a protocol error about a header value would. It is passed as a
+    callable, not the secret itself, so this frame holds no secret in a local variable.
     """
     try:
         yield
@@ -191,9 +192,7 @@ def translated_transport_errors(*, secret: str) -> Iterator[None]:
              if isinstance(exc, exc_type)),
             (Condition.NETWORK_ERROR, True),
         )
-        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if secret:
-            detail = detail.replace(secret, "***")
+        detail = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         raise error_for_condition(
             condition, f"{condition.value.replace('_', ' ')} ({detail})",
             maybe_delivered=maybe_delivered,

@@ -43,6 +43,7 @@ class Stack:
             "PUSHWORKER_DATABASE_URL": self.database_url,
             "PUSHWORKER_BROKER_URL": self.redis.url,
             "PUSHWORKER_HOME": str(tmp),
+            "PUSHWORKER_SECRET_KEY": secrets.token_urlsafe(50),
             "MIPUSH_ANDROID_APP_SECRET": self.android_secret,
             "MIPUSH_ANDROID_PACKAGE_NAME": ANDROID_PACKAGE,
             "MIPUSH_IOS_APP_SECRET": self.ios_secret,

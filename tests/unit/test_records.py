@@ -224,7 +224,8 @@ def test_deactivate_devices_only_touches_active_devices_it_names() -> None:
     two = make(
         user_id="42", app_name="qqc", os_type="ios", is_active=False, deactivated_reason="earlier"
     )
-    other = make(user_id="42", app_name="qqc", os_type="android")
+    # A second Android phone of the user has its own regid: one alias device per platform (0004).
+    other = make(user_id="42", app_name="qqc", os_type="android", registration_id="regid-other")
     assert records.deactivate_devices((one.pk, two.pk), "Xiaomi 20301: " + "x" * 300) == 1
     for device in (one, two, other):
         device.refresh_from_db()

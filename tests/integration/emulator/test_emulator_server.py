@@ -98,3 +98,9 @@ def test_a_busy_port_raises_from_start() -> None:
         port = int(first.production_url.rsplit(":", 1)[1])
         with pytest.raises(OSError):
             Emulator(apps=[ANDROID_APP], port=port).start()
+
+
+@pytest.mark.parametrize("port", [70000, -1, True, "8765"])
+def test_a_port_out_of_range_is_refused_before_binding(port: object) -> None:
+    with pytest.raises(ValueError, match="port must be a port number 0..65535"):
+        Emulator(apps=[ANDROID_APP], port=port)  # type: ignore[arg-type]

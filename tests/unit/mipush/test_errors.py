@@ -20,9 +20,11 @@ from pushworker.mipush import (
     ThrottledError,
     TransientError,
 )
+from pushworker.mipush.auth import AppSecretAuth
 from pushworker.mipush.errors import translated_transport_errors
 
 SECRET = "s3cr3t-app-secret"
+SCRUB = AppSecretAuth(SECRET).scrub
 ALL = [TransientError, ThrottledError, QuotaExceededError, InvalidTargetError,
        ConfigurationError, BadRequestError]
 
@@ -101,7 +103,7 @@ REQUEST = httpx.Request("POST", "https://api.xmpush.xiaomi.com/v3/message/alias"
 ])
 def test_httpx_errors_become_typed_errors_chained_with_from(
         exc: Exception, cls: type[MiPushError], maybe_delivered: bool) -> None:
-    with pytest.raises(MiPushError) as info, translated_transport_errors(secret=SECRET):
+    with pytest.raises(MiPushError) as info, translated_transport_errors(scrub=SCRUB):
         raise exc
     assert type(info.value) is cls
     assert info.value.maybe_delivered is maybe_delivered
@@ -110,12 +112,12 @@ def test_httpx_errors_become_typed_errors_chained_with_from(
 
 
 def test_the_secret_is_scrubbed_from_translated_error_text() -> None:
-    with pytest.raises(MiPushError) as info, translated_transport_errors(secret=SECRET):
+    with pytest.raises(MiPushError) as info, translated_transport_errors(scrub=SCRUB):
         raise httpx.LocalProtocolError(f"Illegal header value b'key={SECRET}\\n'")
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
     assert "***" in str(info.value)
 
 
 def test_other_exceptions_pass_through_untranslated() -> None:
-    with pytest.raises(KeyError), translated_transport_errors(secret=SECRET):
+    with pytest.raises(KeyError), translated_transport_errors(scrub=SCRUB):
         raise KeyError("x")

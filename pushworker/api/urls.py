@@ -1,0 +1,23 @@
+"""The device API's URLs, full paths included: a host mounts them at its root (``path("", …)``)."""
+
+from django.urls import path
+
+from pushworker.api import views
+
+device_patterns = [
+    path("api/v1/devices", views.DeviceCollection.as_view(), name="pushworker-devices"),
+    # A registration id may contain "/" (Xiaomi's are base64), hence the path converter.
+    path(
+        "api/v1/devices/<path:registration_id>",
+        views.DeviceItem.as_view(),
+        name="pushworker-device",
+    ),
+]
+urlpatterns = [
+    *device_patterns,
+    path(
+        "api/v1/openapi.json",
+        views.OpenAPIDocument.as_view(patterns=device_patterns),
+        name="pushworker-openapi",
+    ),
+]

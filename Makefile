@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 # Integration and fault suites set Django up themselves (per-run database), so pytest-django stays out.
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
-.PHONY: install lock demo test lint unit integration faults bench faults-report emulator-bench clean
+.PHONY: install lock demo test lint unit integration faults bench faults-report emulator-bench clean \
+	compose-test
 
 install: $(STAMP)
 
@@ -37,7 +38,7 @@ demo: $(STAMP)
 test: lint unit integration faults
 
 lint: $(STAMP)
-	$(BIN)/ruff check pushworker tests bench
+	$(BIN)/ruff check pushworker tests bench docker
 	$(BIN)/mypy pushworker/mipush pushworker/emulator
 
 unit: $(STAMP)
@@ -56,6 +57,11 @@ bench: $(STAMP)
 
 faults-report: $(STAMP)
 	$(BIN)/python bench/faults.py
+
+# The compose stack built without a registry and run for real (docker/compose_test.py). It installs
+# Debian's docker.io and starts dockerd when missing, so it needs root, as CI has.
+compose-test:
+	python3 docker/compose_test.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

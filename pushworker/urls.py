@@ -11,6 +11,7 @@ admin.site.site_url = None
 admin.site.site_header = admin.site.site_title = "pushworker"
 admin.site.index_title = "Overview"
 admin.site.index_template = "pushworker/admin/index.html"
+admin.site.enable_nav_sidebar = False  # its 280 px would push the delivery list into a scroller
 
 urlpatterns = [
     path("admin/", admin.site.urls),

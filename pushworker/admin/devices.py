@@ -60,23 +60,30 @@ class PushDeviceAdmin(admin.ModelAdmin):
         "target_kind",
         "is_active",
         "deactivated_reason",
-        "modify_time",
+        "modified",
     )
     list_filter = ("app_name", "os_type", "ios_environment", "is_active")
     search_fields = ("=user_id", "=alias", "=registration_id")
     search_help_text = "Exact match on user id, alias or registration id."
-    readonly_fields = (
-        "created_at",
-        "modify_time",
-        "deactivated_at",
-        "deactivated_by",
-        "recent_deliveries",
-    )
+    exclude = ("deactivated_at",)
+    readonly_fields = ("created", "modified", "deactivated", "deactivated_by", "recent_deliveries")
     actions = (send_test_push, "reactivate")
 
     @admin.display(description="target")
     def target_kind(self, device: PushDevice) -> str:
         return "regid" if device.registration_id else "alias"
+
+    @admin.display(description="created")
+    def created(self, device: PushDevice) -> str:
+        return display.when(device.created_at)
+
+    @admin.display(description="last changed", ordering="modify_time")
+    def modified(self, device: PushDevice) -> str:
+        return display.when(device.modify_time)
+
+    @admin.display(description="deactivated at")
+    def deactivated(self, device: PushDevice) -> str:
+        return display.when(device.deactivated_at)
 
     @admin.display(description="deactivated by")
     def deactivated_by(self, device: PushDevice) -> str:

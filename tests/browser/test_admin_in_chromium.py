@@ -67,20 +67,25 @@ def site(stack):
 
 @pytest.fixture(scope="module")
 def page(site, browser, stack):
-    """Open a path, check it shows no secret, and keep a full-height screenshot of it."""
+    """Open a path, check it is styled and shows no secret, and keep a screenshot of it."""
     secrets = (*stack.secrets(), PASSWORD, TOKEN)
     state = {"n": 0}
 
-    def visit(path: str | None, shot: str):
+    def visit(path: str | None, shot: str, detail: str | None = None):
         if path is not None:
             browser.get(site.url + path)
         source = browser.page_source
+        # base.css applied: the header has the admin's colour, not a transparent default.
+        assert css(browser, "#header", "backgroundColor") not in ("rgba(0, 0, 0, 0)", "transparent")
         for secret in secrets:
             assert secret not in source, f"a secret on {browser.current_url}"
         state["n"] += 1
         height = browser.execute_script("return document.documentElement.scrollHeight")
         browser.set_window_size(WIDTH, min(max(height, 600), 2400))
         browser.save_screenshot(str(SCREENSHOTS / f"{state['n']:02d}-{shot}.png"))
+        if detail:  # the part worth showing in the README, without the page around it
+            element = browser.find_element(By.CSS_SELECTOR, detail)
+            element.screenshot(str(SCREENSHOTS / f"{state['n']:02d}-{shot}-detail.png"))
         browser.set_window_size(WIDTH, 900)
         return browser
 
@@ -102,9 +107,7 @@ def css(browser, selector: str, prop: str) -> str:
 
 
 def test_the_overview_is_the_styled_admin_index(page) -> None:
-    browser = page("/admin/", "overview")
-    # base.css loaded: the header has the admin's colour, not the browser's transparent default.
-    assert css(browser, "#header", "backgroundColor") not in ("rgba(0, 0, 0, 0)", "transparent")
+    browser = page("/admin/", "overview", ".pw-overview")
     assert css(browser, "body", "fontFamily") != '"Times New Roman"'
     assert browser.find_elements(By.CSS_SELECTOR, "svg.pw-chart rect")
     overview = browser.find_element(By.CSS_SELECTOR, ".pw-overview").text
@@ -129,7 +132,7 @@ def test_did_user_1042_get_the_push_answered_by_the_owner_filter(page) -> None:
     assert browser.execute_script(
         "return arguments[0].scrollWidth <= arguments[0].clientWidth", results
     )
-    page(None, "owner-1042")
+    page(None, "owner-1042", "#content-main")
     browser.find_element(By.PARTIAL_LINK_TEXT, "Not delivered").click()
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == 1 and "crash budget spent" in rows[0].text
@@ -140,7 +143,7 @@ def test_a_delivery_tells_its_story_and_links_the_device_it_deactivated(page) ->
     from pushworker.models import Delivery, PushDevice
 
     failed = Delivery.objects.get(owner_id=GONE)
-    browser = page(f"/admin/pushworker/delivery/{failed.pk}/change/", "delivery-story")
+    browser = page(f"/admin/pushworker/delivery/{failed.pk}/change/", "delivery-story", "fieldset")
     story = browser.find_element(By.CSS_SELECTOR, "ol.pw-story").text
     assert "20301 no valid targets" in story and "Deactivated" in story
     assert not browser.find_elements(By.CSS_SELECTOR, "input[name=_save]")

@@ -37,8 +37,7 @@ def site(stack):
     from pushworker.models import Delivery, DeliveryStatus, PushDevice
 
     stack.reset()
-    get_user_model().objects.filter(username="ops").delete()
-    get_user_model().objects.create_superuser("ops", password=PASSWORD)
+    operator = get_user_model().objects.create_superuser("operator", password=PASSWORD)
     for owner in (OWNER, OTHER, GONE):
         PushDevice.objects.create(user_id=owner, app_name="qqc", os_type="android")
     stack.emulator.set_known_targets([f"QQC_{OWNER}", f"QQC_{OTHER}"])  # 2077's phone is gone
@@ -62,6 +61,7 @@ def site(stack):
     server = start({**stack.env, "PUSHWORKER_API_TOKEN": TOKEN}, stack.tmp, "browser")
     yield server
     server.stop()
+    operator.delete()
     stack.reset()
 
 
@@ -90,7 +90,7 @@ def page(site, browser, stack):
         return browser
 
     browser.get(f"{site.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("ops")
+    browser.find_element(By.NAME, "username").send_keys("operator")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     visit(None, "login")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()

@@ -69,6 +69,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "Exact match on owner id, visitor id, goods id, Xiaomi message id or trace id, "
         "or the start of an event id (the short id shown in the list)."
     )
+    ordering = ("-created_at",)  # newest first, on the created_at index
     list_per_page = 50
     show_full_result_count = False  # a second COUNT(*) over a large table for the "(n total)"
     actions = ("requeue",)

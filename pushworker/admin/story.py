@@ -6,6 +6,8 @@ by the target each of the owner's devices has (the same rule routing used when s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -80,9 +82,9 @@ def _answer(attempt: DeliveryAttempt) -> str:
 def story(delivery: Delivery) -> SafeString:
     """An ordered list of what happened to ``delivery``, oldest first."""
     devices = devices_by_target(delivery)
-    steps: list[tuple[str, SafeString]] = [
+    steps: list[tuple[datetime | None, SafeString]] = [
         (
-            display.when(delivery.created_at),
+            delivery.created_at,
             format_html(
                 "Event accepted: visitor <code>{}</code> viewed goods <code>{}</code> “{}” of "
                 "owner <code>{}</code> in app <code>{}</code>.",
@@ -94,13 +96,24 @@ def story(delivery: Delivery) -> SafeString:
             ),
         )
     ]
-    if delivery.published_at:
-        steps.append((display.when(delivery.published_at), mark_safe("Handed to the broker.")))
     attempts = list(delivery.attempt_set.all())
+    if delivery.published_at:
+        # Only the last hand-over is kept: after earlier requests it was requeued or republished.
+        again = any(a.started_at < delivery.published_at for a in attempts)
+        steps.append(
+            (
+                delivery.published_at,
+                mark_safe(
+                    "Handed to the broker again (requeued or republished)."
+                    if again
+                    else "Handed to the broker."
+                ),
+            )
+        )
     for number, attempt in enumerate(attempts, 1):
         steps.append(
             (
-                display.when(attempt.started_at),
+                attempt.started_at,
                 format_html(
                     "Request {} to Xiaomi ({}/{}, HTTP {}, {}): {}<br>Answer: {}{}{}",
                     number,
@@ -120,7 +133,7 @@ def story(delivery: Delivery) -> SafeString:
     if delivery.finished_at:
         steps.append(
             (
-                display.when(delivery.finished_at),
+                delivery.finished_at,
                 format_html(
                     "Finished {}: {} (latency {}).",
                     display.badge(delivery.status),
@@ -132,7 +145,7 @@ def story(delivery: Delivery) -> SafeString:
     else:
         steps.append(
             (
-                "now",
+                None,
                 format_html("{}: {}", display.badge(delivery.status), display.outcome(delivery)),
             )
         )
@@ -142,6 +155,12 @@ def story(delivery: Delivery) -> SafeString:
             "",
             '<li style="margin-bottom:.6em"><span style="color:#666;white-space:nowrap">{}'
             "</span><br>{}</li>",
-            steps,
+            (
+                (display.when(moment) if moment else "now", text)
+                # Stable sort: equal times keep the order they happen in.
+                for moment, text in sorted(
+                    steps, key=lambda step: step[0] or datetime.max.replace(tzinfo=UTC)
+                )
+            ),
         ),
     )

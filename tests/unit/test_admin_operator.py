@@ -193,3 +193,15 @@ def test_the_overview_counts_statuses_codes_backlog_and_draws_a_chart(admin_clie
         assert "<svg" in text and "20301" in text and "no valid targets" in text
         assert 'id="pw-backlog">1<' in text
     assert "View site" not in admin_client.get(reverse("admin:index")).content.decode()
+
+
+def test_a_requeued_delivery_story_stays_in_time_order(admin_client) -> None:
+    row = delivery("42", status=DeliveryStatus.DEAD)
+    refused(row, code=10002)
+    later = timezone.now() + timedelta(seconds=5)
+    Delivery.objects.filter(pk=row.pk).update(published_at=later, finished_at=later)
+    text = admin_client.get(
+        reverse("admin:pushworker_delivery_change", args=[row.pk])
+    ).content.decode()
+    assert text.index("Request 1 to Xiaomi") < text.index("Handed to the broker again")
+    assert text.index("Handed to the broker again") < text.index("Finished")

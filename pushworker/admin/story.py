@@ -79,6 +79,21 @@ def _answer(attempt: DeliveryAttempt) -> str:
     return text
 
 
+def in_order(
+    steps: list[tuple[datetime | None, SafeString]],
+) -> list[tuple[datetime | None, SafeString]]:
+    """Oldest first, the first step (the event) always first, open steps (no time) last.
+
+    The outbox stamps ``published_at`` a moment before the row's ``created_at``, so times are
+    clamped to the first step's; the sort is stable, so equal times keep the order of events.
+    """
+    start = steps[0][0]
+    end = datetime.max.replace(tzinfo=UTC)
+    return sorted(
+        steps, key=lambda step: end if step[0] is None else max(step[0], start or step[0])
+    )
+
+
 def story(delivery: Delivery) -> SafeString:
     """An ordered list of what happened to ``delivery``, oldest first."""
     devices = devices_by_target(delivery)
@@ -155,12 +170,6 @@ def story(delivery: Delivery) -> SafeString:
             "",
             '<li style="margin-bottom:.6em"><span style="color:#666;white-space:nowrap">{}'
             "</span><br>{}</li>",
-            (
-                (display.when(moment) if moment else "now", text)
-                # Stable sort: equal times keep the order they happen in.
-                for moment, text in sorted(
-                    steps, key=lambda step: step[0] or datetime.max.replace(tzinfo=UTC)
-                )
-            ),
+            ((display.when(moment) if moment else "now", text) for moment, text in in_order(steps)),
         ),
     )

@@ -205,3 +205,16 @@ def test_a_requeued_delivery_story_stays_in_time_order(admin_client) -> None:
     ).content.decode()
     assert text.index("Request 1 to Xiaomi") < text.index("Handed to the broker again")
     assert text.index("Handed to the broker again") < text.index("Finished")
+
+
+def test_the_story_starts_with_the_event_even_when_the_outbox_stamped_it_earlier(
+    admin_client,
+) -> None:
+    row = delivery("42")
+    Delivery.objects.filter(pk=row.pk).update(
+        published_at=row.created_at - timedelta(microseconds=300)
+    )
+    text = admin_client.get(
+        reverse("admin:pushworker_delivery_change", args=[row.pk])
+    ).content.decode()
+    assert text.index("Event accepted") < text.index("Handed to the broker.")

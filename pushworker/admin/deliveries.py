@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from pushworker import records
@@ -191,11 +192,16 @@ class DeliveryAdmin(ReadOnlyAdmin):
             ),
             path(
                 "overview/",
-                self.admin_site.admin_view(overview.view),
+                self.admin_site.admin_view(self.overview_view),
                 name="pushworker_overview",
             ),
         ]
         return urls + super().get_urls()
+
+    def overview_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return overview.view(request, self.admin_site)
 
     def requeue_one(self, request, object_id):
         delivery = get_object_or_404(Delivery, pk=object_id)
@@ -220,11 +226,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
             and delivery.status in display.REQUEUEABLE
             and self.has_requeue_permission(request)
             else None,
-            "owner_url": format_html(
-                "{}?owner_id={}",
-                reverse("admin:pushworker_delivery_changelist"),
-                delivery.owner_id,
-            )
+            "owner_url": reverse("admin:pushworker_delivery_changelist")
+            + "?"
+            + urlencode({"owner_id": delivery.owner_id})
             if delivery is not None
             else None,
         }

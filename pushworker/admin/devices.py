@@ -11,6 +11,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
@@ -123,12 +124,10 @@ class PushDeviceAdmin(admin.ModelAdmin):
         return format_html(
             '<table class="pw-recent"><tr><th>event</th><th>created</th><th>status</th>'
             "<th>outcome</th></tr>{}</table>"
-            '<p><a href="{}?owner_id={}&app_name__exact={}">All deliveries of user {}</a> '
-            "(to all of their devices)</p>",
+            '<p><a href="{}?{}">All deliveries of user {}</a> (to all of their devices)</p>',
             lines or mark_safe('<tr><td colspan="4">none yet</td></tr>'),
             changelist,
-            device.user_id,
-            device.app_name,
+            urlencode({"owner_id": device.user_id, "app_name__exact": device.app_name}),
             device.user_id,
         )
 

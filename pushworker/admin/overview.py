@@ -154,12 +154,10 @@ def context() -> dict:
     }
 
 
-def view(request):
-    """/admin/pushworker/delivery/overview/ (and the standalone service's admin index)."""
-    from django.contrib import admin
-
+def view(request, site):
+    """/admin/pushworker/delivery/overview/; the standalone admin index shows the same figures."""
     return TemplateResponse(
         request,
         "pushworker/admin/overview.html",
-        {**admin.site.each_context(request), "title": "Delivery overview"},
+        {**site.each_context(request), "title": "Delivery overview"},
     )

@@ -218,3 +218,10 @@ def test_the_story_starts_with_the_event_even_when_the_outbox_stamped_it_earlier
         reverse("admin:pushworker_delivery_change", args=[row.pk])
     ).content.decode()
     assert text.index("Event accepted") < text.index("Handed to the broker.")
+
+
+def test_the_overview_needs_the_right_to_view_deliveries(client) -> None:
+    staff = get_user_model().objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get(reverse("admin:pushworker_overview")).status_code == 403
+    assert b"pw-overview" not in client.get(reverse("admin:index")).content

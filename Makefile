@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
 .PHONY: install lock demo test lint unit integration faults bench faults-report emulator-bench clean \
-	compose-test
+	compose-test browser browser-deps
 
 install: $(STAMP)
 
@@ -35,7 +35,7 @@ lock:
 demo: $(STAMP)
 	$(BIN)/pushworker demo
 
-test: lint unit integration faults
+test: lint unit integration faults browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check pushworker tests bench docker
@@ -49,6 +49,18 @@ integration: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
+
+# The operator's admin in a real browser (engineer H7): Debian's Chromium and its driver, installed
+# here once and never downloaded at test time (Selenium is handed the driver's path).
+CHROMEDRIVER ?= /usr/bin/chromedriver
+
+browser-deps:
+	@test -x $(CHROMEDRIVER) || { apt-get update -q && \
+		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends \
+		chromium chromium-driver fonts-dejavu-core; }
+
+browser: $(STAMP) browser-deps
+	$(BIN)/pytest $(REAL) tests/browser -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/enqueue.py

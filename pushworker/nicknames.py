@@ -13,6 +13,9 @@ from django.contrib.auth import get_user_model
 from django.utils.module_loading import import_string
 
 Resolver = Callable[[str], "str | None"]
+# The nickname of a visit with ``visitor_id=None`` (an anonymous visitor): "a visitor". A setting
+# may replace it (``anonymous_visitor_name``); the service reads it from there when it exists.
+ANONYMOUS_VISITOR_NAME = "有位访客"
 
 
 def from_user_model(visitor_id: str) -> str | None:

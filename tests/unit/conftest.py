@@ -18,10 +18,10 @@ from tests.unit.environment import (
 
 
 def _clear_caches() -> None:
-    from pushworker import enqueue, nicknames, service
+    from pushworker import enqueue, nicknames, sending
 
     conf.get.cache_clear()
-    service._client.cache_clear()
+    sending._client.cache_clear()
     nicknames.load.cache_clear()
     enqueue.breaker.close()
 

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from pushworker import conf, content, records, service
+from pushworker import conf, content, records, routing, sending, service
 from pushworker.events import GoodsVisit
 from pushworker.models import AttemptStatus, Delivery, DeliveryAttempt, DeliveryStatus, PushDevice
 from tests.unit.environment import ANDROID_SECRET, IOS_SECRET, emulator_env
@@ -46,7 +46,7 @@ def requests_made(emulator) -> int:
 
 
 def test_an_event_is_sent_and_recorded_with_xiaomis_ids(emulator) -> None:
-    device()
+    made = device()
     event = visit()
     assert service.deliver(event) == service.Outcome(DeliveryStatus.SENT)
     [message] = emulator.messages()
@@ -59,7 +59,8 @@ def test_an_event_is_sent_and_recorded_with_xiaomis_ids(emulator) -> None:
     assert (delivery.message_id, delivery.trace_id) == (message["message_id"], message["trace_id"])
     assert delivery.attempts == 1 and delivery.finished_at is not None
     [attempt] = delivery.attempt_set.all()
-    assert (attempt.status, attempt.group_key, attempt.http_status) == ("sent", ANDROID_KEY, 200)
+    assert (attempt.status, attempt.targets, attempt.http_status) == ("sent", ALIAS, 200)
+    assert attempt.group_key == routing.plan([made], conf.get().app(None))[0].key
 
 
 def test_an_ios_sandbox_device_is_sent_through_the_sandbox_host(emulator) -> None:
@@ -412,9 +413,9 @@ def test_log_lines_carry_the_delivery_id_and_mask_the_target(emulator, caplog) -
 def test_one_client_is_kept_per_secret_and_its_repr_hides_the_secret(emulator) -> None:
     settings = conf.get()
     android, ios = settings.app(None).android, settings.app(None).ios
-    client = service.client_for(android, settings)
-    assert client is service.client_for(android, settings)
-    assert client is not service.client_for(ios, settings)
+    client = sending.client_for(android, settings)
+    assert client is sending.client_for(android, settings)
+    assert client is not sending.client_for(ios, settings)
     assert ANDROID_SECRET not in repr(client)
     assert client.endpoints.production == emulator.production_url
 

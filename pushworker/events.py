@@ -110,10 +110,12 @@ class GoodsVisit:
             not isinstance(app_name, str)
             or not app_name.strip()
             or len(app_name.strip()) > MAX_APP_NAME_LENGTH
+            or text_.has_unsafe(app_name)
         ):
             raise InvalidEventError(
                 "app_name",
-                f"must be a non-empty str of at most {MAX_APP_NAME_LENGTH} characters, or None",
+                f"must be a non-empty str of at most {MAX_APP_NAME_LENGTH} characters without "
+                "control characters, or None",
             )
         return cls(
             event_id=event_id,

@@ -43,6 +43,11 @@ class Failure:
     http_status: int | None = None
 
 
+def _xiaomi_id(value: str) -> str:
+    # Xiaomi's ids come from a remote answer: made to fit their column, whatever was sent.
+    return text.one_line(value, 64)
+
+
 def ensure(event: GoodsVisit, app_name: str, *, published: bool = True) -> tuple[Delivery, bool]:
     """The event's delivery row and whether this call created it (``queued``).
 
@@ -169,8 +174,8 @@ def attempt_sent(
 ) -> None:
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(
         status=AttemptStatus.SENT,
-        message_id=message_id,
-        trace_id=trace_id,
+        message_id=_xiaomi_id(message_id),
+        trace_id=_xiaomi_id(trace_id),
         http_status=http_status,
         finished_at=timezone.now(),
     )
@@ -184,8 +189,8 @@ def attempt_failed(
         status=AttemptStatus.UNKNOWN if maybe_delivered else AttemptStatus.FAILED,
         error_code=failure.code,
         error_category=failure.category,
-        error_reason=failure.reason[:2000],
-        trace_id=failure.trace_id,
+        error_reason=text.one_line(failure.reason, 2000),
+        trace_id=_xiaomi_id(failure.trace_id),
         http_status=failure.http_status,
         finished_at=timezone.now(),
     )
@@ -203,15 +208,15 @@ def finish(
     now = timezone.now()
     fields = {"status": status, "finished_at": now, "updated_at": now, "next_attempt_at": None}
     if message_id:
-        fields |= {"message_id": message_id, "trace_id": trace_id}
+        fields |= {"message_id": _xiaomi_id(message_id), "trace_id": _xiaomi_id(trace_id)}
     if failure:
         fields |= {
             "error_code": failure.code,
             "error_category": failure.category,
-            "error_reason": failure.reason[:2000],
+            "error_reason": text.one_line(failure.reason, 2000),
         }
         if not message_id:
-            fields["trace_id"] = failure.trace_id
+            fields["trace_id"] = _xiaomi_id(failure.trace_id)
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
@@ -226,8 +231,8 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float) -> No
         next_attempt_at=now + timedelta(seconds=countdown),
         error_code=failure.code,
         error_category=failure.category,
-        error_reason=failure.reason[:2000],
-        trace_id=failure.trace_id,
+        error_reason=text.one_line(failure.reason, 2000),
+        trace_id=_xiaomi_id(failure.trace_id),
         updated_at=now,
     )
 
@@ -235,7 +240,9 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float) -> No
 def deactivate_devices(device_ids: tuple[int, ...], reason: str) -> int:
     """Stop sending to devices Xiaomi called invalid; the reason stays visible in the admin."""
     return PushDevice.objects.filter(pk__in=device_ids, is_active=True).update(
-        is_active=False, deactivated_reason=reason[:255], deactivated_at=timezone.now()
+        is_active=False,
+        deactivated_reason=text.one_line(reason, 255),
+        deactivated_at=timezone.now(),
     )
 
 
@@ -263,7 +270,7 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
             "goods_name": field(raw.get("goods_name"), 1024),
             "status": DeliveryStatus.FAILED,
             "error_category": "bad_request",
-            "error_reason": text.storable(reason, 2000),
+            "error_reason": text.one_line(reason, 2000),
             "finished_at": now,
         },
     )

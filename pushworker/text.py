@@ -39,12 +39,14 @@ def has_unsafe(text: str) -> bool:
 def storable(value: object, limit: int) -> str:
     """Raw evidence (a dead letter's body) as text any database keeps: escaped, never dropped.
 
-    NUL becomes ``\\x00`` and a lone surrogate ``\\udXXX``; everything else stays as it came.
+    NUL becomes ``\\x00``, a lone surrogate ``\\udXXX`` and a bidi control ``\\u202e``; everything
+    else stays as it came.
     """
     if isinstance(value, bytes | bytearray):
         value = bytes(value[: limit * 4]).decode("utf-8", errors="replace")
     text = str(value)[:limit]
     text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    text = _BIDI.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
     return text.replace("\x00", "\\x00")
 
 

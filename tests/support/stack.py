@@ -75,8 +75,9 @@ class Stack:
             worker.terminate(timeout=20)
         self.workers.clear()
         from pushworker import enqueue
-        from pushworker.models import Delivery, PushDevice
+        from pushworker.models import DeadLetter, Delivery, PushDevice
 
+        DeadLetter.objects.all().delete()
         Delivery.objects.all().delete()
         PushDevice.objects.all().delete()
         if self.redis.process and self.redis.process.poll() is None:

@@ -55,7 +55,9 @@ def _device(args: argparse.Namespace) -> int:
 
     app = args.app or conf.get().default_app
     if args.device_command == "add":
-        device = PushDevice.objects.create(
+        from django.core.exceptions import ValidationError
+
+        device = PushDevice(
             user_id=args.user,
             app_name=app,
             os_type=args.os,
@@ -63,6 +65,13 @@ def _device(args: argparse.Namespace) -> int:
             alias=args.alias or "",
             ios_environment=Environment.SANDBOX if args.sandbox else Environment.PRODUCTION,
         )
+        try:  # the model's own rules, the same the admin form applies
+            device.full_clean()
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                print(f"device add: {field}: {' '.join(problems)}", file=sys.stderr)
+            return 2
+        device.save()
         print(f"added device {device.pk} for user {device.user_id} ({device.os_type}, {app})")
         return 0
     devices = PushDevice.objects.filter(user_id=args.user, app_name=app).order_by("-modify_time")

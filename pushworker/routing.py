@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,6 +49,16 @@ def target_key(platform: str, environment: str, target_type: str, target: str) -
     return f"{platform}/{environment}/{target_type}:{target}"
 
 
+# What Xiaomi's client refuses in a target before any request (mipush/wire.py checks the same).
+_UNSENDABLE = re.compile(r"[,\x00-\x1f\x7f-\x9f]")
+
+
+def sendable(target: str) -> bool:
+    """Whether the client would take ``target``; devices are validated where they enter, but rows
+    written before that (or by hand) may still hold a comma or a control character."""
+    return bool(target.strip()) and target == target.strip() and not _UNSENDABLE.search(target)
+
+
 def environment_of(device: DeviceLike) -> str:
     # Xiaomi's sandbox serves iOS only; Android always goes to production.
     return device.ios_environment if device.os_type == "ios" else "production"
@@ -69,13 +80,15 @@ def plan(
     change between retries (a phone registered, one deactivated); planning again from the current
     devices minus those targets sends to every new target once and to no accepted one again.
     """
-    groups: dict[tuple[str, str, str], dict[str, list[int]]] = {}
+    groups: dict[tuple[str, str, str, str], dict[str, list[int]]] = {}
     for device in devices:
         target_type, target = target_of(device, app)
         environment = environment_of(device)
         if target_key(device.os_type, environment, target_type, target) in skip:
             continue
-        key = (device.os_type, environment, target_type)
+        # A target the client refuses goes alone: its unit fails, the others are still sent.
+        alone = "" if sendable(target) else target
+        key = (device.os_type, environment, target_type, alone)
         groups.setdefault(key, {}).setdefault(target, []).append(device.pk)
     return [
         SendUnit(
@@ -86,5 +99,5 @@ def plan(
             device_ids=tuple(sorted(pk for pks in targets.values() for pk in pks)),
             credentials=app.credentials(platform),
         )
-        for (platform, environment, target_type), targets in sorted(groups.items())
+        for (platform, environment, target_type, _), targets in sorted(groups.items())
     ]

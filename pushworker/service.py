@@ -124,9 +124,10 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
             return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
         return _end(delivery, DeliveryStatus.DEAD, retryable[0])
     if accepted or past.sent:
+        # Reached some of the owner's devices: "partial" when others could not be sent to.
         return _end(
             delivery,
-            DeliveryStatus.SENT,
+            DeliveryStatus.PARTIAL if permanent else DeliveryStatus.SENT,
             permanent[0] if permanent else None,
             accepted[0] if accepted else None,
         )
@@ -138,7 +139,7 @@ def _end(
 ) -> Outcome:
     """Finish the delivery; a sent one keeps Xiaomi's ids (an earlier run's if none now)."""
     message_id, trace_id = (answer.message_id or "", answer.trace_id or "") if answer else ("", "")
-    if status == DeliveryStatus.SENT and answer is None:
+    if status in (DeliveryStatus.SENT, DeliveryStatus.PARTIAL) and answer is None:
         message_id, trace_id = records.last_sent_ids(delivery)
     records.finish(delivery, status, failure=failure, message_id=message_id, trace_id=trace_id)
     log.info(

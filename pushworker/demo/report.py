@@ -10,7 +10,7 @@ from typing import Any
 from pushworker.demo.outcome import Outcome
 from pushworker.demo.scenario import Event, Owner
 
-STATUSES = ("sent", "suppressed", "failed", "dead", "unfinished")
+STATUSES = ("sent", "partial", "suppressed", "failed", "dead", "unfinished")
 
 
 def percentile(values: Sequence[float], q: float) -> float:

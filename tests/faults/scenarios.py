@@ -31,7 +31,7 @@ from tests.support.proxy import ResponseProxy
 from tests.support.redis_server import RedisServer, SilentServer
 from tests.support.stack import FAST_SETTINGS, Stack, wait_for
 
-TERMINAL = {"sent", "suppressed", "failed", "dead"}
+TERMINAL = {"sent", "partial", "suppressed", "failed", "dead"}
 VT = int(FAST_SETTINGS["PUSHWORKER_VISIBILITY_TIMEOUT"])
 STALE_AFTER = int(FAST_SETTINGS["PUSHWORKER_STALE_AFTER"])
 READ_TIMEOUT = float(FAST_SETTINGS["MIPUSH_READ_TIMEOUT"])

@@ -8,7 +8,7 @@ from tests.support.stack import ANDROID_PACKAGE, IOS_BUNDLE, wait_for
 
 pytestmark = pytest.mark.slow
 
-TERMINAL = {"sent", "suppressed", "failed", "dead"}
+TERMINAL = {"sent", "partial", "suppressed", "failed", "dead"}
 
 
 def add_device(owner: str, os_type: str, **fields):

@@ -171,7 +171,8 @@ def test_a_platform_without_credentials_fails_that_unit_and_sends_the_others(
     device("android")
     device("ios")
     event = visit()
-    assert service.deliver(event).status == DeliveryStatus.SENT
+    # Reached the Android phone, not the iPhone: "partial" says so (issue #10, item 5).
+    assert service.deliver(event).status == DeliveryStatus.PARTIAL
     assert [m["platform"] for m in emulator.messages()] == ["android"]
     delivery = row(event)
     assert delivery.error_category == "configuration"

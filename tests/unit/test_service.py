@@ -256,6 +256,39 @@ def test_a_unit_already_sent_is_not_sent_again_when_another_unit_is_retried(emul
     assert sorted(m["platform"] for m in emulator.messages()) == ["android", "ios"]
 
 
+def test_when_the_devices_change_between_retries_no_accepted_target_is_requested_again(
+    emulator,
+) -> None:
+    # Defined behaviour (issue #8): each run plans from the owner's current active devices minus
+    # the targets Xiaomi already accepted for this event. A new phone gets the push once; a phone
+    # that left is not sent to; a phone already reached is never asked again, though its unit's
+    # target list (and so its key) changed.
+    device("android", registration_id="a-1")
+    leaving = device("ios", registration_id="ios-regid-1")
+    emulator.set_faults(fail_rate=1.0, fail_with="10002", target="ios-regid-1")
+    event = visit()
+    assert service.deliver(event).status == DeliveryStatus.RETRYING
+    emulator.set_faults()
+    device("android", registration_id="a-2")  # registered before the retry
+    PushDevice.objects.filter(pk=leaving.pk).update(is_active=False)
+    assert service.deliver(event).status == DeliveryStatus.SENT
+    sent = [(m["platform"], m["targets"]) for m in emulator.messages()]
+    assert sent == [("android", ["a-1"]), ("android", ["a-2"])]
+    assert not row(event).possible_duplicate
+
+
+def test_a_target_that_may_have_been_sent_is_flagged_even_in_a_different_unit(emulator) -> None:
+    device("android", registration_id="a-1")
+    # Every quick try ends in a 500: the request may have reached Xiaomi, so the target is unknown.
+    emulator.set_faults(script=("http500",) * conf.get().retry.quick_attempts)
+    event = visit()
+    assert service.deliver(event).status == DeliveryStatus.RETRYING
+    device("android", registration_id="a-2")
+    assert service.deliver(event).status == DeliveryStatus.SENT
+    assert emulator.messages()[-1]["targets"] == ["a-1", "a-2"]
+    assert row(event).possible_duplicate
+
+
 def abandoned(event: GoodsVisit, *, claimed_ago: float, crashes: int = 0) -> Delivery:
     """A delivery as a worker that died mid-request leaves it."""
     delivery = records.ensure(event, "qqc")[0]

@@ -235,6 +235,27 @@ def test_an_error_after_commit_is_logged_not_raised_into_the_committing_code(
     assert record.delivery_id == event.event_id
 
 
+def test_the_log_says_the_relay_publishes_only_when_a_row_was_kept(tasks, monkeypatch, caplog):
+    from pushworker import records
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "pushworker.enqueue"]
+
+    kept = visit()
+    enqueue.enqueue(tasks("fail"), kept)
+    assert "the relay publishes the event from the outbox" in said()
+    caplog.clear()
+    enqueue.breaker.close()
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(records, "ensure", refuse)
+    with pytest.raises(enqueue.EnqueueError):
+        enqueue.enqueue(tasks("fail"), visit())
+    assert not [m for m in said() if "relay" in m], said()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_outbox_write_never_breaks_the_callers_transaction(tasks, monkeypatch) -> None:
     # Issue #7: a DataError from the outbox insert used to reach the caller's transaction.

@@ -106,7 +106,9 @@ def test_a_finished_delivery_is_never_claimed(status: str) -> None:
     assert row.status == status and row.crashes == 0
 
 
-def test_only_one_of_two_claims_of_the_same_row_wins() -> None:
+def test_a_claim_made_from_a_stale_copy_of_the_row_loses() -> None:
+    # Both copies were read while the row was queued; the second claim must not trust its copy.
+    # Claims racing in parallel: tests/integration/test_claims.py (threads, real database).
     row = delivery()
     twin = Delivery.objects.get(pk=row.pk)
     assert records.claim(row, redelivered=False, lease_seconds=LEASE)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 RACERS = 8
 
 
-def test_only_one_of_many_simultaneous_claims_wins(clean_stack):
+def test_only_one_of_many_simultaneous_claims_wins(stack):
     from django.db import connection
 
     from pushworker import records

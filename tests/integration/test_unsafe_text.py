@@ -29,7 +29,7 @@ def assert_safe(value: str) -> None:
     value.encode("utf-8")  # no lone surrogate left
 
 
-def test_names_with_unsafe_characters_are_cleaned_and_every_event_ends_in_a_row(clean_stack):
+def test_names_with_unsafe_characters_are_cleaned_and_every_event_ends_in_a_row(warm_stack):
     from django.db import transaction
 
     from pushworker.models import Delivery
@@ -37,7 +37,6 @@ def test_names_with_unsafe_characters_are_cleaned_and_every_event_ends_in_a_row(
 
     add_device("900", "android")
     add_device("900", "ios")
-    clean_stack.worker()
 
     by_delay = visit("900", goods_name=UNSAFE, visitor_name="\u202e\x00bob")
     with transaction.atomic():  # the caller's transaction must survive the outbox write
@@ -53,18 +52,17 @@ def test_names_with_unsafe_characters_are_cleaned_and_every_event_ends_in_a_row(
         assert row.status == "sent", (row.status, row.error_reason)
         assert row.goods_name == CLEANED
     assert Delivery.objects.get(event_id=by_delay).visitor_name == "bob"
-    for message in clean_stack.emulator.messages():
+    for message in warm_stack.emulator.messages():
         description = message["fields"]["description"]
         assert_safe(description)
         assert CLEANED.replace("\ufffd", "") in description.replace("\ufffd", "")
 
 
-def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(clean_stack):
+def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(warm_stack):
     from pushworker.models import DeadLetter, Delivery
     from pushworker.tasks import send_goods_visit
 
     add_device("901", "android")
-    clean_stack.worker()
     bad_id = send_goods_visit.apply_async(
         kwargs={"owner_id": "9\x00\u202e", "visitor_id": "v", "goods_id": "g", "goods_name": UNSAFE}
     ).id
@@ -76,7 +74,7 @@ def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(clean_
         kwargs={"owner_id": "901", "visitor_id": "v", "goods_id": "g", "goods_name": "碗",
                 "colour\x00": UNSAFE}
     ).id  # fmt: skip
-    queue = redis.Redis.from_url(clean_stack.redis.url)
+    queue = redis.Redis.from_url(warm_stack.redis.url)
     queue.lpush("pushworker", envelope("pushworker.no\x00such\ntask INFO forged", {}))
     queue.lpush("pushworker", b"\x00\xff\xfe not json")
     queue.lpush("pushworker", json.dumps({"body": "\ud800\x00"}).encode())
@@ -98,7 +96,7 @@ def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(clean_
     assert Delivery.objects.filter(status="failed").count() == 3
 
 
-def test_every_record_writer_takes_unsafe_text(clean_stack):
+def test_every_record_writer_takes_unsafe_text(warm_stack):
     """The writers the worker calls on Xiaomi's answers and on garbage, called directly."""
     from pushworker import events, records
     from pushworker.models import DeadLetter, Delivery, DeliveryStatus, PushDevice

@@ -105,6 +105,24 @@ def test_a_visitor_name_of_only_control_characters_is_shown_as_the_neutral_word(
     assert emulator.messages()[0]["fields"]["description"].startswith("【访客】")
 
 
+def test_an_anonymous_visitor_is_shown_with_the_generic_nickname(emulator) -> None:
+    from pushworker import nicknames
+
+    device()
+    event = visit(visitor_name=None, visitor_id=None)
+    assert service.deliver(event).status == DeliveryStatus.SENT
+    description = emulator.messages()[0]["fields"]["description"]
+    assert description.startswith(f"【{nicknames.ANONYMOUS_VISITOR_NAME}】")
+    assert row(event).visitor_id == ""
+
+
+def test_bidi_overrides_never_reach_the_notification_text(emulator) -> None:
+    device()
+    service.deliver(visit(visitor_name="\u202eevil\u2066", goods_name="碗\u202d"))
+    description = emulator.messages()[0]["fields"]["description"]
+    assert description == "【evil】刚刚浏览了您的商品【碗】~"
+
+
 def test_the_owner_viewing_their_own_goods_is_suppressed_without_a_request(emulator) -> None:
     device()
     event = visit(visitor_id="42")

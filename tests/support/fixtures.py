@@ -28,4 +28,4 @@ def warm_stack(stack):
     stack.shared_worker()
     yield stack
     # What the test left in flight must not land in the next test's tables.
-    wait_for(stack.drained, 60, interval=0.2, message="the broker to drain after the test")
+    wait_for(stack.settled, 60, interval=0.1, message="every delivery to end after the test")

@@ -109,12 +109,11 @@ class Stack:
         self.reset()
         return self.worker("shared")
 
-    def drained(self) -> bool:
-        """No message queued or held unacknowledged by a worker."""
-        import redis
+    def settled(self) -> bool:
+        """Every delivery has ended (beat's own relay and sweep messages come and go meanwhile)."""
+        from pushworker.models import TERMINAL_STATUSES, Delivery
 
-        client = redis.Redis.from_url(self.redis.url)
-        return client.llen("pushworker") == 0 and client.hlen("unacked") == 0
+        return not Delivery.objects.exclude(status__in=TERMINAL_STATUSES).exists()
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret this stack handed out: none may appear in a log, an argument or a page."""

@@ -1,8 +1,9 @@
 """The one writer of pushworker's state: deliveries, attempts, device state and dead letters.
 
 Each function is one small read or write that is safe under concurrency. The service and the
-tasks call these by name; only this module and ``outbox`` (the relay's own queries) touch the
-models' managers (tests/unit/test_structure.py holds the rule).
+tasks call these by name; besides this module only ``outbox`` (the relay's own queries) and the
+operator-facing edges (admin, API, command line, demo) use the models' managers
+(tests/unit/test_structure.py holds the rule).
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ class Failure:
     http_status: int | None = None
 
 
-def _xiaomi_id(value: str) -> str:
-    # Xiaomi's ids come from a remote answer: made to fit their column, whatever was sent.
+def _xiaomi_id(value: str) -> str:  # a remote answer's id, made to fit its column whatever it is
     return text.one_line(value, 64)
 
 

@@ -3,51 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/x.py` from a checkout: pushworker and celeryconfig
     sys.path.insert(0, str(ROOT))
 
+from pushworker.demo import tables  # noqa: E402
+from pushworker.demo.tables import percentile  # noqa: E402, F401 - the benchmarks' helpers
+from pushworker.localredis import SilentRedis as SilentServer  # noqa: E402, F401
+from pushworker.localredis import free_port  # noqa: E402, F401
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of ``values`` (any order); NaN when empty."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
+table = functools.partial(tables.table, indent="")
 
 
 def ms(seconds: float, digits: int = 3) -> str:
-    if seconds != seconds:
-        return "-"
-    value = seconds * 1000
-    return f"{value:.{digits}f}" if value < 10 else f"{value:.1f}"
-
-
-def table(
-    headers: Sequence[str], rows: Sequence[Sequence[Any]], left: tuple[int, ...] = (0,)
-) -> str:
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i in left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths), *map(line, cells[1:])])
+    """Milliseconds as a bare number, for the columns headed "ms"."""
+    return tables.ms(seconds, digits, unit=False)
 
 
 def redis_binary() -> str:
@@ -78,29 +58,6 @@ def versions(redis_server: str) -> str:
         f"kombu {kombu.__version__}, redis-py {redis.__version__}, Django {django.__version__}, "
         f"redis-server {server_version} ({redis_server}), {os.cpu_count()} CPUs"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class SilentServer:
-    """Accepts TCP connections (the kernel does the handshake), never answers: a hung Redis."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(512)
-        self.port = int(self.sock.getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 
 Usage: python bench/faults.py [--only 1,7a,11] [--list]      (also: make faults-report)
 
-Runs the scenarios of tests/faults/scenarios.py, the same code the fault tests run, on one test
+Runs the scenarios of tests/faults/scenarios/, the same code the fault tests run, on one test
 stack (a private redis-server, the emulator, real ``celery worker`` subprocesses, SQLite or the
 PostgreSQL named by PUSHWORKER_TEST_DATABASE_URL), and prints per fault: events, sent, lost,
 duplicated (extra sends the emulator accepted) and the recovery time: from the moment the fault
@@ -29,17 +29,9 @@ HEADERS = ("#", "fault", "events", "sent", "lost", "duplicated", "recovery time 
 
 
 def table(rows: list[tuple[str, ...]]) -> str:
-    cells = [HEADERS, *rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADERS))]
-    left = {0, 1, 7}
+    from pushworker.demo.tables import table as columns
 
-    def line(row: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.ljust(w) if i in left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(HEADERS), "  ".join("-" * w for w in widths), *map(line, rows)])
+    return columns(HEADERS, rows, left=(0, 1, 7), indent="")
 
 
 def main() -> int:

@@ -55,16 +55,31 @@ def _device(args: argparse.Namespace) -> int:
 
     app = args.app or conf.get().default_app
     if args.device_command == "add":
-        device, created = devices.register(  # an upsert, like the device API's
-            devices.Registration(
-                user_id=args.user,
-                platform=args.os,
-                app_name=app,
-                registration_id=args.reg_id or "",
-                alias=args.alias or "",
-                ios_environment=Environment.SANDBOX if args.sandbox else Environment.PRODUCTION,
-            )
+        from django.core.exceptions import ValidationError
+
+        registration = devices.Registration(
+            user_id=args.user,
+            platform=args.os,
+            app_name=app,
+            registration_id=args.reg_id or "",
+            alias=args.alias or "",
+            ios_environment=Environment.SANDBOX if args.sandbox else Environment.PRODUCTION,
         )
+        candidate = PushDevice(
+            user_id=registration.user_id,
+            app_name=app,
+            os_type=registration.platform,
+            registration_id=registration.registration_id,
+            alias=registration.alias,
+            ios_environment=registration.ios_environment,
+        )
+        try:  # the model's own rules, the same the admin form applies; uniqueness is the upsert's
+            candidate.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as error:
+            for field, problems in error.message_dict.items():
+                print(f"device add: {field}: {' '.join(problems)}", file=sys.stderr)
+            return 2
+        device, created = devices.register(registration)  # an upsert, like the device API's
         verb = "added" if created else "updated"
         print(f"{verb} device {device.pk} for user {device.user_id} ({device.os_type}, {app})")
         return 0

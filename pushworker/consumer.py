@@ -6,43 +6,17 @@ is also kept as a :class:`~pushworker.models.DeadLetter` row, visible in the adm
 
 from __future__ import annotations
 
-import logging
-
 from celery.worker.consumer import Consumer
-
-from pushworker.envelope import printable
-
-log = logging.getLogger("pushworker.deadletter")
-MAX_BODY = 64 * 1024
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value[:MAX_BODY]).decode("utf-8", errors="replace")
-    # PostgreSQL text cannot hold NUL; garbage is exactly where it turns up.
-    return str(value)[:MAX_BODY].replace("\x00", "\\x00")
 
 
 def store(reason: str, message: object, body: object = None) -> None:
-    """Keep what arrived; a failure to store is logged, never allowed to stop the consumer."""
-    from pushworker.models import DeadLetter
+    """Keep a message the worker cannot run: ``records.dead_letter``, the one writer of such rows.
 
-    headers = getattr(message, "headers", None) or {}
-    if not isinstance(headers, dict):
-        headers = {"raw": headers}
-    try:
-        DeadLetter.objects.create(
-            reason=reason[:255],
-            task_name=_text(headers.get("task", ""))[:255],
-            task_id=_text(headers.get("id", ""))[:255],
-            headers=_text(headers),
-            body=_text(body if body is not None else getattr(message, "body", "")),
-        )
-    except Exception:  # noqa: BLE001 - the consumer must keep consuming
-        log.exception("could not store a dead letter", extra={"reason": printable(reason)})
-    else:
-        fields = {"reason": printable(reason), "task": printable(headers.get("task"))}
-        log.error("dead-lettered a message", extra=fields)
+    Imported late: the transport loads this module before Django's apps are ready.
+    """
+    from pushworker import records
+
+    records.dead_letter(reason, message, body)
 
 
 class DeadLetteringConsumer(Consumer):

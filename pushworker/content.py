@@ -7,8 +7,8 @@ should still hear that someone looked at the goods when a name is long.
 from __future__ import annotations
 
 import hashlib
-import re
 
+from pushworker import text
 from pushworker.mipush import Message
 
 TITLE = "您有一条新消息~"
@@ -19,16 +19,15 @@ DESCRIPTION_MAX_UNITS = 127
 NICKNAME_MIN_UNITS = 12  # a long goods name never squeezes the nickname below this
 TIME_TO_LIVE_MS = 24 * 3600 * 1000  # a day-old "someone viewed your goods" is not worth showing
 _ELLIPSIS = "…"
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x1f\x7f-\x9f\s]+")
 
 
 def utf16_units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def clean(text: str) -> str:
-    """Collapse control characters and runs of white space into single spaces."""
-    return _CONTROL_OR_SPACE.sub(" ", text).strip()
+def clean(name: str) -> str:
+    """The boundary's cleaning (``pushworker.text``) again: a resolved nickname comes unchecked."""
+    return text.clean(name)
 
 
 def shorten(text: str, max_units: int) -> str:

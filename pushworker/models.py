@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 
 
 class Platform(models.TextChoices):
@@ -17,6 +20,19 @@ class Environment(models.TextChoices):
     SANDBOX = "sandbox", "sandbox (iOS only)"
 
 
+# A device id travels comma-joined to Xiaomi and into log lines: no comma, no control character,
+# no bidi control, no surrounding space (routing.sendable and mipush/wire.py refuse the same).
+_UNSAFE = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_TARGET_CHARACTERS = rf"^(?!\s)[^,{_UNSAFE}]*(?<!\s)\Z"
+_ID_CHARACTERS = rf"^[^{_UNSAFE}]+\Z"
+target_validator = RegexValidator(
+    _TARGET_CHARACTERS,
+    "must not contain commas, control characters or surrounding spaces",
+    code="bad_target",
+)
+id_validator = RegexValidator(_ID_CHARACTERS, "must not contain control characters", code="bad_id")
+
+
 class PushDevice(models.Model):
     """A phone of a user of one app, and how Xiaomi reaches it.
 
@@ -25,14 +41,20 @@ class PushDevice(models.Model):
     same user differ), never to the process.
     """
 
-    user_id = models.CharField(max_length=64, db_index=True)
-    app_name = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=64, db_index=True, validators=[id_validator])
+    app_name = models.CharField(max_length=64, validators=[id_validator])
     os_type = models.CharField(max_length=16, choices=Platform.choices)
     registration_id = models.CharField(
-        max_length=255, blank=True, help_text="Xiaomi regid; preferred over the alias when set."
+        max_length=255,
+        blank=True,
+        validators=[target_validator],
+        help_text="Xiaomi regid; preferred over the alias when set.",
     )
     alias = models.CharField(
-        max_length=128, blank=True, help_text="Blank means the app's alias prefix + user id."
+        max_length=128,
+        blank=True,
+        validators=[target_validator],
+        help_text="Blank means the app's alias prefix + user id.",
     )
     ios_environment = models.CharField(
         max_length=16,
@@ -53,18 +75,37 @@ class PushDevice(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["app_name", "registration_id"],
-                condition=~models.Q(registration_id=""),
+                condition=~Q(registration_id=""),
                 name="pushdevice_unique_registration_id_per_app",
             ),
             models.UniqueConstraint(
                 fields=["app_name", "user_id", "os_type", "ios_environment"],
-                condition=models.Q(registration_id=""),
+                condition=Q(registration_id=""),
                 name="pushdevice_one_alias_device_per_user_platform_env",
+            ),
+            # What the database can hold cheaply on any backend; the validators say the rest.
+            models.CheckConstraint(
+                condition=Q(os_type__in=Platform.values), name="pushdevice_os_type_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(ios_environment__in=Environment.values),
+                name="pushdevice_ios_environment_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(alias__contains=",") & ~Q(registration_id__contains=","),
+                name="pushdevice_targets_without_commas",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.app_name}/{self.user_id} {self.os_type}#{self.pk}"
+
+    def clean(self) -> None:
+        """Rules across fields: Xiaomi's sandbox serves iOS only."""
+        if self.os_type == Platform.ANDROID and self.ios_environment == Environment.SANDBOX:
+            raise ValidationError(
+                {"ios_environment": "sandbox is for iOS devices; Android always uses production"}
+            )
 
 
 class DeliveryStatus(models.TextChoices):
@@ -72,6 +113,8 @@ class DeliveryStatus(models.TextChoices):
     SENDING = "sending"
     RETRYING = "retrying"
     SENT = "sent"
+    # Some of the owner's devices got it, others could not be sent to (error_* says why).
+    PARTIAL = "partial"
     SUPPRESSED = "suppressed"
     FAILED = "failed"
     DEAD = "dead"
@@ -79,6 +122,7 @@ class DeliveryStatus(models.TextChoices):
 
 TERMINAL_STATUSES = (
     DeliveryStatus.SENT,
+    DeliveryStatus.PARTIAL,
     DeliveryStatus.SUPPRESSED,
     DeliveryStatus.FAILED,
     DeliveryStatus.DEAD,

@@ -1,4 +1,7 @@
-"""Queries of the relay and the sweeper: which deliveries the broker must be given (again)."""
+"""The outbox: which deliveries the broker must be given (again), and who marks them published.
+
+After ``records.ensure`` created a row, this module is the only writer of ``published_at``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ def event_of(delivery: Delivery) -> GoodsVisit:
     return GoodsVisit(
         event_id=str(delivery.event_id),
         owner_id=delivery.owner_id,
-        visitor_id=delivery.visitor_id,
+        visitor_id=delivery.visitor_id or None,
         goods_id=delivery.goods_id,
         goods_name=delivery.goods_name,
         visitor_name=delivery.visitor_name or None,
@@ -53,6 +56,20 @@ def stuck(*, stale_after: float, lease: float, limit: int) -> list[Delivery]:
     )
 
 
+def mark_unpublished(event_id: str) -> None:
+    """The broker did not take a freshly kept event: the relay publishes it."""
+    Delivery.objects.filter(event_id=event_id, status=DeliveryStatus.QUEUED).update(
+        published_at=None
+    )
+
+
+def mark_event_published(event_id: str) -> None:
+    """The broker took an event kept as unpublished; the relay must not publish it again."""
+    Delivery.objects.filter(
+        event_id=event_id, status=DeliveryStatus.QUEUED, published_at__isnull=True
+    ).update(published_at=timezone.now())
+
+
 def mark_published(deliveries: list[Delivery]) -> None:
     """Note the hand-over; a row republished by the sweeper starts a new staleness period."""
     now = timezone.now()
@@ -61,3 +78,16 @@ def mark_published(deliveries: list[Delivery]) -> None:
     Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.RETRYING).update(next_attempt_at=now)
     # Not claimed_at: the republished message must find the old claim expired and take it over.
     Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(updated_at=now)
+
+
+def requeue(deliveries) -> int:
+    """Put failed or dead deliveries back to ``queued`` for the relay to publish (admin action)."""
+    return deliveries.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD]).update(
+        status=DeliveryStatus.QUEUED,
+        published_at=None,
+        finished_at=None,
+        retries=0,
+        crashes=0,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
+    )

@@ -1,7 +1,14 @@
-"""State transitions of delivery records; each is one small write that is safe under concurrency."""
+"""The one writer of pushworker's state: deliveries, attempts, device state and dead letters.
+
+Each function is one small read or write that is safe under concurrency. The service and the
+tasks call these by name; besides this module only ``outbox`` (the relay's own queries) and the
+operator-facing edges (admin, API, command line, demo) use the models' managers
+(tests/unit/test_structure.py holds the rule).
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,14 +17,20 @@ from typing import Any
 from django.db.models import F, Q
 from django.utils import timezone
 
+from pushworker import routing, text
 from pushworker.events import GoodsVisit
 from pushworker.models import (
     AttemptStatus,
+    DeadLetter,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
     PushDevice,
 )
+from pushworker.outbox import requeue  # noqa: F401 - the admin action's name for it
+
+log = logging.getLogger("pushworker.deadletter")
+MAX_BODY = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,10 @@ class Failure:
     http_status: int | None = None
 
 
+def _xiaomi_id(value: str) -> str:  # a remote answer's id, made to fit its column whatever it is
+    return text.one_line(value, 64)
+
+
 def ensure(event: GoodsVisit, app_name: str, *, published: bool = True) -> tuple[Delivery, bool]:
     """The event's delivery row and whether this call created it (``queued``).
 
@@ -42,7 +59,7 @@ def ensure(event: GoodsVisit, app_name: str, *, published: bool = True) -> tuple
         defaults={
             "app_name": app_name,
             "owner_id": event.owner_id,
-            "visitor_id": event.visitor_id,
+            "visitor_id": event.visitor_id or "",
             "visitor_name": event.visitor_name or "",
             "goods_id": event.goods_id,
             "goods_name": event.goods_name,
@@ -80,7 +97,7 @@ def claim(delivery: Delivery, *, redelivered: bool, lease_seconds: float) -> boo
 
 @dataclass(frozen=True)
 class History:
-    """What earlier runs of a delivery did, by send unit key."""
+    """What earlier runs of a delivery did, by target key (``routing.target_key``)."""
 
     sent: frozenset[str] = frozenset()  # Xiaomi accepted: never request again
     maybe_sent: frozenset[str] = frozenset()  # may have reached Xiaomi: a repeat is flagged
@@ -88,17 +105,47 @@ class History:
 
 def history(delivery: Delivery) -> History:
     """Read the delivery's attempts once; requests a dead run left open become ``unknown``."""
-    rows = list(delivery.attempt_set.values_list("pk", "group_key", "status"))
-    left_open = [pk for pk, _, status in rows if status == AttemptStatus.SENDING]
+    rows = list(
+        delivery.attempt_set.values_list(
+            "pk", "status", "platform", "environment", "target_type", "targets"
+        )
+    )
+    left_open = [row[0] for row in rows if row[1] == AttemptStatus.SENDING]
     if left_open:
         DeliveryAttempt.objects.filter(pk__in=left_open).update(
             status=AttemptStatus.UNKNOWN, finished_at=timezone.now()
         )
-    maybe = (AttemptStatus.SENDING, AttemptStatus.UNKNOWN)
-    return History(
-        sent=frozenset(key for _, key, status in rows if status == AttemptStatus.SENT),
-        maybe_sent=frozenset(key for _, key, status in rows if status in maybe),
+    sent: set[str] = set()
+    maybe: set[str] = set()
+    for _, status, platform, environment, target_type, targets in rows:
+        keys = {
+            routing.target_key(platform, environment, target_type, t) for t in targets.split(",")
+        }
+        if status == AttemptStatus.SENT:
+            sent |= keys
+        elif status in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):
+            maybe |= keys
+    return History(sent=frozenset(sent), maybe_sent=frozenset(maybe - sent))
+
+
+def active_devices(owner_id: str, app_name: str) -> list[PushDevice]:
+    """The owner's devices that may be sent to, the most recently changed first."""
+    return list(
+        PushDevice.objects.filter(user_id=owner_id, app_name=app_name, is_active=True).order_by(
+            "-modify_time"
+        )
     )
+
+
+def last_sent_ids(delivery: Delivery) -> tuple[str, str]:
+    """Xiaomi's message and trace id of the delivery's latest accepted request, or blanks."""
+    found = (
+        delivery.attempt_set.filter(status=AttemptStatus.SENT)
+        .order_by("-pk")
+        .values_list("message_id", "trace_id")
+        .first()
+    )
+    return found or ("", "")
 
 
 def mark_possible_duplicate(delivery: Delivery) -> None:
@@ -127,8 +174,8 @@ def attempt_sent(
 ) -> None:
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(
         status=AttemptStatus.SENT,
-        message_id=message_id,
-        trace_id=trace_id,
+        message_id=_xiaomi_id(message_id),
+        trace_id=_xiaomi_id(trace_id),
         http_status=http_status,
         finished_at=timezone.now(),
     )
@@ -142,8 +189,8 @@ def attempt_failed(
         status=AttemptStatus.UNKNOWN if maybe_delivered else AttemptStatus.FAILED,
         error_code=failure.code,
         error_category=failure.category,
-        error_reason=failure.reason[:2000],
-        trace_id=failure.trace_id,
+        error_reason=text.one_line(failure.reason, 2000),
+        trace_id=_xiaomi_id(failure.trace_id),
         http_status=failure.http_status,
         finished_at=timezone.now(),
     )
@@ -161,15 +208,15 @@ def finish(
     now = timezone.now()
     fields = {"status": status, "finished_at": now, "updated_at": now, "next_attempt_at": None}
     if message_id:
-        fields |= {"message_id": message_id, "trace_id": trace_id}
+        fields |= {"message_id": _xiaomi_id(message_id), "trace_id": _xiaomi_id(trace_id)}
     if failure:
         fields |= {
             "error_code": failure.code,
             "error_category": failure.category,
-            "error_reason": failure.reason[:2000],
+            "error_reason": text.one_line(failure.reason, 2000),
         }
         if not message_id:
-            fields["trace_id"] = failure.trace_id
+            fields["trace_id"] = _xiaomi_id(failure.trace_id)
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
@@ -184,8 +231,8 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float) -> No
         next_attempt_at=now + timedelta(seconds=countdown),
         error_code=failure.code,
         error_category=failure.category,
-        error_reason=failure.reason[:2000],
-        trace_id=failure.trace_id,
+        error_reason=text.one_line(failure.reason, 2000),
+        trace_id=_xiaomi_id(failure.trace_id),
         updated_at=now,
     )
 
@@ -193,20 +240,9 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float) -> No
 def deactivate_devices(device_ids: tuple[int, ...], reason: str) -> int:
     """Stop sending to devices Xiaomi called invalid; the reason stays visible in the admin."""
     return PushDevice.objects.filter(pk__in=device_ids, is_active=True).update(
-        is_active=False, deactivated_reason=reason[:255], deactivated_at=timezone.now()
-    )
-
-
-def requeue(deliveries) -> int:
-    """Put failed or dead deliveries back to ``queued`` for the relay to publish (admin action)."""
-    return deliveries.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD]).update(
-        status=DeliveryStatus.QUEUED,
-        published_at=None,
-        finished_at=None,
-        retries=0,
-        crashes=0,
-        next_attempt_at=None,
-        updated_at=timezone.now(),
+        is_active=False,
+        deactivated_reason=text.one_line(reason, 255),
+        deactivated_at=timezone.now(),
     )
 
 
@@ -215,25 +251,50 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
     try:
         event_id = uuid.UUID(str(raw_event_id))
     except ValueError:
-        event_id = uuid.uuid5(uuid.NAMESPACE_OID, str(raw_event_id))
+        event_id = uuid.uuid5(uuid.NAMESPACE_OID, text.storable(raw_event_id, 1000))
 
-    def text(value: Any, limit: int) -> str:
-        return ("" if value is None else str(value))[:limit]
+    def field(value: Any, limit: int) -> str:
+        # Cleaned as an accepted event's names are: NUL or a lone surrogate must not lose the row.
+        return "" if value is None else text.one_line(value, limit)
 
     now = timezone.now()
     # get_or_create: a malformed copy must not overwrite the record of a well-formed event.
     delivery, _ = Delivery.objects.get_or_create(
         event_id=event_id,
         defaults={
-            "app_name": text(raw.get("app_name"), 64),
-            "owner_id": text(raw.get("owner_id"), 64),
-            "visitor_id": text(raw.get("visitor_id"), 64),
-            "goods_id": text(raw.get("goods_id"), 64),
-            "goods_name": text(raw.get("goods_name"), 1024),
+            "app_name": field(raw.get("app_name"), 64),
+            "owner_id": field(raw.get("owner_id"), 64),
+            "visitor_id": field(raw.get("visitor_id"), 64),
+            "goods_id": field(raw.get("goods_id"), 64),
+            "visitor_name": field(raw.get("visitor_name"), 255),
+            "goods_name": field(raw.get("goods_name"), 1024),
             "status": DeliveryStatus.FAILED,
             "error_category": "bad_request",
-            "error_reason": reason[:2000],
+            "error_reason": text.one_line(reason, 2000),
             "finished_at": now,
         },
     )
     return delivery
+
+
+def dead_letter(reason: str, message: object, body: object = None) -> None:
+    """Keep what arrived; a failure to store is logged, never allowed to stop the consumer.
+
+    The body and headers are kept as evidence (escaped, cut at 64 KiB); the reason and the task
+    name and id are cleaned to one line, so a forged newline cannot fake a log line either.
+    """
+    headers = getattr(message, "headers", None) or {}
+    headers = headers if isinstance(headers, dict) else {"raw": headers}
+    task_name, reason = text.one_line(headers.get("task", ""), 255), text.one_line(reason, 255)
+    try:
+        DeadLetter.objects.create(
+            reason=reason,
+            task_name=task_name,
+            task_id=text.one_line(headers.get("id", ""), 255),
+            headers=text.storable(headers, MAX_BODY),
+            body=text.storable(getattr(message, "body", "") if body is None else body, MAX_BODY),
+        )
+    except Exception:  # noqa: BLE001 - the consumer must keep consuming
+        log.exception("could not store a dead letter", extra={"reason": reason})
+    else:
+        log.error("dead-lettered a message", extra={"reason": reason, "task": task_name})

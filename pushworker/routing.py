@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,10 +33,30 @@ class SendUnit:
 
     @property
     def key(self) -> str:
-        """Identifies the unit across retries, so a unit already sent is never sent again."""
-        return f"{self.platform}/{self.environment}/{self.target_type}:{','.join(self.targets)}"[
-            :255
-        ]
+        """Identifies the unit in its attempts: a digest of its whole target list, never cut."""
+        digest = hashlib.sha256("\n".join(self.targets).encode("utf-8")).hexdigest()
+        return f"{self.platform}/{self.environment}/{self.target_type}:{digest}"
+
+    @property
+    def target_keys(self) -> frozenset[str]:
+        """One key per target: what a later run checks, so a target Xiaomi took is never resent."""
+        return frozenset(
+            target_key(self.platform, self.environment, self.target_type, t) for t in self.targets
+        )
+
+
+def target_key(platform: str, environment: str, target_type: str, target: str) -> str:
+    return f"{platform}/{environment}/{target_type}:{target}"
+
+
+# What Xiaomi's client refuses in a target before any request (mipush/wire.py checks the same).
+_UNSENDABLE = re.compile(r"[,\x00-\x1f\x7f-\x9f]")
+
+
+def sendable(target: str) -> bool:
+    """Whether the client would take ``target``; devices are validated where they enter, but rows
+    written before that (or by hand) may still hold a comma or a control character."""
+    return bool(target.strip()) and target == target.strip() and not _UNSENDABLE.search(target)
 
 
 def environment_of(device: DeviceLike) -> str:
@@ -49,12 +71,24 @@ def target_of(device: DeviceLike, app: AppSettings) -> tuple[str, str]:
     return "alias", device.alias or f"{app.alias_prefix}{device.user_id}"
 
 
-def plan(devices: Iterable[DeviceLike], app: AppSettings) -> list[SendUnit]:
-    """Group devices into the fewest requests; the same target is never sent twice in one event."""
-    groups: dict[tuple[str, str, str], dict[str, list[int]]] = {}
+def plan(
+    devices: Iterable[DeviceLike], app: AppSettings, *, skip: frozenset[str] = frozenset()
+) -> list[SendUnit]:
+    """Group devices into the fewest requests; the same target is never sent twice in one event.
+
+    ``skip``: target keys an earlier run of the event already had accepted. The device set may
+    change between retries (a phone registered, one deactivated); planning again from the current
+    devices minus those targets sends to every new target once and to no accepted one again.
+    """
+    groups: dict[tuple[str, str, str, str], dict[str, list[int]]] = {}
     for device in devices:
         target_type, target = target_of(device, app)
-        key = (device.os_type, environment_of(device), target_type)
+        environment = environment_of(device)
+        if target_key(device.os_type, environment, target_type, target) in skip:
+            continue
+        # A target the client refuses goes alone: its unit fails, the others are still sent.
+        alone = "" if sendable(target) else target
+        key = (device.os_type, environment, target_type, alone)
         groups.setdefault(key, {}).setdefault(target, []).append(device.pk)
     return [
         SendUnit(
@@ -65,5 +99,5 @@ def plan(devices: Iterable[DeviceLike], app: AppSettings) -> list[SendUnit]:
             device_ids=tuple(sorted(pk for pks in targets.values() for pk in pks)),
             credentials=app.credentials(platform),
         )
-        for (platform, environment, target_type), targets in sorted(groups.items())
+        for (platform, environment, target_type, _), targets in sorted(groups.items())
     ]

@@ -26,7 +26,9 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
 
 
 class GoodsVisitTask(DjangoTask):
-    """``delay`` and ``delay_on_commit`` check the arguments and never make the web process wait.
+    """``delay`` and ``delay_on_commit`` check the arguments, then keep the web process waiting at
+    most the enqueue budget (``PUSHWORKER_ENQUEUE_BUDGET_MS``); bad arguments raise
+    :class:`InvalidEventError` naming the argument.
 
     ``apply_async`` stays Celery's own: the worker's retries, the relay and the sweeper use it.
     """
@@ -35,9 +37,10 @@ class GoodsVisitTask(DjangoTask):
         event = GoodsVisit.from_call(*args, **kwargs)
         return self.AsyncResult(enqueue.enqueue(self, event))
 
-    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> str:
+        """Enqueue once the caller's transaction commits; returns the event id at once."""
         using = kwargs.pop("using", None)
-        enqueue.enqueue_on_commit(self, GoodsVisit.from_call(*args, **kwargs), using=using)
+        return enqueue.enqueue_on_commit(self, GoodsVisit.from_call(*args, **kwargs), using=using)
 
 
 @shared_task(bind=True, base=GoodsVisitTask, name="pushworker.send_goods_visit", max_retries=None)
@@ -50,8 +53,13 @@ def send_goods_visit(
     visitor_name: Any = None,
     app_name: Any = None,
     event_id: Any = None,
+    **unknown: Any,
 ) -> str:
-    """Tell ``owner_id``'s phones that ``visitor_id`` just viewed their goods ``goods_name``."""
+    """Tell ``owner_id``'s phones that ``visitor_id`` just viewed their goods ``goods_name``.
+
+    ``unknown``: a message from another producer version may carry arguments this one does not
+    know; it is recorded as rejected instead of failing before the task runs, with no row.
+    """
     try:
         event = GoodsVisit.from_call(
             owner_id,
@@ -61,6 +69,7 @@ def send_goods_visit(
             visitor_name,
             app_name,
             event_id or self.request.id,
+            **unknown,
         )
     except InvalidEventError as error:
         # A message written by hand or by an old producer: record it, never crash-loop on it.
@@ -69,6 +78,7 @@ def send_goods_visit(
             "visitor_id": visitor_id,
             "goods_id": goods_id,
             "goods_name": goods_name,
+            "visitor_name": visitor_name,
             "app_name": app_name,
         }
         records.reject(event_id or self.request.id, raw, str(error))

@@ -2,57 +2,14 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from typing import Any
 
 from pushworker.demo.outcome import Outcome
 from pushworker.demo.scenario import Event, Owner
+from pushworker.demo.tables import ms, percentile, table
 
-STATUSES = ("sent", "suppressed", "failed", "dead", "unfinished")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
-    return ordered[int(rank) - 1]
-
-
-def ms(seconds: float) -> str:
-    if seconds != seconds:  # NaN
-        return "-"
-    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
-
-
-def table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    *,
-    left: tuple[int, ...] = (0,),
-    indent: str = "  ",
-) -> str:
-    """Plain-text columns; numbers right-aligned, the ``left`` columns left-aligned."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        parts = [
-            c + " " * (w - _width(c)) if i in left else " " * (w - _width(c)) + c
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return indent + "  ".join(parts).rstrip()
-
-    rule = indent + "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
-
-
-def _width(text: str) -> int:
-    """Terminal columns: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+STATUSES = ("sent", "partial", "suppressed", "failed", "dead", "unfinished")
 
 
 def owners_listing(owners: dict[str, Owner]) -> str:

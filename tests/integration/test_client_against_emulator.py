@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pushworker.emulator import Emulator, EmulatorApp
+from pushworker.emulator import Emulator
 from pushworker.mipush import (
     BadRequestError,
     Client,
@@ -26,26 +26,16 @@ from pushworker.mipush import (
     TransientError,
     compat,
 )
+from tests.support.emulator import ANDROID_APP as ANDROID  # the shared emulator's apps
+from tests.support.emulator import IOS_APP as IOS
 
-ANDROID = EmulatorApp(secret="android-secret-for-client-tests", package="com.example.shop",
-                      platform="android")
-IOS = EmulatorApp(secret="ios-secret-for-client-tests", package="com.example.shop.ios",
-                  platform="ios")
 TITLE = "您有一条新消息~"
 DESCRIPTION = "【小明】刚刚浏览了您的商品【茶杯】~"
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(apps=[ANDROID, IOS]) as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emulator(running: Emulator) -> Emulator:
-    running.reset()
-    running.set_known_targets(None)
-    return running
+def emulator(fresh_emulator: Emulator) -> Emulator:
+    return fresh_emulator
 
 
 def endpoints(emulator: Emulator) -> Endpoints:

@@ -45,12 +45,11 @@ def envelope(task: str, kwargs: dict, body_override: bytes | None = None) -> byt
     ).encode()
 
 
-def test_garbage_on_the_queue_is_dead_lettered_and_the_next_event_is_still_sent(clean_stack):
+def test_garbage_on_the_queue_is_dead_lettered_and_the_next_event_is_still_sent(warm_stack):
     from pushworker.models import DeadLetter, Delivery
 
     add_device("800", "android")
-    clean_stack.worker()
-    queue = redis.Redis.from_url(clean_stack.redis.url)
+    queue = redis.Redis.from_url(warm_stack.redis.url)
     queue.lpush("pushworker", b"\x00\xff not json at all")
     queue.lpush("pushworker", b'{"json": "but not an envelope"}')
     queue.lpush("pushworker", b"[1, 2, 3]")
@@ -82,4 +81,4 @@ def test_garbage_on_the_queue_is_dead_lettered_and_the_next_event_is_still_sent(
     )
     assert rejected.status == "failed"
     assert "owner_id" in rejected.error_reason
-    assert clean_stack.workers[0].process.poll() is None
+    assert warm_stack.workers[0].process.poll() is None

@@ -75,21 +75,46 @@ class Stack:
         for worker in self.workers:
             worker.terminate(timeout=20)
         self.workers.clear()
-        from pushworker import enqueue
-        from pushworker.models import Delivery, PushDevice
-
-        Delivery.objects.all().delete()
-        PushDevice.objects.all().delete()
         if self.redis.process and self.redis.process.poll() is None:
             import redis
 
             redis.Redis.from_url(self.redis.url).flushall()
         else:
             self.redis.start()
+        self.clear()
+
+    def clear(self) -> None:
+        """Empty tables, a clean emulator and a closed breaker; workers and Redis are kept."""
+        from pushworker import enqueue
+        from pushworker.models import DeadLetter, Delivery, PushDevice
+
+        DeadLetter.objects.all().delete()
+        Delivery.objects.all().delete()
+        PushDevice.objects.all().delete()
         self.emulator.reset()
         self.emulator.set_known_targets(None)
         self.emulator.set_faults(None)
         enqueue.breaker.close()
+
+    def shared_worker(self) -> Worker:
+        """The default worker, started once and reused by every test that needs nothing else.
+
+        A test that needs its own workers (``clean_stack``) stops it; the next user starts it again.
+        """
+        alive = [
+            w for w in self.workers if w.name == "shared" and w.process and w.process.poll() is None
+        ]
+        if alive and len(self.workers) == 1:
+            self.clear()
+            return alive[0]
+        self.reset()
+        return self.worker("shared")
+
+    def settled(self) -> bool:
+        """Every delivery has ended (beat's own relay and sweep messages come and go meanwhile)."""
+        from pushworker.models import TERMINAL_STATUSES, Delivery
+
+        return not Delivery.objects.exclude(status__in=TERMINAL_STATUSES).exists()
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret this stack handed out: none may appear in a log, an argument or a page."""

@@ -8,20 +8,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pushworker import conf
-from tests.unit.environment import (
-    ANDROID_PACKAGE,
-    ANDROID_SECRET,
-    IOS_BUNDLE,
-    IOS_SECRET,
-    emulator_env,
-)
+from tests.unit.environment import emulator_env
 
 
 def _clear_caches() -> None:
-    from pushworker import enqueue, nicknames, service
+    from pushworker import enqueue, nicknames, sending
 
     conf.get.cache_clear()
-    service._client.cache_clear()
+    sending._client.cache_clear()
     nicknames.load.cache_clear()
     enqueue.breaker.close()
 
@@ -49,26 +43,8 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     return apply
 
 
-@pytest.fixture(scope="session")
-def emulator_server() -> Iterator[object]:
-    from pushworker.emulator import Emulator, EmulatorApp
-
-    server = Emulator(
-        apps=[
-            EmulatorApp(secret=ANDROID_SECRET, package=ANDROID_PACKAGE, platform="android"),
-            EmulatorApp(secret=IOS_SECRET, package=IOS_BUNDLE, platform="ios"),
-        ]
-    ).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def emulator(emulator_server, configure):
-    """The real emulator, empty and fault-free, with pushworker configured to send to it."""
-    emulator_server.reset()
-    emulator_server.set_known_targets(None)
-    configure(**emulator_env(emulator_server))
-    yield emulator_server
-    emulator_server.reset()
-    emulator_server.set_known_targets(None)
+def emulator(fresh_emulator, configure):
+    """The real emulator (tests/support/emulator.py), with pushworker configured to send to it."""
+    configure(**emulator_env(fresh_emulator))
+    return fresh_emulator

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-ANDROID_SECRET = "android-secret-4f9c2e7a1b"
-IOS_SECRET = "ios-secret-8d3b6a0c5e"
-ANDROID_PACKAGE = "com.example.shop"
-IOS_BUNDLE = "com.example.shop.ios"
+from tests.support.emulator import ANDROID_PACKAGE, ANDROID_SECRET, IOS_BUNDLE, IOS_SECRET
+
+__all__ = ["ANDROID_PACKAGE", "ANDROID_SECRET", "IOS_BUNDLE", "IOS_SECRET", "emulator_env"]
 
 # Small numbers so quick retries finish in milliseconds; conf checks that they fit together.
 FAST = {

@@ -235,6 +235,58 @@ def test_an_error_after_commit_is_logged_not_raised_into_the_committing_code(
     assert record.delivery_id == event.event_id
 
 
+def test_the_log_says_the_relay_publishes_only_when_a_row_was_kept(tasks, monkeypatch, caplog):
+    from pushworker import records
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "pushworker.enqueue"]
+
+    kept = visit()
+    enqueue.enqueue(tasks("fail"), kept)
+    assert "the relay publishes the event from the outbox" in said()
+    caplog.clear()
+    enqueue.breaker.close()
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(records, "ensure", refuse)
+    with pytest.raises(enqueue.EnqueueError):
+        enqueue.enqueue(tasks("fail"), visit())
+    assert not [m for m in said() if "relay" in m], said()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_outbox_write_never_breaks_the_callers_transaction(tasks, monkeypatch) -> None:
+    # Issue #7: a DataError from the outbox insert used to reach the caller's transaction.
+    from django.db import DataError
+
+    from pushworker import records
+
+    def refuse(*args, **kwargs):
+        raise DataError("invalid byte sequence for encoding UTF8: 0x00")
+
+    monkeypatch.setattr(records, "ensure", refuse)
+    task, event = tasks(), visit()
+    with transaction.atomic():
+        assert enqueue.enqueue_on_commit(task, event) == event.event_id
+        Delivery.objects.count()  # the transaction is still usable
+    assert len(task.calls) == 1  # published after commit, without the lost outbox row
+    assert row(event) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delay_on_commit_returns_the_event_id(tasks, monkeypatch) -> None:
+    from pushworker.tasks import send_goods_visit
+
+    monkeypatch.setattr(enqueue, "publish", lambda task, event: True)
+    with transaction.atomic():
+        event_id = send_goods_visit.delay_on_commit(
+            owner_id="42", visitor_id=None, goods_id="1", goods_name="碗"
+        )
+    assert row(GoodsVisit.from_call("42", None, "1", "碗", event_id=event_id)).visitor_id == ""
+
+
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_on_commit_outside_a_transaction_enqueues_at_once(tasks) -> None:
     task, event = tasks(), visit()

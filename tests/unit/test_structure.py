@@ -83,19 +83,99 @@ def test_the_emulator_imports_neither_the_client_nor_django_nor_celery(path: Pat
     assert not outside, f"{path.name} imports {outside}"
 
 
-# The Celery-facing modules: the tasks, the Celery app and its consumer, the web-side enqueue,
-# and the command line (which sets the standalone app up).
-CELERY_MODULES = {"tasks.py", "celery.py", "consumer.py", "enqueue.py", "cli.py", "integration.py"}
+def relative(path: Path) -> str:
+    return path.relative_to(PACKAGE).as_posix()
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
-def test_only_the_task_and_celery_app_modules_import_celery(path: Path) -> None:
-    if path.name not in CELERY_MODULES:
-        assert "celery" not in roots(imports_of(path)), path.name
+# The broker-facing modules: the tasks, the Celery app, its host wiring (integration), its consumer,
+# transport and envelope checks, the command line (which sets the standalone app up) and the demo's
+# stack. ``enqueue`` is not one: it calls the
+# task it is handed and imports no Celery.
+BROKER_MODULES = {
+    "tasks.py", "celery.py", "integration.py", "consumer.py", "transport.py", "envelope.py",
+    "cli.py", "demo/stack.py",
+}  # fmt: skip
+
+
+def _broker_facing(name: str) -> bool:
+    # Helpers of the transport or the Celery wiring may grow into sibling modules.
+    return name in BROKER_MODULES or name.startswith(("transport", "celery", "management/"))
+
+
+@pytest.mark.parametrize("path", modules_in(PACKAGE), ids=relative)
+def test_only_the_task_and_celery_app_modules_import_celery_or_kombu(path: Path) -> None:
+    if not _broker_facing(relative(path)):
+        assert not roots(imports_of(path)) & {"celery", "kombu"}, relative(path)
+
+
+# Where a model's manager may be used: ``records`` writes (and reads) delivery, attempt,
+# device-state and dead-letter rows, ``outbox`` holds the relay's queries; the operator-facing edges
+# (admin, the device registry behind the API and the command line, the demo) read and create rows
+# for people. The middle calls records.
+MANAGER_USERS = (
+    "records.py", "outbox.py", "admin/", "devices.py", "cli.py", "api/", "demo/", "migrations/",
+)  # fmt: skip
+
+
+def manager_uses(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in ("objects", "_base_manager")
+    ]
+
+
+@pytest.mark.parametrize("path", modules_in(PACKAGE), ids=relative)
+def test_only_records_and_outbox_touch_the_models_managers(path: Path) -> None:
+    if not relative(path).startswith(MANAGER_USERS):
+        assert not manager_uses(path), f"{relative(path)} uses .objects at {manager_uses(path)}"
+
+
+def test_the_rule_finds_a_manager_use() -> None:
+    assert manager_uses(PACKAGE / "records.py")
+
+
+# Modules allowed over the line for now, each with the reason (issue #8 names the limit).
+TOO_LONG_FOR_NOW = {"conf.py": "being rewritten as one parser by its owner (issue #8, H5)"}
+
+
+@pytest.mark.parametrize("path", modules_in(PACKAGE), ids=relative)
+def test_no_module_is_over_300_lines(path: Path) -> None:
+    if relative(path) in TOO_LONG_FOR_NOW or "migrations" in path.parts:
+        return
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 300, f"{relative(path)} has {lines} lines"
+
+
+def pushworker_modules(name: str) -> set[str]:
+    """The pushworker modules ``name`` imports, by their top-level name under the package."""
+    return {
+        m.split(".")[1]
+        for m in imports_of(PACKAGE / f"{name}.py")
+        if m.startswith("pushworker.") and m.count(".") >= 1
+    }
+
+
+def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
+    # tasks -> service -> (records, routing, content, sending) -> mipush: docs/architecture.md.
+    assert "service" in pushworker_modules("tasks")
+    assert pushworker_modules("service") <= {
+        "conf", "content", "events", "mipush", "models", "nicknames", "records", "routing",
+        "sending",
+    }  # fmt: skip
+    assert "sending" in pushworker_modules("service")
+    assert pushworker_modules("sending") <= {
+        "conf", "content", "events", "mipush", "models", "records", "routing",
+    }  # fmt: skip
+    # Only sending holds a client and the HTTP library; the service decides, it does not send.
+    assert not roots(imports_of(PACKAGE / "service.py")) & {"httpx", "tenacity"}
+    assert "httpx" in roots(imports_of(PACKAGE / "sending.py"))
 
 
 @pytest.mark.parametrize(
-    "name", ["service", "content", "routing", "records", "outbox", "events", "models", "conf"]
+    "name",
+    ["service", "sending", "content", "routing", "records", "outbox", "events", "models", "conf"],
 )
 def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> None:
     imported = imports_of(PACKAGE / f"{name}.py")
@@ -103,7 +183,7 @@ def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> No
     assert not {"pushworker.tasks", "pushworker.enqueue", "pushworker.celery"} & imported, name
 
 
-@pytest.mark.parametrize("name", ["content", "routing", "events"])
+@pytest.mark.parametrize("name", ["content", "routing", "events", "text"])
 def test_the_pure_modules_import_no_django_and_no_http(name: str) -> None:
     assert not roots(imports_of(PACKAGE / f"{name}.py")) & {"django", "httpx", "aiohttp"}, name
 

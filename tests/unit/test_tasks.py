@@ -60,6 +60,27 @@ def test_a_message_with_unusable_arguments_is_recorded_failed_not_retried(emulat
     assert emulator.requests() == []
 
 
+def test_a_rejected_message_keeps_the_visitor_name_it_carried(emulator) -> None:
+    task_id = str(uuid.uuid4())
+    kwargs = EVENT | {"owner_id": None, "visitor_name": "小明\x00"}
+    tasks.send_goods_visit.apply(kwargs=kwargs, task_id=task_id)
+    assert Delivery.objects.get(event_id=task_id).visitor_name == "小明"
+
+
+def test_a_message_with_an_unknown_argument_is_recorded_failed_naming_it(emulator) -> None:
+    task_id = str(uuid.uuid4())
+    result = tasks.send_goods_visit.apply(kwargs=EVENT | {"colour": "red"}, task_id=task_id)
+    assert result.get() == DeliveryStatus.FAILED
+    row = Delivery.objects.get(event_id=task_id)
+    assert row.error_category == "bad_request" and "colour" in row.error_reason
+
+
+def test_delay_refuses_an_unknown_argument_as_an_invalid_event(configure) -> None:
+    configure(**CREDENTIALS)
+    with pytest.raises(InvalidEventError, match="colour"):
+        tasks.send_goods_visit.delay(**EVENT, colour="red")
+
+
 def test_delay_refuses_bad_arguments_at_the_call_site(configure, monkeypatch) -> None:
     configure(**CREDENTIALS)
     monkeypatch.setattr(enqueue, "publish", lambda task, event: pytest.fail("published"))

@@ -136,7 +136,7 @@ def test_a_newline_in_a_dead_lettered_task_name_cannot_forge_a_log_line(
     assert len(lines) == 2
     for line in lines:
         assert "\n" not in line and "\u202e" not in line
-        assert "x\\n2026-12-01" in line
+        assert "2026-12-01 00:00:00 INFO pushworker all good" in line  # inside the one line
 
 
 class _Headers:

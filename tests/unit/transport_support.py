@@ -68,6 +68,8 @@ def edited(message: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     node = copied
     for key in parents:
         node = node[key]
+        if not isinstance(node, dict):  # an earlier edit replaced a parent: nothing to edit
+            return copied
     if value is DELETE:
         node.pop(last, None)
     else:

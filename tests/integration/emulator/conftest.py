@@ -1,4 +1,4 @@
-"""Fixtures: one emulator per module, reset before each test, and httpx clients for both ports."""
+"""Fixtures: the shared emulator, reset around each test, and httpx clients for both ports."""
 
 from __future__ import annotations
 
@@ -8,20 +8,12 @@ import httpx
 import pytest
 
 from pushworker.emulator import Emulator
-from tests.integration.emulator.emulator_support import ANDROID_APP, IOS_APP
-
-
-@pytest.fixture(scope="module")
-def running_emulator() -> Iterator[Emulator]:
-    with Emulator(apps=[ANDROID_APP, IOS_APP]) as emulator:
-        yield emulator
 
 
 @pytest.fixture
-def emulator(running_emulator: Emulator) -> Emulator:
-    running_emulator.reset()
-    running_emulator.set_known_targets(None)
-    return running_emulator
+def emulator(fresh_emulator: Emulator) -> Emulator:
+    """The shared emulator (tests/support/emulator.py): its apps are emulator_support's."""
+    return fresh_emulator
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pushworker.emulator import EmulatorApp
+from tests.support.emulator import ANDROID_APP, IOS_APP  # the shared emulator's apps
 
-ANDROID_APP = EmulatorApp("android-secret-0123456789", "com.example.shop", "android")
-IOS_APP = EmulatorApp("ios-secret-0123456789", "com.example.shop.ios", "ios")
+__all__ = ["ANDROID_APP", "IOS_APP", "ANDROID_AUTH", "IOS_AUTH"]
+
 ANDROID_AUTH = {"Authorization": f"key={ANDROID_APP.secret}"}
 IOS_AUTH = {"Authorization": f"key={IOS_APP.secret}"}
 

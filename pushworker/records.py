@@ -175,12 +175,17 @@ def finish(
         setattr(delivery, name, value)
 
 
-def park_for_retry(delivery: Delivery, failure: Failure, countdown: float) -> None:
-    """Release the claim until the next broker retry; the sweeper republishes it if that is lost."""
+def park_for_retry(
+    delivery: Delivery, failure: Failure, countdown: float, *, spend: bool = True
+) -> None:
+    """Release the claim until the next broker retry; the sweeper republishes it if that is lost.
+
+    ``spend=False``: a wait that is no failure (the shared rate limit) keeps the retry budget.
+    """
     now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.RETRYING,
-        retries=F("retries") + 1,
+        retries=F("retries") + (1 if spend else 0),
         next_attempt_at=now + timedelta(seconds=countdown),
         error_code=failure.code,
         error_category=failure.category,

@@ -15,7 +15,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
-from pushworker import conf, content, nicknames, records, routing
+from pushworker import conf, content, nicknames, ratelimit, records, routing
 from pushworker.events import GoodsVisit
 from pushworker.mipush import (
     Client,
@@ -130,6 +130,7 @@ def _send_unit(
     try:
         for try_ in retrying:
             with try_:
+                ratelimit.acquire(delivery.app_name, unit.platform)  # may raise Deferred
                 if maybe_sent:
                     records.mark_possible_duplicate(delivery)
                 attempt = records.start_attempt(
@@ -143,6 +144,7 @@ def _send_unit(
                 try:
                     result = send(fields, list(unit.targets), environment=environment)[0]
                 except MiPushError as error:
+                    ratelimit.feedback(delivery.app_name, unit.platform, error.code)
                     records.attempt_failed(
                         attempt, _failure(error), maybe_delivered=error.maybe_delivered
                     )
@@ -262,9 +264,17 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
         except InvalidMessageError as error:
             permanent.append(Failure("bad_request", str(error)))
             continue
-        answer = _send_unit(
-            delivery, unit, fields, settings, maybe_sent=unit.key in past.maybe_sent
-        )
+        try:
+            answer = _send_unit(
+                delivery, unit, fields, settings, maybe_sent=unit.key in past.maybe_sent
+            )
+        except ratelimit.Deferred as over:
+            # Over the shared rate limit: come back when the slots free up, without spending the
+            # retry budget (units already accepted in this run are skipped next time).
+            countdown = min(settings.retry.cap_seconds, over.wait * random.uniform(1.0, 1.5))
+            records.park_for_retry(delivery, Failure("rate_limited", str(over)), countdown,
+                                   spend=False)
+            return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
         if isinstance(answer, SendResult):
             accepted.append(answer)
         elif answer.category in ("transient", "throttled"):

@@ -18,7 +18,10 @@ from tests.unit.environment import (
 
 
 def _clear_caches() -> None:
-    from pushworker import enqueue, nicknames, service
+    from pushworker import enqueue, nicknames, ratelimit, service
+
+    # The shared rate limit needs a Redis; tests/unit/test_ratelimit.py starts its own.
+    ratelimit.use(ratelimit.Unlimited())
 
     conf.get.cache_clear()
     service._client.cache_clear()

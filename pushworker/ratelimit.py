@@ -1,4 +1,4 @@
-"""One rate limit toward Xiaomi per app and platform, shared by every worker on every host via Redis.
+"""One rate limit toward Xiaomi per app and platform, shared by all workers on all hosts via Redis.
 
 Xiaomi counts requests per app (500 to 3,000 a second, not raisable) and answers 10027 beyond.
 Celery's ``rate_limit`` is per worker, so this limiter keeps one schedule in Redis instead: a GCRA
@@ -6,7 +6,7 @@ Celery's ``rate_limit`` is per worker, so this limiter keeps one schedule in Red
 and answers how long to wait for it. A worker that would wait longer than ``max_wait`` reserves
 nothing and is told to come back later (:class:`Deferred`): one Redis call per request, no polling.
 
-A 10027 answer halves the rate for ``backoff_seconds`` (again on a further 10027, down to ``floor``);
+A 10027 answer halves the rate for ``backoff`` seconds (again on each further 10027, to ``floor``);
 the lowered rate is a Redis key, so every host slows down at once. The clock is Redis's ``TIME``,
 so hosts with skewed clocks still share one schedule.
 
@@ -208,7 +208,8 @@ class RedisLimiter:
         if time.monotonic() - self._warned_at > 10:
             self._warned_at = time.monotonic()
             log.warning(
-                "rate limiter unreachable: sending unthrottled", extra={"error": type(error).__name__}
+                "rate limiter unreachable: sending unthrottled",
+                extra={"error": type(error).__name__},
             )
 
 

@@ -93,6 +93,8 @@ beat_schedule = {
     },
     "sweep-stuck": {"task": "pushworker.sweep_stuck", "schedule": _settings.sweep_interval_seconds},
 }
+# Every host may run beat; only the one holding a Redis lock sends (pushworker/beatlock.py).
+beat_scheduler = "pushworker.beatlock:LockedScheduler"
 # Beat's own bookkeeping (last run times), next to the standalone service's other files.
 _home = Path(os.environ.get("PUSHWORKER_HOME") or "var")
 beat_schedule_filename = os.environ.get("PUSHWORKER_BEAT_SCHEDULE") or str(

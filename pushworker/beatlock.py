@@ -45,7 +45,7 @@ class BeatLock:
         self.seconds = seconds
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._hold = client.register_script(_HOLD)
-        self.held = False
+        self.held: bool | None = None  # unknown until the first tick: that one is logged
 
     def hold(self) -> bool:
         try:

@@ -19,7 +19,7 @@ from typing import Any
 import redis
 from celery.beat import PersistentScheduler
 
-from pushworker.ratelimit import connect
+from pushworker.ratelimit import broker_url, connect
 
 log = logging.getLogger("pushworker.beat")
 
@@ -71,16 +71,19 @@ class LockedScheduler(PersistentScheduler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        url = os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
-        self.lock = BeatLock(connect(url))
-        # Tick (renew, or try to take over) well within the lock's lifetime.
-        self.max_interval = min(self.max_interval, self.lock.seconds / 3)
+        client = connect(broker_url())
+        # No lock where the broker URL cannot be followed yet: then run exactly one beat.
+        self.lock = BeatLock(client) if client is not None else None
+        if self.lock:
+            # Tick (renew, or try to take over) well within the lock's lifetime.
+            self.max_interval = min(self.max_interval, self.lock.seconds / 3)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        if not self.lock.hold():
+        if self.lock and not self.lock.hold():
             return self.max_interval
         return super().tick(*args, **kwargs)
 
     def close(self) -> None:
-        self.lock.release()
+        if self.lock:
+            self.lock.release()
         super().close()

@@ -17,11 +17,12 @@ app.autodiscover_tasks(["pushworker"])
 @signals.worker_init.connect
 def _check_configuration(**_: object) -> None:
     """Refuse to start a worker that could not send: every missing key is named at once."""
-    from pushworker import conf
+    from pushworker import conf, ratelimit
 
     try:
         conf.get().require_credentials()
-    except conf.ConfigurationError as error:
+        ratelimit.settings()
+    except (conf.ConfigurationError, ValueError) as error:
         # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.
         raise SystemExit(f"{error}") from error
 

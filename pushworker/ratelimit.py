@@ -117,7 +117,10 @@ def parse(spec: str | Mapping[str, Any] | None) -> RateLimits:
 
 
 def settings() -> RateLimits:
-    """``settings.PUSHWORKER['RATE_LIMITS']``, else ``PUSHWORKER_RATE_LIMIT``, else 500/s."""
+    """``settings.PUSHWORKER['RATE_LIMITS']``, else ``PUSHWORKER_RATE_LIMIT``, else 500/s.
+
+    Checked when a worker starts (``pushworker.celery``); a bad value raises ValueError naming it.
+    """
     from django.conf import settings as django_settings
     from django.core.exceptions import ImproperlyConfigured
 
@@ -125,7 +128,13 @@ def settings() -> RateLimits:
         spec = (getattr(django_settings, "PUSHWORKER", None) or {}).get("RATE_LIMITS")
     except ImproperlyConfigured:  # outside Django (a bare script)
         spec = None
-    return parse(spec if spec is not None else os.environ.get("PUSHWORKER_RATE_LIMIT"))
+    source = "settings.PUSHWORKER['RATE_LIMITS']"
+    if spec is None:
+        source, spec = "PUSHWORKER_RATE_LIMIT", os.environ.get("PUSHWORKER_RATE_LIMIT")
+    try:
+        return parse(spec)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
 
 
 class Deferred(Exception):
@@ -223,8 +232,20 @@ class Unlimited:
         return 0.0
 
 
-def connect(url: str) -> redis.Redis:
-    """A client that gives up within a second: redis-py's own retries would stall every send."""
+def broker_url() -> str:
+    """The broker's Redis, which every worker host reaches already (as in ``celeryconfig``)."""
+    return os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
+
+
+def connect(url: str) -> redis.Redis | None:
+    """A client that gives up within a second (redis-py's own retries would stall every send).
+
+    None for a URL this cannot follow yet (``sentinel://``: the client must come from the same
+    Sentinel-aware factory as the transport's; this is the one place to plug it in).
+    """
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        log.warning("no shared rate limit or beat lock for this broker URL scheme")
+        return None
     return redis.Redis.from_url(
         url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
     )
@@ -233,9 +254,8 @@ def connect(url: str) -> redis.Redis:
 @lru_cache(maxsize=1)
 def _process_limiter(pid: int) -> Limiter:
     # Per process (the cache key is the pid): a prefork child must not share its parent's socket.
-    # The limiter lives in the broker's Redis, which every worker host reaches already.
-    url = os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
-    return RedisLimiter(connect(url), settings())
+    client = connect(broker_url())
+    return RedisLimiter(client, settings()) if client is not None else Unlimited()
 
 
 _override: Limiter | None = None

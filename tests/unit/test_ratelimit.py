@@ -46,6 +46,19 @@ def test_settings_parse_per_app_and_platform() -> None:
     assert ratelimit.parse({"default": 50, "qqc.android": 5}).rate("qqc", "android") == 5
 
 
+def test_settings_name_their_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUSHWORKER_RATE_LIMIT", "qqc=lots")
+    with pytest.raises(ValueError, match=r"PUSHWORKER_RATE_LIMIT: RATE_LIMITS\['qqc'\]"):
+        ratelimit.settings()
+    monkeypatch.setenv("PUSHWORKER_RATE_LIMIT", "default=20,qqc.ios=5")
+    assert ratelimit.settings().rate("qqc", "ios") == 5
+
+
+def test_a_broker_url_it_cannot_follow_yet_means_no_shared_limit() -> None:
+    assert ratelimit.connect("sentinel://h1:26379;sentinel://h2:26379") is None
+    assert ratelimit.connect("redis://127.0.0.1:1/0") is not None
+
+
 @pytest.mark.parametrize("spec", ["qqc=fast", "default=0", "qqc.ios=-1", "default=inf"])
 def test_settings_refuse_bad_numbers_naming_the_key(spec: str) -> None:
     with pytest.raises(ValueError, match=spec.split("=")[0].replace(".", r"\.")):

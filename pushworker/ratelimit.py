@@ -77,7 +77,8 @@ class RateLimits:
 
     default: float = 500.0  # Xiaomi's lowest per-app quota
     per: Mapping[str, float] = field(default_factory=dict)
-    max_wait: float = 1.0  # the longest a worker waits in-task for its slot
+    # The longest a worker waits in-task for its slot: inside the claim lease's 2 s of margin.
+    max_wait: float = 0.5
     backoff: float = 60.0  # how long a 10027 halving lasts
     floor: float = 1.0  # halving never goes below this
 

@@ -13,6 +13,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 
 PREFIX = "pwsc"
@@ -47,6 +48,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def kill_inside(namespace: str) -> None:
+    """SIGKILL what still runs in a namespace this test made (by pid, as `ip netns pids` lists)."""
+    for pid in _ip("netns", "pids", namespace, check=False).stdout.split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
 def remove_stale() -> None:
     """Remove namespaces and links of this prefix whose creating process is gone."""
     names = _ip("netns", "list", check=False).stdout.split()
@@ -58,6 +66,7 @@ def remove_stale() -> None:
     for name in names:
         match = _NAME.fullmatch(name)
         if match and not _alive(int(match.group(1), 16)):
+            kill_inside(name)
             _ip("netns", "del", name, check=False)
             _ip("link", "del", name, check=False)
 
@@ -98,6 +107,7 @@ class Network:
         tag = self.bridge[len(PREFIX) : len(PREFIX) + 6]
         for index, namespace in enumerate(self.namespaces):
             with contextlib.suppress(subprocess.SubprocessError):
+                kill_inside(namespace)
                 _ip("link", "del", f"{PREFIX}{tag}h{index}", check=False)  # and its peer
                 _ip("netns", "del", namespace, check=False)
         with contextlib.suppress(subprocess.SubprocessError):

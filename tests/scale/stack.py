@@ -8,6 +8,7 @@ network services.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import signal
@@ -27,13 +28,18 @@ from tests.support.redis_server import redis_binary
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def die_with_parent() -> None:
+    """In a child before exec: SIGTERM it when the test process dies, even by SIGKILL."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 class Forwarder:
     """``tests/scale/forwarder.py`` as a subprocess: PostgreSQL on the bridge address."""
 
     def __init__(self, listen: str, upstream: tuple[str, int]) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.scale.forwarder", listen, upstream[0], str(upstream[1])],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
         )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
@@ -59,7 +65,7 @@ class Host:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 network.command(index, args), env=env, cwd=home, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
             )
 
     def log(self) -> str:
@@ -80,12 +86,19 @@ class Host:
 
 class ScaleStack:
     def __init__(self, tmp: Path, network: Network) -> None:
-        from pushworker.emulator import Emulator, EmulatorApp
-
         self.tmp = tmp
         self.network = network
         self.hosts: list[Host] = []
         self._cleanups: list = []
+        try:
+            self._start(tmp, network)
+        except BaseException:
+            self.close()  # whatever started before the failure
+            raise
+
+    def _start(self, tmp: Path, network: Network) -> None:
+        from pushworker.emulator import Emulator, EmulatorApp
+
         self.database_url, drop = database.create(tmp)
         self._cleanups.append(drop)
         db = dj_database_url.parse(self.database_url)
@@ -110,7 +123,7 @@ class ScaleStack:
                 [redis_binary(), "--port", str(self.redis_port), "--bind", network.gateway,
                  "--save", "", "--appendonly", "no", "--dir", str(tmp / "redis"),
                  "--requirepass", password, "--protected-mode", "no"],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             )
         self._cleanups.append(self._stop_redis)
         self.redis_url = f"redis://:{password}@{network.gateway}:{self.redis_port}/0"
@@ -185,7 +198,8 @@ class ScaleStack:
         self.stop_hosts()
         from django.db import connections
 
-        connections.close_all()
+        with contextlib.suppress(Exception):  # Django may never have been set up
+            connections.close_all()
         for cleanup in reversed(self._cleanups):
             with contextlib.suppress(Exception):
                 cleanup()

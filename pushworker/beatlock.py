@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -59,6 +60,8 @@ class BeatLock:
 
     def release(self) -> None:
         # Only our own lock; a successor's must survive our shutdown.
+        if not self.held:
+            return
         try:
             if self.client.get(KEY) == self.token.encode():
                 self.client.delete(KEY)
@@ -67,7 +70,10 @@ class BeatLock:
 
 
 class LockedScheduler(PersistentScheduler):
-    """Celery's file-backed scheduler that sends due tasks only while holding :class:`BeatLock`."""
+    """Celery's file scheduler that sends due tasks only while holding :class:`BeatLock`.
+
+    It also creates the schedule file's folder first, so beat starts anywhere.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,6 +83,10 @@ class LockedScheduler(PersistentScheduler):
         if self.lock:
             # Tick (renew, or try to take over) well within the lock's lifetime.
             self.max_interval = min(self.max_interval, self.lock.seconds / 3)
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if self.lock and not self.lock.hold():

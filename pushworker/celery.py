@@ -1,30 +1,30 @@
-"""The standalone Celery app, found by ``celery -A pushworker worker``."""
+"""The standalone Celery app, found by ``celery -A pushworker worker``.
+
+A host project does not import this module (creating it would make it Celery's current app):
+it calls ``pushworker.integration.install`` on its own app instead.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from celery import Celery, signals
+from celery import Celery
+
+from pushworker import integration
+from pushworker.beatlock import LockedScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
 
 app = Celery("pushworker")
-app.config_from_object("celeryconfig")
+app.config_from_object("pushworker.celeryconfig")
+integration.install(app)
 app.autodiscover_tasks(["pushworker"])
 
 
-@signals.worker_init.connect
-def _check_configuration(**_: object) -> None:
-    """Refuse to start a worker that could not send: every missing key is named at once."""
-    from pushworker import conf, ratelimit
-
-    try:
-        conf.get().require_credentials()
-        ratelimit.settings()
-    except (conf.ConfigurationError, ValueError) as error:
-        # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.
-        raise SystemExit(f"{error}") from error
+# Beat's file scheduler: creates its schedule folder, so beat starts anywhere, and sends only while
+# it holds the beat lock, so every host may run beat (pushworker/beatlock.py).
+Scheduler = LockedScheduler
 
 
 def worker_command(
@@ -35,7 +35,7 @@ def worker_command(
     One definition for the demo, the tests and the benchmarks: a worker started without the
     maintenance queue would never relay the outbox or sweep stuck deliveries.
     """
-    queues = ",".join(queue.name for queue in app.conf.task_queues)
+    queues = ",".join((integration.QUEUE, integration.MAINTENANCE_QUEUE))
     args = [sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", log_level]
     args += ["-n", f"{name}@%h", "-c", str(concurrency), "-P", "prefork", "-Q", queues]
     args += ["--without-gossip", "--without-mingle"]

@@ -131,7 +131,17 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["status", "published_at"])]
+        indexes = [
+            models.Index(fields=["status", "published_at"]),
+            # The admin: recent windows, one owner's deliveries newest first, open deliveries.
+            models.Index(fields=["created_at"], name="delivery_created_at"),
+            models.Index(fields=["owner_id", "-created_at"], name="delivery_owner_created"),
+            models.Index(
+                fields=["status", "created_at"],
+                name="delivery_open_created",
+                condition=models.Q(status__in=["queued", "sending", "retrying"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"goods visit {self.event_id} → {self.owner_id}: {self.status}"

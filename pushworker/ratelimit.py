@@ -120,15 +120,11 @@ def parse(spec: str | Mapping[str, Any] | None) -> RateLimits:
 def settings() -> RateLimits:
     """``settings.PUSHWORKER['RATE_LIMITS']``, else ``PUSHWORKER_RATE_LIMIT``, else 500/s.
 
-    Checked when a worker starts (``pushworker.celery``); a bad value raises ValueError naming it.
+    Checked when a worker starts (``pushworker.integration``): a bad value raises ValueError.
     """
-    from django.conf import settings as django_settings
-    from django.core.exceptions import ImproperlyConfigured
+    from pushworker import conf
 
-    try:
-        spec = (getattr(django_settings, "PUSHWORKER", None) or {}).get("RATE_LIMITS")
-    except ImproperlyConfigured:  # outside Django (a bare script)
-        spec = None
+    spec = (conf.host_spec() or {}).get("RATE_LIMITS")
     source = "settings.PUSHWORKER['RATE_LIMITS']"
     if spec is None:
         source, spec = "PUSHWORKER_RATE_LIMIT", os.environ.get("PUSHWORKER_RATE_LIMIT")

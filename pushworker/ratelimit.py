@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -240,6 +241,10 @@ def connect(url: str) -> redis.Redis | None:
     None for a URL this cannot follow yet (``sentinel://``: the client must come from the same
     Sentinel-aware factory as the transport's; this is the one place to plug it in).
     """
+    if url.startswith("redis+socket://"):  # kombu's Unix socket URL; its database is virtual_host
+        parts = urlsplit("unix://" + url[len("redis+socket://") :])
+        query = [("db" if k == "virtual_host" else k, v) for k, v in parse_qsl(parts.query)]
+        url = f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
     if not url.startswith(("redis://", "rediss://", "unix://")):
         log.warning("no shared rate limit or beat lock for this broker URL scheme")
         return None

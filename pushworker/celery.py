@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from celery import Celery
-from celery.beat import PersistentScheduler
 
 from pushworker import integration
+from pushworker.beatlock import LockedScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
 
@@ -23,12 +22,9 @@ integration.install(app)
 app.autodiscover_tasks(["pushworker"])
 
 
-class Scheduler(PersistentScheduler):
-    """Beat's file scheduler, creating the schedule file's folder first, so beat starts anywhere."""
-
-    def setup_schedule(self) -> None:
-        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
-        super().setup_schedule()
+# Beat's file scheduler: creates its schedule folder, so beat starts anywhere, and sends only while
+# it holds the beat lock, so every host may run beat (pushworker/beatlock.py).
+Scheduler = LockedScheduler
 
 
 def worker_command(

@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Queue
 
-from pushworker import conf
+from pushworker import conf, ratelimit
 
 log = logging.getLogger("pushworker.integration")
 
@@ -196,6 +196,7 @@ def _refuse_unusable_worker(sender: Any = None, **_: Any) -> None:
         if getattr(app, "_pushworker_broker_problem", None):
             raise app._pushworker_broker_problem
         conf.get().require_credentials()
-    except conf.SettingsError as error:
+        ratelimit.settings()
+    except (conf.SettingsError, ValueError) as error:
         # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.
         raise SystemExit(f"{error}") from error

@@ -1,9 +1,8 @@
 """The one writer of pushworker's state: deliveries, attempts, device state and dead letters.
 
-Each function is one small read or write that is safe under concurrency. The service and the
-tasks call these by name; besides this module only ``outbox`` (the relay's own queries) and the
-operator-facing edges (admin, API, command line, demo) use the models' managers
-(tests/unit/test_structure.py holds the rule).
+Each function is one small read or write that is safe under concurrency, called by name. Besides
+this module only ``outbox`` (the relay's own queries) and the operator-facing edges (admin, API,
+command line, demo) use the models' managers (tests/unit/test_structure.py holds the rule).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from pushworker.models import (
     DeliveryStatus,
     PushDevice,
 )
-from pushworker.outbox import requeue  # noqa: F401 - the admin action's name for it
 
 log = logging.getLogger("pushworker.deadletter")
 MAX_BODY = 64 * 1024
@@ -222,12 +220,14 @@ def finish(
         setattr(delivery, name, value)
 
 
-def park_for_retry(delivery: Delivery, failure: Failure, countdown: float) -> None:
-    """Release the claim until the next broker retry; the sweeper republishes it if that is lost."""
+def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, spend=True) -> None:
+    """Release the claim until the next broker retry; the sweeper republishes it if that is lost.
+
+    ``spend=False``: a wait that is no failure (the shared rate limit) keeps the retry budget."""
     now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.RETRYING,
-        retries=F("retries") + 1,
+        retries=F("retries") + (1 if spend else 0),
         next_attempt_at=now + timedelta(seconds=countdown),
         error_code=failure.code,
         error_category=failure.category,

@@ -13,7 +13,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
-from pushworker import conf, content, records, routing
+from pushworker import conf, content, ratelimit, records, routing
 from pushworker.events import GoodsVisit
 from pushworker.mipush import (
     Client,
@@ -168,6 +168,7 @@ def _send(
     )
     for try_ in retrying:
         with try_:
+            ratelimit.acquire(delivery.app_name, unit.platform)  # may raise Deferred
             if maybe_sent:
                 records.mark_possible_duplicate(delivery)
             attempt = records.start_attempt(
@@ -181,6 +182,7 @@ def _send(
             try:
                 result = send(fields, list(unit.targets), environment=environment)[0]
             except MiPushError as error:
+                ratelimit.feedback(delivery.app_name, unit.platform, error.code)
                 records.attempt_failed(
                     attempt, failure_of(error), maybe_delivered=error.maybe_delivered
                 )

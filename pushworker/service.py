@@ -12,7 +12,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from pushworker import conf, content, nicknames, records, routing, sending
+from pushworker import conf, content, nicknames, ratelimit, records, routing, sending
 from pushworker.events import GoodsVisit
 from pushworker.mipush import InvalidMessageError, SendResult
 from pushworker.models import TERMINAL_STATUSES, Delivery, DeliveryStatus
@@ -103,9 +103,16 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
         except InvalidMessageError as error:
             permanent.append(Failure("bad_request", str(error)))
             continue
-        answer = sending.send_unit(
-            delivery, unit, fields, settings, maybe_sent=bool(unit.target_keys & past.maybe_sent)
-        )
+        try:
+            maybe_sent = bool(unit.target_keys & past.maybe_sent)
+            answer = sending.send_unit(delivery, unit, fields, settings, maybe_sent=maybe_sent)
+        except ratelimit.Deferred as over:
+            # Over the shared rate limit: come back when the slots free up, without spending the
+            # retry budget (targets already accepted in this run are skipped next time).
+            countdown = min(settings.retry.cap_seconds, over.wait * random.uniform(1.0, 1.5))
+            failure = Failure("rate_limited", str(over))
+            records.park_for_retry(delivery, failure, countdown, spend=False)
+            return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
         if isinstance(answer, SendResult):
             accepted.append(answer)
         elif answer.category in ("transient", "throttled"):

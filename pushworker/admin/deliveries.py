@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from pushworker import records
+from pushworker import outbox
 from pushworker.admin import display, overview
 from pushworker.admin.filters import CreatedFilter, OwnerFilter, StatusFilter
 from pushworker.admin.story import story
@@ -174,7 +174,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Requeue selected failed or dead deliveries", permissions=["requeue"])
     def requeue(self, request, queryset) -> None:
         selected = list(queryset.values_list("pk", flat=True))  # before the update moves them
-        count = records.requeue(Delivery.objects.filter(pk__in=selected))
+        count = outbox.requeue(Delivery.objects.filter(pk__in=selected))
         skipped = len(selected) - count
         self.message_user(
             request,
@@ -208,7 +208,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         page = reverse("admin:pushworker_delivery_change", args=[delivery.pk])
         if not self.has_requeue_permission(request):
             self.message_user(request, "You may not requeue deliveries.", messages.ERROR)
-        elif records.requeue(Delivery.objects.filter(pk=delivery.pk)):
+        elif outbox.requeue(Delivery.objects.filter(pk=delivery.pk)):
             self.message_user(request, "Requeued: the relay publishes it within seconds.")
         else:
             self.message_user(

@@ -12,7 +12,10 @@ from tests.unit.environment import emulator_env
 
 
 def _clear_caches() -> None:
-    from pushworker import enqueue, nicknames, sending
+    from pushworker import enqueue, nicknames, ratelimit, sending
+
+    # The shared rate limit needs a Redis; tests/unit/test_ratelimit.py starts its own.
+    ratelimit.use(ratelimit.Unlimited())
 
     conf.get.cache_clear()
     sending._client.cache_clear()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pushworker import records
+from pushworker import outbox, records
 from pushworker.events import GoodsVisit
 from pushworker.models import (
     AttemptStatus,
@@ -250,7 +250,7 @@ def test_requeue_puts_back_only_failed_and_dead_deliveries() -> None:
         )
         for status in DeliveryStatus.values
     }
-    assert records.requeue(Delivery.objects.all()) == 2
+    assert outbox.requeue(Delivery.objects.all()) == 2
     for status, row in rows.items():
         row.refresh_from_db()
         if status in ("failed", "dead"):
@@ -267,7 +267,7 @@ def test_requeue_puts_back_only_failed_and_dead_deliveries() -> None:
 
 def test_requeue_honours_the_queryset_it_is_given() -> None:
     mine, other = delivery(DeliveryStatus.FAILED), delivery(DeliveryStatus.DEAD)
-    assert records.requeue(Delivery.objects.filter(pk=mine.pk)) == 1
+    assert outbox.requeue(Delivery.objects.filter(pk=mine.pk)) == 1
     other.refresh_from_db()
     assert other.status == DeliveryStatus.DEAD
 

@@ -45,6 +45,7 @@ task_routes = {
     "pushworker.send_goods_visit": {"queue": QUEUE},
     "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
     "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
+    "pushworker.purge_expired": {"queue": MAINTENANCE_QUEUE},
 }
 
 # Redis emulates acks with a visibility timeout: an unacked message is handed out again after it.
@@ -92,6 +93,8 @@ beat_schedule = {
         "schedule": _settings.relay_interval_seconds,
     },
     "sweep-stuck": {"task": "pushworker.sweep_stuck", "schedule": _settings.sweep_interval_seconds},
+    # Retention (pushworker/purge.py): hourly bounded runs keep each one short.
+    "purge-expired": {"task": "pushworker.purge_expired", "schedule": 3600.0},
 }
 # Beat's own bookkeeping (last run times), next to the standalone service's other files.
 _home = Path(os.environ.get("PUSHWORKER_HOME") or "var")

@@ -211,7 +211,7 @@ _PLATFORM_KEYS = {
 }
 _DICT_KEYS = {"android": ("APP_SECRET", "PACKAGE_NAME"), "ios": ("APP_SECRET", "BUNDLE_ID")}
 _KNOWN_APP_KEYS = {"ALIAS_PREFIX", "ANDROID", "IOS"}
-_KNOWN_TOP_KEYS = {"APPS", "DEFAULT_APP"}
+_KNOWN_TOP_KEYS = {"APPS", "DEFAULT_APP", "RETENTION"}  # RETENTION: pushworker/retention.py
 
 
 def _platform(

@@ -31,12 +31,18 @@ class Failure:
     http_status: int | None = None
 
 
-def ensure(event: GoodsVisit, app_name: str, *, published: bool = True) -> tuple[Delivery, bool]:
+def ensure(
+    event: GoodsVisit, app_name: str, *, published: bool = True, create: bool = True
+) -> tuple[Delivery | None, bool]:
     """The event's delivery row and whether this call created it (``queued``).
 
     The enqueuing process writes it (the outbox; ``published=False`` until the broker took the
-    event); a worker creates it for a message whose producer did not.
+    event); a worker creates it for a message whose producer did not. ``create=False`` (a retried
+    message, whose first run wrote the row) answers ``None`` when the row is gone: the purge
+    deleted it after it finished, and creating it again would send the event twice.
     """
+    if not create:
+        return Delivery.objects.filter(event_id=event.event_id).first(), False
     return Delivery.objects.get_or_create(
         event_id=event.event_id,
         defaults={

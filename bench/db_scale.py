@@ -1,0 +1,367 @@
+"""Do pushworker's queries stay fast at millions of deliveries? Plans, timings and bytes per event.
+
+PostgreSQL: creates a database next to ``--database-url``, migrates it, fills ``--small`` deliveries
+(``INSERT … SELECT generate_series``: mostly finished ones spread over 60 days, their attempts, and
+a constant few hundred pending ones), times every hot-path query (docs/queries.md) and keeps its
+``EXPLAIN``; grows the tables to ``--rows`` and does it again; reports each query's time as a ratio
+to the small table, whether its plan scans a whole table, bytes per event, and the purge's rate
+(the real ``pushworker.purge``, for ``--purge-seconds``). The database is dropped at the end.
+SQLite: the same fill in a fresh file (``--sqlite-rows``), bytes per event only.
+
+    .venv/bin/python bench/db_scale.py                      # 5 M rows; a few minutes
+    .venv/bin/python bench/db_scale.py --rows 2000 --small 1000 --json out.json   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import _common  # noqa: F401 - puts the checkout on sys.path
+from _dbfill import FILL_ATTEMPTS, FILL_DEAD_LETTERS, fill_deliveries_sql, fill_pending_sql
+
+SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
+PENDING = 300  # queued, unpublished, sending and retrying rows: the same at every table size
+REPEAT = 25
+
+
+def _setup_django(url: str) -> None:
+    os.environ["PUSHWORKER_DATABASE_URL"] = url
+    os.environ.setdefault("PUSHWORKER_SECRET_KEY", secrets.token_urlsafe(40))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "pushworker.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+# The hot-path queries as the ORM sends them (docs/queries.md), with %(name)s parameters.
+# ``write`` ones run inside a transaction that is rolled back.
+QUERIES: list[tuple[str, str, bool]] = [
+    ("enqueue: get_or_create by event_id",
+     "SELECT id, status FROM pushworker_delivery WHERE event_id = %(event_id)s", False),
+    ("enqueue: insert one delivery",
+     "INSERT INTO pushworker_delivery (event_id, app_name, owner_id, visitor_id, visitor_name, "
+     "goods_id, goods_name, status, published_at, attempts, crashes, retries, "
+     "possible_duplicate, redelivered, message_id, trace_id, error_category, error_reason, "
+     "created_at, updated_at) VALUES (%(new_event_id)s, 'qqc', 'u1', 'v1', '', 'g1', '碗', "
+     "'queued', now(), 0, 0, 0, false, false, '', '', '', '', now(), now())", True),
+    ("claim: conditional UPDATE by pk",
+     "UPDATE pushworker_delivery SET status = 'sending', claimed_at = now(), updated_at = now() "
+     "WHERE id = %(id)s AND status IN ('queued', 'retrying')", True),
+    ("history: attempts of one delivery",
+     "SELECT id, group_key, status FROM pushworker_deliveryattempt WHERE delivery_id = %(id)s",
+     False),
+    ("start attempt: insert one attempt",
+     "INSERT INTO pushworker_deliveryattempt (delivery_id, group_key, platform, environment, "
+     "target_type, targets, status, message_id, trace_id, error_category, error_reason, "
+     "started_at) VALUES (%(id)s, 'android/production/alias:QQC_1', 'android', 'production', "
+     "'alias', 'QQC_1', 'sending', '', '', '', '', now())", True),
+    ("finish: UPDATE by pk",
+     "UPDATE pushworker_delivery SET status = 'sent', finished_at = now(), updated_at = now(), "
+     "next_attempt_at = NULL WHERE id = %(id)s", True),
+    ("relay: unpublished outbox rows",
+     "SELECT id FROM pushworker_delivery WHERE status = 'queued' AND published_at IS NULL "
+     "ORDER BY created_at LIMIT 500", False),
+    ("sweeper: stuck deliveries",
+     "SELECT id FROM pushworker_delivery WHERE ((status = 'queued' AND published_at < "
+     "now() - interval '120 s') OR (status = 'sending' AND updated_at < now() - interval '120 s' "
+     "AND claimed_at < now() - interval '130 s') OR (status = 'retrying' AND next_attempt_at < "
+     "now() - interval '120 s')) ORDER BY updated_at LIMIT 500", False),
+    ("purge: select a batch (FOR UPDATE SKIP LOCKED)",
+     "SELECT id FROM pushworker_delivery WHERE status IN ('sent', 'suppressed', 'failed') "
+     "AND finished_at < now() - interval '30 days' ORDER BY finished_at LIMIT 1000 "
+     "FOR UPDATE SKIP LOCKED", True),
+    ("purge: a batch's platforms (aggregate)",
+     "SELECT delivery_id, platform FROM pushworker_deliveryattempt "
+     "WHERE delivery_id = ANY(%(batch)s)", False),
+    ("purge: delete a batch's attempts",
+     "DELETE FROM pushworker_deliveryattempt WHERE delivery_id = ANY(%(batch)s)", True),
+    ("purge: delete a batch's deliveries",
+     "DELETE FROM pushworker_delivery WHERE id = ANY(%(batch)s)", True),
+    ("purge: dead letters",
+     "SELECT id FROM pushworker_deadletter WHERE received_at < now() - interval '90 days' "
+     "ORDER BY received_at LIMIT 1000 FOR UPDATE SKIP LOCKED", True),
+    ("admin: list page (newest first)",
+     "SELECT id FROM pushworker_delivery ORDER BY id DESC LIMIT 100", False),
+    ("admin: search owner_id (exact)",
+     "SELECT id FROM pushworker_delivery WHERE owner_id = %(owner_id)s ORDER BY id DESC "
+     "LIMIT 100", False),
+    ("admin: search event_id (exact)",
+     "SELECT id FROM pushworker_delivery WHERE event_id = %(event_id)s ORDER BY id DESC "
+     "LIMIT 100", False),
+    ("admin: filter status=failed",
+     "SELECT id FROM pushworker_delivery WHERE status = 'failed' ORDER BY id DESC LIMIT 100",
+     False),
+    ("admin: filter status=dead",
+     "SELECT id FROM pushworker_delivery WHERE status = 'dead' ORDER BY id DESC LIMIT 100",
+     False),
+    ("admin: filter error_code=20301",
+     "SELECT id FROM pushworker_delivery WHERE error_code = 20301 ORDER BY id DESC LIMIT 100",
+     False),
+    ("admin: result count (COUNT(*))", "SELECT count(*) FROM pushworker_delivery", False),
+    ("admin: error_code filter choices (DISTINCT)",
+     "SELECT DISTINCT error_code FROM pushworker_delivery ORDER BY error_code", False),
+]
+
+
+def _params(cursor: Any, size: int, batch: list[int]) -> dict[str, Any]:
+    import random
+
+    i = random.randint(1, size)
+    cursor.execute("SELECT id, event_id, owner_id FROM pushworker_delivery WHERE event_id = %s",
+                   [uuid.UUID(_event_uuid(i))])
+    row = cursor.fetchone()
+    return {"id": row[0], "event_id": row[1], "owner_id": row[2], "new_event_id": uuid.uuid4(),
+            "batch": batch}
+
+
+def _expired_batch(cursor: Any) -> list[int]:
+    """The ids the purge's first batch would take (``= ANY`` of them is the ORM's ``IN``)."""
+    cursor.execute(
+        "SELECT id FROM pushworker_delivery WHERE status IN ('sent', 'suppressed', 'failed') "
+        "AND finished_at < now() - interval '30 days' ORDER BY finished_at LIMIT 1000"
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _event_uuid(i: int) -> str:
+    import hashlib
+
+    return str(uuid.UUID(hashlib.md5(f"e{i}".encode()).hexdigest()))
+
+
+def _scans(plan: dict) -> tuple[set[str], set[str]]:
+    """(relations read by a sequential scan, indexes used) anywhere in a JSON plan."""
+    seq, indexes = set(), set()
+    stack = [plan["Plan"]]
+    while stack:
+        node = stack.pop()
+        if node["Node Type"] == "Seq Scan":
+            seq.add(node["Relation Name"])
+        if "Index Name" in node:
+            indexes.add(node["Index Name"])
+        stack.extend(node.get("Plans", []))
+    return seq, indexes
+
+
+def measure(conn: Any, size: int) -> dict[str, dict]:
+    """Median time and plan of every query against the current tables."""
+    results = {}
+    with conn.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        batch = _expired_batch(cursor)
+        for name, sql, write in QUERIES:
+            times = []
+            for n in range(REPEAT + 1):
+                params = _params(cursor, size, batch)
+                started = time.perf_counter()
+                cursor.execute(sql, params)
+                if cursor.description:
+                    cursor.fetchall()
+                elapsed = time.perf_counter() - started
+                if write:
+                    conn.rollback()
+                if n:  # the first run warms the cache
+                    times.append(elapsed)
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, _params(cursor, size, batch))
+            plan = cursor.fetchone()[0][0]
+            conn.rollback()
+            seq, indexes = _scans(plan)
+            results[name] = {"ms": statistics.median(times) * 1000, "seq_scan": sorted(seq),
+                             "indexes": sorted(indexes)}
+    return results
+
+
+def _secondary_indexes(conn: Any) -> list[tuple[str, str]]:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+            "('pushworker_delivery', 'pushworker_deliveryattempt') "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+        )
+        return cursor.fetchall()
+
+
+def grow(conn: Any, start: int, end: int, *, rebuild_indexes: bool) -> dict[str, float]:
+    """Add deliveries ``start..end`` and their attempts; optionally with indexes rebuilt after."""
+    timings = {}
+    conn.rollback()
+    conn.autocommit = True
+    indexes = _secondary_indexes(conn) if rebuild_indexes else []
+    with conn.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+        cursor.execute("SET maintenance_work_mem = '256MB'")
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        started = time.perf_counter()
+        step = 1_000_000
+        for low in range(start, end + 1, step):
+            high = min(end, low + step - 1)
+            cursor.execute("SELECT coalesce(max(id), 0) FROM pushworker_delivery")
+            first_id = cursor.fetchone()[0] + 1
+            cursor.execute(fill_deliveries_sql(), {"low": low, "high": high})
+            cursor.execute(FILL_ATTEMPTS, {"first_id": first_id})
+            cursor.execute(FILL_DEAD_LETTERS, {"count": (high - low + 1) // 1000})
+        timings["fill_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for _, definition in indexes:  # as migration 0005 builds them on a live table
+            cursor.execute(definition.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
+        timings["index_build_s"] = time.perf_counter() - started
+        cursor.execute("VACUUM ANALYZE pushworker_delivery")
+        cursor.execute("VACUUM ANALYZE pushworker_deliveryattempt")
+    conn.autocommit = False
+    return timings
+
+
+def bytes_per_event_pg(conn: Any) -> dict[str, float]:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_total_relation_size('pushworker_delivery'), "
+            "pg_total_relation_size('pushworker_deliveryattempt'), "
+            "pg_relation_size('pushworker_delivery'), "
+            "pg_relation_size('pushworker_deliveryattempt'), "
+            "(SELECT count(*) FROM pushworker_delivery)"
+        )
+        total_d, total_a, heap_d, heap_a, rows = cursor.fetchone()
+    conn.rollback()
+    return {"rows": rows, "total": (total_d + total_a) / rows, "heap": (heap_d + heap_a) / rows,
+            "indexes": (total_d + total_a - heap_d - heap_a) / rows}
+
+
+def purge_rate(seconds: float) -> dict[str, float]:
+    from pushworker import purge
+    from pushworker.retention import RetentionSettings
+
+    report = purge.purge(rules=RetentionSettings(), max_seconds=seconds)
+    return {"deliveries": report.deliveries, "attempts": report.attempts,
+            "seconds": report.seconds, "per_second": report.deliveries / report.seconds}
+
+
+def run_postgres(args: argparse.Namespace) -> dict:
+    import psycopg
+
+    name = f"pushworker_bench_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(args.database_url, autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = args.database_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        _setup_django(url)
+        conn = psycopg.connect(url)
+        with conn.cursor() as cursor:
+            cursor.execute(fill_pending_sql(PENDING))
+        conn.commit()
+        result: dict[str, Any] = {"rows_small": args.small, "rows_large": args.rows}
+        result["fill_small"] = grow(conn, 1, args.small, rebuild_indexes=False)
+        result["small"] = measure(conn, args.small)
+        result["bytes_small"] = bytes_per_event_pg(conn)
+        result["fill_large"] = grow(conn, args.small + 1, args.rows, rebuild_indexes=True)
+        result["large"] = measure(conn, args.rows)
+        result["bytes_large"] = bytes_per_event_pg(conn)
+        conn.close()
+        result["purge"] = purge_rate(args.purge_seconds)
+        return result
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def run_sqlite(rows: int) -> dict:
+    """Bytes per event in a fresh SQLite file (run in its own process: one database per setup)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.sqlite3"
+        _setup_django(f"sqlite:///{path}")
+        from _dbfill import sqlite_fill
+        from django.db import connection
+
+        sqlite_fill(connection, rows)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM")
+            cursor.execute("SELECT count(*) FROM pushworker_delivery")
+            count = cursor.fetchone()[0]
+            cursor.execute("PRAGMA page_count")
+            pages = cursor.fetchone()[0]
+            cursor.execute("PRAGMA page_size")
+            size = cursor.fetchone()[0]
+        return {"rows": count, "total": pages * size / count}
+
+
+def report(result: dict) -> str:
+    from _common import table
+
+    lines = []
+    pg = result.get("postgres")
+    if pg:
+        small, large = pg["small"], pg["large"]
+        rows = []
+        for name in small:
+            s, big = small[name], large[name]
+            rows.append([name, f"{s['ms']:.3f}", f"{big['ms']:.3f}",
+                         f"{big['ms'] / s['ms']:.2f}" if s["ms"] else "-",
+                         ", ".join(big["seq_scan"]) or "no", ", ".join(big["indexes"]) or "-"])
+        lines.append(table(
+            ["query", f"ms @ {pg['rows_small']:,}", f"ms @ {pg['rows_large']:,}", "ratio",
+             "seq scan @ large", "indexes @ large"], rows))
+        for key in ("bytes_small", "bytes_large"):
+            b = pg[key]
+            lines.append(f"PostgreSQL bytes/event at {b['rows']:,} rows: {b['total']:.0f} "
+                         f"(heap {b['heap']:.0f}, indexes {b['indexes']:.0f})")
+        fill = pg["fill_large"]
+        lines.append(f"fill to {pg['rows_large']:,}: {fill['fill_s']:.0f} s, rebuilding secondary "
+                     f"indexes concurrently {fill['index_build_s']:.0f} s")
+        p = pg["purge"]
+        lines.append(f"purge: {p['deliveries']:,} deliveries + {p['attempts']:,} attempts in "
+                     f"{p['seconds']:.1f} s = {p['per_second']:,.0f} deliveries/s")
+    sqlite = result.get("sqlite")
+    if sqlite:
+        lines.append(f"SQLite bytes/event at {sqlite['rows']:,} rows: {sqlite['total']:.0f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=5_000_000, help="deliveries at the large size")
+    parser.add_argument("--small", type=int, default=10_000, help="deliveries at the small size")
+    parser.add_argument("--sqlite-rows", type=int, default=100_000)
+    parser.add_argument("--purge-seconds", type=float, default=20.0)
+    parser.add_argument("--database-url",
+                        default=os.environ.get("PUSHWORKER_BENCH_DATABASE_URL") or SERVER)
+    parser.add_argument("--engine", choices=("all", "postgres", "sqlite"), default="all")
+    parser.add_argument("--json", type=Path, help="also write the numbers here")
+    args = parser.parse_args(argv)
+    if args.engine == "sqlite":  # the child process of an "all" run
+        print(json.dumps(run_sqlite(args.sqlite_rows)))
+        return 0
+    result: dict[str, Any] = {}
+    if args.engine in ("all", "postgres"):
+        result["postgres"] = run_postgres(args)
+    if args.engine == "all":
+        child = subprocess.run(
+            [sys.executable, __file__, "--engine", "sqlite", "--sqlite-rows",
+             str(args.sqlite_rows)],
+            check=True, capture_output=True, text=True,
+        )
+        result["sqlite"] = json.loads(child.stdout.strip().splitlines()[-1])
+    print(report(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

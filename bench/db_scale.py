@@ -236,9 +236,16 @@ def bytes_per_event_pg(conn: Any) -> dict[str, float]:
             "(SELECT count(*) FROM pushworker_delivery)"
         )
         total_d, total_a, heap_d, heap_a, rows = cursor.fetchone()
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
+            "WHERE indrelid IN ('pushworker_delivery'::regclass, "
+            "'pushworker_deliveryattempt'::regclass)"
+        )
+        per_index = {name: size / rows for name, size in cursor.fetchall()}
     conn.rollback()
     return {"rows": rows, "total": (total_d + total_a) / rows, "heap": (heap_d + heap_a) / rows,
-            "indexes": (total_d + total_a - heap_d - heap_a) / rows}
+            "indexes": (total_d + total_a - heap_d - heap_a) / rows,
+            "heap_delivery": heap_d / rows, "heap_attempt": heap_a / rows, "per_index": per_index}
 
 
 def purge_rate(seconds: float) -> dict[str, float]:
@@ -321,6 +328,8 @@ def report(result: dict) -> str:
             b = pg[key]
             lines.append(f"PostgreSQL bytes/event at {b['rows']:,} rows: {b['total']:.0f} "
                          f"(heap {b['heap']:.0f}, indexes {b['indexes']:.0f})")
+        per_index = sorted(pg["bytes_large"]["per_index"].items(), key=lambda kv: -kv[1])
+        lines.append("  per index: " + ", ".join(f"{n} {b:.0f}" for n, b in per_index))
         fill = pg["fill_large"]
         lines.append(f"fill to {pg['rows_large']:,}: {fill['fill_s']:.0f} s, rebuilding secondary "
                      f"indexes concurrently {fill['index_build_s']:.0f} s")

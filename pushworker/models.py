@@ -132,7 +132,6 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         indexes = [
-            models.Index(fields=["status", "published_at"]),
             # Hot-path indexes of pushworker/purge.py and the relay/sweeper (docs/queries.md): the
             # partial ones hold only the rows those queries look for, so they stay O(pending).
             models.Index(

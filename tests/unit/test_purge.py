@@ -175,3 +175,33 @@ def test_a_retried_message_whose_row_exists_is_delivered_as_usual(emulator) -> N
     records.ensure(event, "qqc")
     assert service.deliver(event, retried=True) == service.Outcome(DeliveryStatus.SENT)
     assert len(emulator.messages()) == 1
+
+
+def test_the_hourly_beat_task_purges_on_the_maintenance_queue(configure) -> None:
+    import celeryconfig
+    from pushworker.tasks import purge_expired
+
+    configure()
+    entry = celeryconfig.beat_schedule["purge-expired"]
+    assert entry["task"] == "pushworker.purge_expired"
+    assert celeryconfig.task_routes[entry["task"]]["queue"] == celeryconfig.MAINTENANCE_QUEUE
+    delivery(DeliveryStatus.SENT, 31)
+    kept = delivery(DeliveryStatus.RETRYING, None)
+    assert purge_expired() == 1
+    assert remaining() == {kept.pk}
+
+
+def test_the_purge_command_reports_and_its_dry_run_keeps_everything(configure, capsys) -> None:
+    from pushworker import cli
+
+    configure()
+    delivery(DeliveryStatus.SENT, 31)
+    assert cli.main(["purge", "--dry-run"]) == 0
+    assert "would delete 1 deliveries" in capsys.readouterr().out
+    assert Delivery.objects.count() == 1
+    assert cli.main(["purge", "--batch-size", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "deleted 1 deliveries" in out and "default:finished: 1" in out
+    assert not Delivery.objects.exists()
+    assert cli.main(["purge", "--older-than", "soon"]) == 2
+    assert "--older-than" in capsys.readouterr().err

@@ -9,6 +9,7 @@ dozen Chinese characters, Xiaomi message ids of 25 and trace ids of 29 character
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 _STATUS = (
@@ -118,3 +119,44 @@ def sqlite_fill(connection: Any, rows: int) -> None:
             f"SELECT {_ATTEMPT_VALUES.replace('p.platform', _PLATFORM)} "
             "FROM pushworker_delivery d WHERE d.status <> 'suppressed'"
         )
+
+
+def _secondary_indexes(conn: Any) -> list[tuple[str, str]]:
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+            "('pushworker_delivery', 'pushworker_deliveryattempt') "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+        )
+        return cursor.fetchall()
+
+
+def grow(conn: Any, start: int, end: int, *, rebuild_indexes: bool) -> dict[str, float]:
+    """Add deliveries ``start..end`` and their attempts; optionally with indexes rebuilt after."""
+    timings = {}
+    conn.rollback()
+    conn.autocommit = True
+    indexes = _secondary_indexes(conn) if rebuild_indexes else []
+    with conn.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+        cursor.execute("SET maintenance_work_mem = '256MB'")
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        started = time.perf_counter()
+        step = 1_000_000
+        for low in range(start, end + 1, step):
+            high = min(end, low + step - 1)
+            cursor.execute("SELECT coalesce(max(id), 0) FROM pushworker_delivery")
+            first_id = cursor.fetchone()[0] + 1
+            cursor.execute(fill_deliveries_sql(), {"low": low, "high": high})
+            cursor.execute(FILL_ATTEMPTS, {"first_id": first_id})
+            cursor.execute(FILL_DEAD_LETTERS, {"count": (high - low + 1) // 1000})
+        timings["fill_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for _, definition in indexes:  # as migration 0005 builds them on a live table
+            cursor.execute(definition.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
+        timings["index_build_s"] = time.perf_counter() - started
+        cursor.execute("VACUUM ANALYZE pushworker_delivery")
+        cursor.execute("VACUUM ANALYZE pushworker_deliveryattempt")
+    conn.autocommit = False
+    return timings

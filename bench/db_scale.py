@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import _common  # noqa: F401 - puts the checkout on sys.path
-from _dbfill import FILL_ATTEMPTS, FILL_DEAD_LETTERS, fill_deliveries_sql, fill_pending_sql
+from _dbfill import fill_pending_sql, grow
+from _dbqueries import QUERIES
 
 SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 PENDING = 300  # queued, unpublished, sending and retrying rows: the same at every table size
@@ -45,76 +46,6 @@ def _setup_django(url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-
-
-# The hot-path queries as the ORM sends them (docs/queries.md), with %(name)s parameters.
-# ``write`` ones run inside a transaction that is rolled back.
-QUERIES: list[tuple[str, str, bool]] = [
-    ("enqueue: get_or_create by event_id",
-     "SELECT id, status FROM pushworker_delivery WHERE event_id = %(event_id)s", False),
-    ("enqueue: insert one delivery",
-     "INSERT INTO pushworker_delivery (event_id, app_name, owner_id, visitor_id, visitor_name, "
-     "goods_id, goods_name, status, published_at, attempts, crashes, retries, "
-     "possible_duplicate, redelivered, message_id, trace_id, error_category, error_reason, "
-     "created_at, updated_at) VALUES (%(new_event_id)s, 'qqc', 'u1', 'v1', '', 'g1', '碗', "
-     "'queued', now(), 0, 0, 0, false, false, '', '', '', '', now(), now())", True),
-    ("claim: conditional UPDATE by pk",
-     "UPDATE pushworker_delivery SET status = 'sending', claimed_at = now(), updated_at = now() "
-     "WHERE id = %(id)s AND status IN ('queued', 'retrying')", True),
-    ("history: attempts of one delivery",
-     "SELECT id, group_key, status FROM pushworker_deliveryattempt WHERE delivery_id = %(id)s",
-     False),
-    ("start attempt: insert one attempt",
-     "INSERT INTO pushworker_deliveryattempt (delivery_id, group_key, platform, environment, "
-     "target_type, targets, status, message_id, trace_id, error_category, error_reason, "
-     "started_at) VALUES (%(id)s, 'android/production/alias:QQC_1', 'android', 'production', "
-     "'alias', 'QQC_1', 'sending', '', '', '', '', now())", True),
-    ("finish: UPDATE by pk",
-     "UPDATE pushworker_delivery SET status = 'sent', finished_at = now(), updated_at = now(), "
-     "next_attempt_at = NULL WHERE id = %(id)s", True),
-    ("relay: unpublished outbox rows",
-     "SELECT id FROM pushworker_delivery WHERE status = 'queued' AND published_at IS NULL "
-     "ORDER BY created_at LIMIT 500", False),
-    ("sweeper: stuck deliveries",
-     "SELECT id FROM pushworker_delivery WHERE ((status = 'queued' AND published_at < "
-     "now() - interval '120 s') OR (status = 'sending' AND updated_at < now() - interval '120 s' "
-     "AND claimed_at < now() - interval '130 s') OR (status = 'retrying' AND next_attempt_at < "
-     "now() - interval '120 s')) ORDER BY updated_at LIMIT 500", False),
-    ("purge: select a batch (FOR UPDATE SKIP LOCKED)",
-     "SELECT id FROM pushworker_delivery WHERE status IN ('sent', 'suppressed', 'failed') "
-     "AND finished_at < now() - interval '30 days' ORDER BY finished_at LIMIT 1000 "
-     "FOR UPDATE SKIP LOCKED", True),
-    ("purge: a batch's platforms (aggregate)",
-     "SELECT delivery_id, platform FROM pushworker_deliveryattempt "
-     "WHERE delivery_id = ANY(%(batch)s)", False),
-    ("purge: delete a batch's attempts",
-     "DELETE FROM pushworker_deliveryattempt WHERE delivery_id = ANY(%(batch)s)", True),
-    ("purge: delete a batch's deliveries",
-     "DELETE FROM pushworker_delivery WHERE id = ANY(%(batch)s)", True),
-    ("purge: dead letters",
-     "SELECT id FROM pushworker_deadletter WHERE received_at < now() - interval '90 days' "
-     "ORDER BY received_at LIMIT 1000 FOR UPDATE SKIP LOCKED", True),
-    ("admin: list page (newest first)",
-     "SELECT id FROM pushworker_delivery ORDER BY id DESC LIMIT 100", False),
-    ("admin: search owner_id (exact)",
-     "SELECT id FROM pushworker_delivery WHERE owner_id = %(owner_id)s ORDER BY id DESC "
-     "LIMIT 100", False),
-    ("admin: search event_id (exact)",
-     "SELECT id FROM pushworker_delivery WHERE event_id = %(event_id)s ORDER BY id DESC "
-     "LIMIT 100", False),
-    ("admin: filter status=failed",
-     "SELECT id FROM pushworker_delivery WHERE status = 'failed' ORDER BY id DESC LIMIT 100",
-     False),
-    ("admin: filter status=dead",
-     "SELECT id FROM pushworker_delivery WHERE status = 'dead' ORDER BY id DESC LIMIT 100",
-     False),
-    ("admin: filter error_code=20301",
-     "SELECT id FROM pushworker_delivery WHERE error_code = 20301 ORDER BY id DESC LIMIT 100",
-     False),
-    ("admin: result count (COUNT(*))", "SELECT count(*) FROM pushworker_delivery", False),
-    ("admin: error_code filter choices (DISTINCT)",
-     "SELECT DISTINCT error_code FROM pushworker_delivery ORDER BY error_code", False),
-]
 
 
 def _params(cursor: Any, size: int, batch: list[int]) -> dict[str, Any]:
@@ -183,47 +114,6 @@ def measure(conn: Any, size: int) -> dict[str, dict]:
             results[name] = {"ms": statistics.median(times) * 1000, "seq_scan": sorted(seq),
                              "indexes": sorted(indexes)}
     return results
-
-
-def _secondary_indexes(conn: Any) -> list[tuple[str, str]]:
-    with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
-            "('pushworker_delivery', 'pushworker_deliveryattempt') "
-            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
-        )
-        return cursor.fetchall()
-
-
-def grow(conn: Any, start: int, end: int, *, rebuild_indexes: bool) -> dict[str, float]:
-    """Add deliveries ``start..end`` and their attempts; optionally with indexes rebuilt after."""
-    timings = {}
-    conn.rollback()
-    conn.autocommit = True
-    indexes = _secondary_indexes(conn) if rebuild_indexes else []
-    with conn.cursor() as cursor:
-        cursor.execute("SET synchronous_commit = off")
-        cursor.execute("SET maintenance_work_mem = '256MB'")
-        for name, _ in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-        started = time.perf_counter()
-        step = 1_000_000
-        for low in range(start, end + 1, step):
-            high = min(end, low + step - 1)
-            cursor.execute("SELECT coalesce(max(id), 0) FROM pushworker_delivery")
-            first_id = cursor.fetchone()[0] + 1
-            cursor.execute(fill_deliveries_sql(), {"low": low, "high": high})
-            cursor.execute(FILL_ATTEMPTS, {"first_id": first_id})
-            cursor.execute(FILL_DEAD_LETTERS, {"count": (high - low + 1) // 1000})
-        timings["fill_s"] = time.perf_counter() - started
-        started = time.perf_counter()
-        for _, definition in indexes:  # as migration 0005 builds them on a live table
-            cursor.execute(definition.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
-        timings["index_build_s"] = time.perf_counter() - started
-        cursor.execute("VACUUM ANALYZE pushworker_delivery")
-        cursor.execute("VACUUM ANALYZE pushworker_deliveryattempt")
-    conn.autocommit = False
-    return timings
 
 
 def bytes_per_event_pg(conn: Any) -> dict[str, float]:

@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 # Integration and fault suites set Django up themselves (per-run database), so pytest-django stays out.
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
-.PHONY: install lock demo test lint unit integration faults bench bench-db faults-report emulator-bench clean
+.PHONY: install lock demo test lint unit integration faults bench bench-db faults-report \
+	emulator-bench clean compose-test browser browser-deps
 
 install: $(STAMP)
 
@@ -34,10 +35,10 @@ lock:
 demo: $(STAMP)
 	$(BIN)/pushworker demo
 
-test: lint unit integration faults
+test: lint unit integration faults browser
 
 lint: $(STAMP)
-	$(BIN)/ruff check pushworker tests bench celeryconfig.py
+	$(BIN)/ruff check pushworker tests bench docker
 	$(BIN)/mypy pushworker/mipush pushworker/emulator
 
 unit: $(STAMP)
@@ -48,6 +49,18 @@ integration: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
+
+# The operator's admin in a real browser (engineer H7): Debian's Chromium and its driver, installed
+# here once and never downloaded at test time (Selenium is handed the driver's path).
+CHROMEDRIVER ?= /usr/bin/chromedriver
+
+browser-deps:
+	@test -x $(CHROMEDRIVER) || { apt-get update -q && \
+		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends \
+		chromium chromium-driver fonts-dejavu-core; }
+
+browser: $(STAMP) browser-deps
+	$(BIN)/pytest $(REAL) tests/browser -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/enqueue.py
@@ -62,6 +75,11 @@ bench-db: $(STAMP)
 
 faults-report: $(STAMP)
 	$(BIN)/python bench/faults.py
+
+# The compose stack built without a registry and run for real (docker/compose_test.py). It installs
+# Debian's docker.io and starts dockerd when missing, so it needs root, as CI has.
+compose-test:
+	python3 docker/compose_test.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -9,4 +9,4 @@ class PushworkerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from pushworker import checks  # noqa: F401 - registers the system checks
+        from pushworker import checks  # noqa: F401 - registers the settings checks

@@ -1,29 +1,34 @@
-"""The standalone Celery app, found by ``celery -A pushworker worker``."""
+"""The standalone Celery app, found by ``celery -A pushworker worker``.
+
+A host project does not import this module (creating it would make it Celery's current app):
+it calls ``pushworker.integration.install`` on its own app instead.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
-from celery import Celery, signals
+from celery import Celery
+from celery.beat import PersistentScheduler
+
+from pushworker import integration
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
 
 app = Celery("pushworker")
-app.config_from_object("celeryconfig")
+app.config_from_object("pushworker.celeryconfig")
+integration.install(app)
 app.autodiscover_tasks(["pushworker"])
 
 
-@signals.worker_init.connect
-def _check_configuration(**_: object) -> None:
-    """Refuse to start a worker that could not send: every missing key is named at once."""
-    from pushworker import conf
+class Scheduler(PersistentScheduler):
+    """Beat's file scheduler, creating the schedule file's folder first, so beat starts anywhere."""
 
-    try:
-        conf.get().require_credentials()
-    except conf.ConfigurationError as error:
-        # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.
-        raise SystemExit(f"{error}") from error
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
 
 
 def worker_command(
@@ -34,7 +39,7 @@ def worker_command(
     One definition for the demo, the tests and the benchmarks: a worker started without the
     maintenance queue would never relay the outbox or sweep stuck deliveries.
     """
-    queues = ",".join(queue.name for queue in app.conf.task_queues)
+    queues = ",".join((integration.QUEUE, integration.MAINTENANCE_QUEUE))
     args = [sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", log_level]
     args += ["-n", f"{name}@%h", "-c", str(concurrency), "-P", "prefork", "-Q", queues]
     args += ["--without-gossip", "--without-mingle"]

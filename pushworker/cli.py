@@ -23,7 +23,7 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         settings = conf.load()
-    except conf.ConfigurationError as error:
+    except conf.SettingsError as error:
         print(error, file=sys.stderr)
         return 1
     print(json.dumps(settings.describe(), indent=2, ensure_ascii=False))
@@ -210,10 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as error:  # a clear one-line message instead of a traceback for bad input
-        from pushworker.conf import ConfigurationError
+        from pushworker.conf import SettingsError
         from pushworker.events import InvalidEventError
 
-        if isinstance(error, InvalidEventError | ConfigurationError):
+        if isinstance(error, InvalidEventError | SettingsError):
             print(f"pushworker: {error}", file=sys.stderr)
             return 2
         raise

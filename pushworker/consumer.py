@@ -10,6 +10,8 @@ import logging
 
 from celery.worker.consumer import Consumer
 
+from pushworker.envelope import printable
+
 log = logging.getLogger("pushworker.deadletter")
 MAX_BODY = 64 * 1024
 
@@ -37,9 +39,10 @@ def store(reason: str, message: object, body: object = None) -> None:
             body=_text(body if body is not None else getattr(message, "body", "")),
         )
     except Exception:  # noqa: BLE001 - the consumer must keep consuming
-        log.exception("could not store a dead letter", extra={"reason": reason})
+        log.exception("could not store a dead letter", extra={"reason": printable(reason)})
     else:
-        log.error("dead-lettered a message", extra={"reason": reason, "task": headers.get("task")})
+        fields = {"reason": printable(reason), "task": printable(headers.get("task"))}
+        log.error("dead-lettered a message", extra=fields)
 
 
 class DeadLetteringConsumer(Consumer):

@@ -132,6 +132,14 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         indexes = [
+            # The admin: recent windows, one owner's deliveries newest first, open deliveries.
+            models.Index(fields=["created_at"], name="delivery_created_at"),
+            models.Index(fields=["owner_id", "-created_at"], name="delivery_owner_created"),
+            models.Index(
+                fields=["status", "created_at"],
+                name="delivery_open_created",
+                condition=models.Q(status__in=["queued", "sending", "retrying"]),
+            ),
             # Hot-path indexes of pushworker/purge.py and the relay/sweeper (docs/queries.md): the
             # partial ones hold only the rows those queries look for, so they stay O(pending).
             models.Index(

@@ -11,8 +11,10 @@ Shape of the settings dict (every key optional; the environment fills the defaul
         },
     }
 
-Environment: ``PUSHWORKER_RETENTION_DAYS``, ``PUSHWORKER_DEAD_LETTER_RETENTION_DAYS``,
-``PUSHWORKER_KEEP_DAILY_AGGREGATE`` (``1``/``0``). The dict wins over the environment.
+Without a host dict, the environment fills the same keys (pushworker/conf_env.py):
+``PUSHWORKER_RETENTION_DAYS``, ``PUSHWORKER_DEAD_LETTER_RETENTION_DAYS`` and
+``PUSHWORKER_KEEP_DAILY_AGGREGATE`` (``1``/``0``). ``manage.py check`` reports every problem
+(pushworker.E003).
 
 The idempotency rule: a delivery's row must outlive every broker message that can still carry its
 event, or a late copy would find no row and send again. After a row finishes, a copy can still
@@ -28,13 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pushworker import conf
+from pushworker import conf, conf_env
 
 _KEYS = {"DAYS", "DEAD_LETTER_DAYS", "KEEP_DAILY_AGGREGATE"}
 DAY = 86_400
 
 
-class RetentionError(conf.ConfigurationError):
+class RetentionError(conf.SettingsError):
     """The retention settings are unusable; the message names every bad key."""
 
 
@@ -103,30 +105,18 @@ def _retention(
 
 
 def load(
-    spec: Mapping[str, Any] | None = None,
-    environ: Mapping[str, str] | None = None,
-    settings: conf.Settings | None = None,
+    spec: Mapping[str, Any] | None = None, settings: conf.Settings | None = None
 ) -> RetentionSettings:
-    """Read and check the retention; raise :class:`RetentionError` listing every problem.
+    """Read and check ``PUSHWORKER['RETENTION']``; :class:`RetentionError` names every problem.
 
     ``settings`` (the worker's) adds the idempotency check: every retention exceeds the redelivery
     horizon.
     """
-    environ = os.environ if environ is None else environ
     problems: list[str] = []
-    from_env: dict[str, Any] = {}
-    for key, name in (
-        ("DAYS", "PUSHWORKER_RETENTION_DAYS"),
-        ("DEAD_LETTER_DAYS", "PUSHWORKER_DEAD_LETTER_RETENTION_DAYS"),
-        ("KEEP_DAILY_AGGREGATE", "PUSHWORKER_KEEP_DAILY_AGGREGATE"),
-    ):
-        if environ.get(name, "").strip():
-            from_env[key] = environ[name].strip()
-    default = _retention(from_env, Retention(), "environment", problems)
-    spec = spec or {}
+    spec = {} if spec is None else spec
     if not isinstance(spec, Mapping):
         raise RetentionError(["PUSHWORKER['RETENTION'] must be a dict"])
-    default = _retention(spec, default, "PUSHWORKER['RETENTION']", problems)
+    default = _retention(spec, Retention(), "PUSHWORKER['RETENTION']", problems)
     apps: dict[str, Retention] = {}
     app_specs = spec.get("APPS") or {}
     if not isinstance(app_specs, Mapping):
@@ -151,9 +141,13 @@ def load(
     return RetentionSettings(default=default, apps=apps)
 
 
-def get() -> RetentionSettings:
-    """The process's retention, from Django's ``PUSHWORKER['RETENTION']`` and the environment."""
-    from django.conf import settings as django_settings
+def spec_of_process() -> Mapping[str, Any] | None:
+    """``PUSHWORKER['RETENTION']`` of the host's dict, else of the dict the environment fills."""
+    host = conf.host_spec()
+    spec = host if host is not None else conf_env.to_spec(os.environ)[0]
+    return spec.get("RETENTION") if isinstance(spec, Mapping) else None
 
-    spec = (getattr(django_settings, "PUSHWORKER", None) or {}).get("RETENTION")
-    return load(spec, settings=conf.get())
+
+def get() -> RetentionSettings:
+    """The process's retention, checked against its redelivery horizon."""
+    return load(spec_of_process(), settings=conf.get())

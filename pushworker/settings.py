@@ -48,7 +48,7 @@ DEBUG = os.environ.get("PUSHWORKER_DEBUG", "") == "1"
 # Only signs admin sessions of the standalone service; a host project brings its own key. There
 # is no public fallback: with DEBUG on a missing key is made up per process (sessions end with
 # it); with DEBUG off it stays empty, Django refuses to sign anything with it, and the check
-# pushworker.E001 stops runserver and every management command that runs checks.
+# pushworker.E002 stops runserver and every management command that runs checks.
 SECRET_KEY = os.environ.get("PUSHWORKER_SECRET_KEY", "") or (
     secrets.token_urlsafe(50) if DEBUG else ""
 )

@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .apps import EmulatorApp
 from .faults import ENVIRONMENTS, KNOWN, Faults
 from .server import Emulator
 
@@ -56,8 +57,11 @@ def _port(text: str) -> int:
     return port
 
 
-def run(args: argparse.Namespace) -> int:
-    """Start the emulator, print both URLs (a harness waits for them), serve until a signal."""
+def run(args: argparse.Namespace, apps: list[EmulatorApp] | None = None) -> int:
+    """Start the emulator, print both URLs (a harness waits for them), serve until a signal.
+
+    ``apps`` defaults to the MIPUSH_* variables; ``manage.py pushworker_emulator`` passes the
+    host project's apps instead."""
     try:
         faults = Faults(
             latency_ms=args.latency_ms,
@@ -69,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         )
         known = _known_targets(args.known_targets)
         emulator = Emulator(
+            apps=apps,
             known_targets=known,
             faults=faults,
             host=args.host,

@@ -70,7 +70,7 @@ def test_garbage_on_the_queue_is_dead_lettered_and_the_next_event_is_still_sent(
     wait_for(lambda: DeadLetter.objects.count() >= 5, 20, message="five dead letters")
     reasons = " | ".join(DeadLetter.objects.values_list("reason", flat=True))
     assert "queue entry is not JSON" in reasons
-    assert "malformed envelope: no properties.delivery_info" in reasons
+    assert "malformed envelope: properties is not an object" in reasons
     assert "malformed envelope: not a JSON object but list" in reasons
     assert "unknown task" in reasons
     assert "undecodable" in reasons or "invalid" in reasons

@@ -51,7 +51,7 @@ def test_check_exits_non_zero_naming_each_bad_number(configure, capsys) -> None:
     configure(**CREDENTIALS, PUSHWORKER_RETRY_MAX="eight", MIPUSH_READ_TIMEOUT="-1")
     code, out, err = run(capsys, "check")
     assert code != 0
-    assert "PUSHWORKER_RETRY_MAX must be a number, got 'eight'" in err
+    assert "PUSHWORKER_RETRY_MAX must be an integer, got 'eight'" in err
     assert "MIPUSH_READ_TIMEOUT must be at least" in err
     assert out == ""
 

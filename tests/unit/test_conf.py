@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pushworker import conf
-from pushworker.conf import ConfigurationError, RetryPolicy, Secret
+from pushworker.conf import RetryPolicy, Secret, SettingsError
 
 SECRET = "s3cr3t-value-never-printed"
 CREDENTIALS = {
@@ -16,9 +16,9 @@ CREDENTIALS = {
 }
 
 
-def problems_of(environ=None, app_spec=None) -> list[str]:
-    with pytest.raises(ConfigurationError) as caught:
-        conf.load(environ or {}, app_spec=app_spec)
+def problems_of(environ=None, spec=None) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        conf.load(environ or {}, spec=spec)
     return caught.value.problems
 
 
@@ -134,15 +134,15 @@ def test_values_are_stripped_and_empty_values_mean_the_default() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("PUSHWORKER_RETRY_MAX", "many", "must be a number, got 'many'"),
-        ("PUSHWORKER_QUICK_ATTEMPTS", "2.5", "must be a number, got '2.5'"),
+        ("PUSHWORKER_RETRY_MAX", "many", "must be an integer, got 'many'"),
+        ("PUSHWORKER_QUICK_ATTEMPTS", "2.5", "must be an integer, got '2.5'"),
         ("PUSHWORKER_QUICK_ATTEMPTS", "0", "must be at least 1"),
         ("MIPUSH_READ_TIMEOUT", "0", "must be at least 0.01"),
         ("PUSHWORKER_RETRY_BASE", "-1", "must be at least 0"),
         ("PUSHWORKER_ENQUEUE_BUDGET_MS", "5", "must be at least 10"),
         ("PUSHWORKER_MAX_CRASHES", "0", "must be at least 1"),
-        ("PUSHWORKER_VISIBILITY_TIMEOUT", "soon", "must be a number"),
-        ("PUSHWORKER_ENQUEUE_OUTBOX", "sometimes", "must be one of always, on-failure; got 'some"),
+        ("PUSHWORKER_VISIBILITY_TIMEOUT", "soon", "must be an integer"),
+        ("PUSHWORKER_ENQUEUE_OUTBOX", "sometimes", "must be one of always, on-failure, got 'some"),
         ("MIPUSH_PRODUCTION_URL", "api.xmpush.xiaomi.com", "must be an http:// or https:// URL"),
         ("MIPUSH_SANDBOX_URL", "ftp://sandbox", "must be an http:// or https:// URL"),
     ],
@@ -161,7 +161,7 @@ def test_every_problem_is_reported_together_each_naming_its_key() -> None:
         "MIPUSH_SANDBOX_URL": "sandbox",
         "MIPUSH_IOS_APP_SECRET": SECRET,  # and no bundle id
     }
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(SettingsError) as caught:
         conf.load(bad)
     problems = caught.value.problems
     assert len(problems) == len(bad)
@@ -271,7 +271,7 @@ SEVERAL_APPS = {
 
 
 def test_a_pushworker_dict_configures_several_apps() -> None:
-    settings = conf.load({}, app_spec=SEVERAL_APPS)
+    settings = conf.load({}, spec=SEVERAL_APPS)
     assert sorted(settings.apps) == ["seller", "shop"]
     assert settings.default_app == "shop"
     assert settings.app(None).name == "shop"
@@ -285,16 +285,16 @@ def test_a_pushworker_dict_configures_several_apps() -> None:
 
 def test_the_first_app_is_the_default_when_the_dict_names_none() -> None:
     spec = {"APPS": dict(SEVERAL_APPS["APPS"])}
-    assert conf.load({}, app_spec=spec).default_app == "shop"
+    assert conf.load({}, spec=spec).default_app == "shop"
 
 
 def test_the_dict_ignores_the_single_app_variables() -> None:
-    settings = conf.load({"PUSHWORKER_APP_NAME": "other", **CREDENTIALS}, app_spec=SEVERAL_APPS)
+    settings = conf.load({"PUSHWORKER_APP_NAME": "other", **CREDENTIALS}, spec=SEVERAL_APPS)
     assert "other" not in settings.apps
 
 
 def test_an_unknown_app_is_a_key_error_naming_the_configured_apps() -> None:
-    settings = conf.load({}, app_spec=SEVERAL_APPS)
+    settings = conf.load({}, spec=SEVERAL_APPS)
     with pytest.raises(KeyError, match=r"unknown app 'nope'.*\['seller', 'shop'\]"):
         settings.app("nope")
 
@@ -304,7 +304,7 @@ def test_unknown_keys_in_the_dict_are_named() -> None:
         "APPS": {"shop": {**SEVERAL_APPS["APPS"]["shop"], "ALIAS": "x"}},
         "DEFALT_APP": "shop",
     }
-    problems = problems_of(app_spec=spec)
+    problems = problems_of(spec=spec)
     assert any("PUSHWORKER['DEFALT_APP'] is not a known key" in p for p in problems)
     assert any("PUSHWORKER['APPS']['shop']['ALIAS'] is not a known key" in p for p in problems)
     assert len(problems) == 2
@@ -312,7 +312,7 @@ def test_unknown_keys_in_the_dict_are_named() -> None:
 
 def test_unknown_keys_of_a_platform_in_the_dict_are_named() -> None:
     spec = {"APPS": {"shop": {"ANDROID": {"APP_SECRET": SECRET, "PACKAGE": "com.example.shop"}}}}
-    problems = problems_of(app_spec=spec)
+    problems = problems_of(spec=spec)
     assert any(
         "PUSHWORKER['APPS']['shop']['ANDROID']['PACKAGE'] is not a known key" in p for p in problems
     )
@@ -329,11 +329,14 @@ def test_unknown_keys_of_a_platform_in_the_dict_are_named() -> None:
         ),
         ({"APPS": ["shop"]}, "PUSHWORKER['APPS'] must be a dict"),
         ({"APPS": {}}, "PUSHWORKER['APPS'] must name at least one app"),
-        ({**SEVERAL_APPS, "DEFAULT_APP": "buyer"}, "DEFAULT_APP 'buyer' is not one of the apps"),
+        (
+            {**SEVERAL_APPS, "DEFAULT_APP": "buyer"},
+            "PUSHWORKER['DEFAULT_APP'] 'buyer' is not one of the apps",
+        ),
     ],
 )
 def test_a_malformed_dict_is_a_problem_naming_where(spec, expected: str) -> None:
-    assert any(expected in p for p in problems_of(app_spec=spec))
+    assert any(expected in p for p in problems_of(spec=spec))
 
 
 def test_require_credentials_lists_every_missing_secret() -> None:
@@ -343,7 +346,7 @@ def test_require_credentials_lists_every_missing_secret() -> None:
             "MIPUSH_IOS_BUNDLE_ID": "com.example.shop.ios",
         }
     )
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(SettingsError) as caught:
         settings.require_credentials()
     assert len(caught.value.problems) == 2
     assert "MIPUSH_ANDROID_APP_SECRET is missing" in str(caught.value)
@@ -352,20 +355,22 @@ def test_require_credentials_lists_every_missing_secret() -> None:
 
 def test_require_credentials_names_an_app_without_any_credentials() -> None:
     settings = conf.load({"PUSHWORKER_APP_NAME": "shop"})
-    with pytest.raises(ConfigurationError, match="app 'shop' has no credentials"):
+    with pytest.raises(
+        SettingsError, match=r"app 'shop' \(PUSHWORKER_APP_NAME\) has no credentials"
+    ):
         settings.require_credentials()
 
 
 def test_require_credentials_names_the_dict_key_of_a_missing_secret() -> None:
     spec = {"APPS": {"shop": {"IOS": {"BUNDLE_ID": "com.example.shop.ios"}}}}
-    with pytest.raises(ConfigurationError) as caught:
-        conf.load({}, app_spec=spec).require_credentials()
+    with pytest.raises(SettingsError) as caught:
+        conf.load({}, spec=spec).require_credentials()
     assert "PUSHWORKER['APPS']['shop']['IOS']['APP_SECRET'] is missing" in str(caught.value)
 
 
 def test_require_credentials_passes_when_every_app_can_send() -> None:
     conf.load(CREDENTIALS).require_credentials()
-    conf.load({}, app_spec=SEVERAL_APPS).require_credentials()
+    conf.load({}, spec=SEVERAL_APPS).require_credentials()
 
 
 def test_a_secret_without_its_package_fails_at_load_naming_the_package_key() -> None:
@@ -376,7 +381,7 @@ def test_a_secret_without_its_package_fails_at_load_naming_the_package_key() -> 
 
 def test_a_secret_without_its_bundle_id_in_the_dict_fails_naming_the_dict_key() -> None:
     spec = {"APPS": {"shop": {"IOS": {"APP_SECRET": SECRET}}}}
-    [problem] = problems_of(app_spec=spec)
+    [problem] = problems_of(spec=spec)
     assert problem.startswith("PUSHWORKER['APPS']['shop']['IOS']['BUNDLE_ID'] is missing")
 
 
@@ -389,3 +394,158 @@ def test_get_reads_the_host_projects_pushworker_setting_once(settings, monkeypat
     assert sorted(loaded.apps) == ["seller", "shop"]
     monkeypatch.setenv("PUSHWORKER_RETRY_MAX", "2")
     assert conf.get() is loaded  # read once; a changed environment needs a restart
+
+
+EVERY_KEY = {
+    "APPS": {
+        "shop": {
+            "ALIAS_PREFIX": "SHOP_",
+            "ANONYMOUS_NICKNAME": "a visitor",
+            "ANDROID": {"APP_SECRET": "a-secret", "PACKAGE_NAME": "com.example.shop"},
+            "IOS": {"APP_SECRET": "i-secret", "BUNDLE_ID": "com.example.shop.ios"},
+        }
+    },
+    "DEFAULT_APP": "shop",
+    "PRODUCTION_URL": "http://127.0.0.1:9001/",
+    "SANDBOX_URL": "https://sandbox.example",
+    "CONNECT_TIMEOUT": 1.5,
+    "READ_TIMEOUT": 4,
+    "QUICK_ATTEMPTS": 2,
+    "QUICK_BUDGET": 1.5,
+    "QUICK_BASE": 0.1,
+    "RETRY_BASE": 1,
+    "RETRY_THROTTLED_BASE": 5,
+    "RETRY_CAP": 40,
+    "RETRY_MAX": 5,
+    "VISIBILITY_TIMEOUT": 90,
+    "ENQUEUE_BUDGET_MS": 300,
+    "BREAKER_COOLDOWN": 7,
+    "ENQUEUE_OUTBOX": "on-failure",
+    "STALE_AFTER": 400,
+    "MAX_CRASHES": 5,
+    "RELAY_INTERVAL": 3,
+    "SWEEP_INTERVAL": 20,
+    "NICKNAME_RESOLVER": "myproject.users.nickname",
+    "UNKNOWN_VISITOR_NAME": "someone",
+}
+EVERY_VARIABLE = {
+    "PUSHWORKER_APP_NAME": "shop",
+    "PUSHWORKER_ALIAS_PREFIX": "SHOP_",
+    "PUSHWORKER_ANONYMOUS_NICKNAME": "a visitor",
+    "MIPUSH_ANDROID_APP_SECRET": "a-secret",
+    "MIPUSH_ANDROID_PACKAGE_NAME": "com.example.shop",
+    "MIPUSH_IOS_APP_SECRET": "i-secret",
+    "MIPUSH_IOS_BUNDLE_ID": "com.example.shop.ios",
+    "MIPUSH_PRODUCTION_URL": "http://127.0.0.1:9001/",
+    "MIPUSH_SANDBOX_URL": "https://sandbox.example",
+    "MIPUSH_CONNECT_TIMEOUT": "1.5",
+    "MIPUSH_READ_TIMEOUT": "4",
+    "PUSHWORKER_QUICK_ATTEMPTS": "2",
+    "PUSHWORKER_QUICK_BUDGET": "1.5",
+    "PUSHWORKER_QUICK_BASE": "0.1",
+    "PUSHWORKER_RETRY_BASE": "1",
+    "PUSHWORKER_RETRY_THROTTLED_BASE": "5",
+    "PUSHWORKER_RETRY_CAP": "40",
+    "PUSHWORKER_RETRY_MAX": "5",
+    "PUSHWORKER_VISIBILITY_TIMEOUT": "90",
+    "PUSHWORKER_ENQUEUE_BUDGET_MS": "300",
+    "PUSHWORKER_BREAKER_COOLDOWN": "7",
+    "PUSHWORKER_ENQUEUE_OUTBOX": "on-failure",
+    "PUSHWORKER_STALE_AFTER": "400",
+    "PUSHWORKER_MAX_CRASHES": "5",
+    "PUSHWORKER_RELAY_INTERVAL": "3",
+    "PUSHWORKER_SWEEP_INTERVAL": "20",
+    "PUSHWORKER_NICKNAME_RESOLVER": "myproject.users.nickname",
+    "PUSHWORKER_UNKNOWN_VISITOR_NAME": "someone",
+}
+
+
+def test_every_key_of_the_dict_is_read_and_the_environment_fills_the_same_dict() -> None:
+    from_dict = conf.load({}, spec=EVERY_KEY)
+    assert from_dict == conf.load(EVERY_VARIABLE)
+    assert from_dict.app("shop").anonymous_nickname == "a visitor"
+    assert from_dict.retry.max_retries == 5 and from_dict.visibility_timeout == 90
+    assert from_dict.production_url == "http://127.0.0.1:9001"
+
+
+def test_every_top_level_key_has_an_environment_variable() -> None:
+    from pushworker import conf_env, conf_parse
+
+    # RETENTION's keys are filled one by one (conf_env.RETENTION_KEYS).
+    nested = {"APPS", "DEFAULT_APP", "RETENTION"}
+    assert set(conf_env.TOP_LEVEL) == set(conf_parse.TOP_KEYS) - nested
+
+
+def test_the_anonymous_nickname_has_a_default_per_app() -> None:
+    assert conf.load({}).app(None).anonymous_nickname == conf.DEFAULT_ANONYMOUS_NICKNAME
+    assert conf.load({}, spec=SEVERAL_APPS).app("seller").anonymous_nickname == "有用户"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("RETRY_MAX", "8", "PUSHWORKER['RETRY_MAX'] must be an integer, got str '8'"),
+        ("RETRY_MAX", 2.5, "PUSHWORKER['RETRY_MAX'] must be an integer, got float 2.5"),
+        ("RETRY_CAP", True, "PUSHWORKER['RETRY_CAP'] must be a number, got bool True"),
+        ("VISIBILITY_TIMEOUT", 0, "PUSHWORKER['VISIBILITY_TIMEOUT'] must be at least 1"),
+        ("PRODUCTION_URL", 8765, "PUSHWORKER['PRODUCTION_URL'] must be a string, got int"),
+        ("ENQUEUE_OUTBOX", "never", "PUSHWORKER['ENQUEUE_OUTBOX'] must be one of always"),
+        ("NICKNAME_RESOLVER", "nickname", "PUSHWORKER['NICKNAME_RESOLVER'] must be a dotted"),
+        ("RETRY_MAXIMUM", 3, "PUSHWORKER['RETRY_MAXIMUM'] is not a known key"),
+    ],
+)
+def test_a_wrong_type_or_value_in_the_dict_is_named(key: str, value, expected: str) -> None:
+    problems = problems_of(spec={**SEVERAL_APPS, key: value})
+    assert [p for p in problems if p.startswith(expected)], problems
+
+
+def test_a_none_secret_is_a_missing_secret_never_the_text_none() -> None:
+    spec = {"APPS": {"shop": {"ANDROID": {"APP_SECRET": None, "PACKAGE_NAME": "com.x.shop"}}}}
+    settings = conf.load({}, spec=spec)
+    assert settings.app("shop").android.secret.value == ""
+    [problem] = settings.credential_problems
+    assert problem.startswith("PUSHWORKER['APPS']['shop']['ANDROID']['APP_SECRET'] is missing")
+    with pytest.raises(SettingsError):
+        settings.require_credentials()
+
+
+@pytest.mark.parametrize("bad", ["has space", "ünïcode", "tab\there", "x" * 257, "new\nline"])
+def test_a_secret_of_the_wrong_shape_is_named_without_its_value(bad: str) -> None:
+    spec = {"APPS": {"shop": {"IOS": {"APP_SECRET": bad, "BUNDLE_ID": "com.x.shop"}}}}
+    [problem] = problems_of(spec=spec)
+    assert problem.startswith("PUSHWORKER['APPS']['shop']['IOS']['APP_SECRET'] must be printable")
+    assert bad not in problem
+    [problem] = problems_of({"MIPUSH_IOS_APP_SECRET": bad, "MIPUSH_IOS_BUNDLE_ID": "com.x"})
+    assert problem.startswith("MIPUSH_IOS_APP_SECRET must be printable") and bad not in problem
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("ALIAS_PREFIX", "A,B_"), ("ALIAS_PREFIX", "A B"), ("ANONYMOUS_NICKNAME", "x\x00")],
+)
+def test_app_text_that_would_break_a_send_is_refused(key: str, value: str) -> None:
+    spec = {"APPS": {"shop": {**SEVERAL_APPS["APPS"]["shop"], key: value}}}
+    [problem] = problems_of(spec=spec)
+    assert problem.startswith(f"PUSHWORKER['APPS']['shop']['{key}'] must be")
+
+
+def test_a_package_of_the_wrong_shape_is_named() -> None:
+    spec = {"APPS": {"shop": {"ANDROID": {"APP_SECRET": SECRET, "PACKAGE_NAME": "com x"}}}}
+    [problem] = problems_of(spec=spec)
+    assert problem.startswith("PUSHWORKER['APPS']['shop']['ANDROID']['PACKAGE_NAME'] must be")
+
+
+def test_the_settings_error_is_not_the_clients_configuration_error() -> None:
+    from pushworker import mipush
+
+    assert not issubclass(SettingsError, mipush.ConfigurationError)
+    assert not hasattr(conf, "ConfigurationError")
+
+
+def test_inspect_reports_every_problem_without_raising() -> None:
+    settings, problems = conf.inspect({"PUSHWORKER_RETRY_MAX": "x"})
+    assert settings.retry.max_retries == 8
+    assert [str(p) for p in problems if not p.credentials] == [
+        "PUSHWORKER_RETRY_MAX must be an integer, got 'x'"
+    ]
+    assert any(p.credentials for p in problems)

@@ -178,13 +178,20 @@ def test_a_retried_message_whose_row_exists_is_delivered_as_usual(emulator) -> N
 
 
 def test_the_hourly_beat_task_purges_on_the_maintenance_queue(configure) -> None:
-    import celeryconfig
+    from celery import Celery
+
+    from pushworker import conf, integration
     from pushworker.tasks import purge_expired
 
     configure()
-    entry = celeryconfig.beat_schedule["purge-expired"]
-    assert entry["task"] == "pushworker.purge_expired"
-    assert celeryconfig.task_routes[entry["task"]]["queue"] == celeryconfig.MAINTENANCE_QUEUE
+    entry = integration.beat_entries(conf.get())["pushworker.purge_expired"]
+    assert (entry["task"], entry["schedule"]) == ("pushworker.purge_expired", 3600.0)
+    assert integration.ROUTES[entry["task"]]["queue"] == integration.MAINTENANCE_QUEUE
+    # The send's options (late ack, a time limit of one send's lease) are not forced on it.
+    app = integration.install(Celery("purge-test", broker="memory://", set_as_current=False))
+    [annotations, *_] = app.conf.task_annotations
+    assert "pushworker.purge_expired" not in annotations
+    assert purge_expired.acks_late is False and purge_expired.time_limit > 300
     delivery(DeliveryStatus.SENT, 31)
     kept = delivery(DeliveryStatus.RETRYING, None)
     assert purge_expired() == 1

@@ -71,7 +71,8 @@ def test_the_admin_answers_with_x_frame_options_and_hsts_over_https(client) -> N
 
 
 def _manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHWORKER_", "DJANGO_"))}
+    ours = ("PUSHWORKER_", "DJANGO_", "MIPUSH_")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     return subprocess.run(
         [sys.executable, "-m", "pushworker.cli", "manage", *args],
         env={**base, "PUSHWORKER_HOME": str(tmp_path), **env},
@@ -84,11 +85,17 @@ def test_the_standalone_service_refuses_to_start_with_debug_off_and_no_secret_ke
         tmp_path, command: list[str]) -> None:
     result = _manage(tmp_path, *command)
     assert result.returncode != 0
-    assert "pushworker.E001" in result.stderr and "PUSHWORKER_SECRET_KEY" in result.stderr
+    assert "pushworker.E002" in result.stderr and "PUSHWORKER_SECRET_KEY" in result.stderr
 
 
 def test_check_deploy_reports_only_what_the_readme_security_section_explains(tmp_path) -> None:
-    result = _manage(tmp_path, "check", "--deploy", PUSHWORKER_SECRET_KEY=KEY)
+    credentials = {  # a production deployment has them; without, pushworker.W001 says so
+        "MIPUSH_ANDROID_APP_SECRET": "android-secret-" + KEY[:20],
+        "MIPUSH_ANDROID_PACKAGE_NAME": "com.example.shop",
+        "MIPUSH_IOS_APP_SECRET": "ios-secret-" + KEY[:20],
+        "MIPUSH_IOS_BUNDLE_ID": "com.example.shop",
+    }
+    result = _manage(tmp_path, "check", "--deploy", PUSHWORKER_SECRET_KEY=KEY, **credentials)
     assert result.returncode == 0, result.stderr
     reported = set(re.findall(r"\(([\w.]+\.[WE]\d+)\)", result.stdout + result.stderr))
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -85,7 +85,7 @@ def test_the_emulator_imports_neither_the_client_nor_django_nor_celery(path: Pat
 
 # The Celery-facing modules: the tasks, the Celery app and its consumer, the web-side enqueue,
 # and the command line (which sets the standalone app up).
-CELERY_MODULES = {"tasks.py", "celery.py", "consumer.py", "enqueue.py", "cli.py"}
+CELERY_MODULES = {"tasks.py", "celery.py", "consumer.py", "enqueue.py", "cli.py", "integration.py"}
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
@@ -136,30 +136,33 @@ def celery_app():
 
 
 @pytest.fixture(scope="module")
-def celeryconfig():
-    import celeryconfig
+def celeryconfig(celery_app):
+    """The standalone app's effective configuration: pushworker.celeryconfig plus install()."""
+    return celery_app.conf
 
-    return celeryconfig
 
+def test_every_routed_task_is_registered_on_the_app(celery_app) -> None:
+    from pushworker.integration import ROUTES
 
-def test_every_routed_task_is_registered_on_the_app(celery_app, celeryconfig) -> None:
     registered = set(celery_app.tasks)
-    routed = set(celeryconfig.task_routes)
-    assert routed <= registered, routed - registered
-    assert {name for name in registered if name.startswith("pushworker")} == routed
+    assert set(ROUTES) <= registered, set(ROUTES) - registered
+    assert {name for name in registered if name.startswith("pushworker")} == set(ROUTES)
 
 
 def test_every_routed_queue_is_declared(celeryconfig) -> None:
+    from pushworker.integration import ROUTES
+
     declared = {queue.name for queue in celeryconfig.task_queues}
-    routed = {route["queue"] for route in celeryconfig.task_routes.values()}
-    assert routed <= declared
+    assert {route["queue"] for route in ROUTES.values()} <= declared
     assert celeryconfig.task_default_queue in declared
 
 
 def test_every_scheduled_task_is_registered_and_routed(celery_app, celeryconfig) -> None:
+    from pushworker.integration import ROUTES
+
     for entry in celeryconfig.beat_schedule.values():
         assert entry["task"] in celery_app.tasks
-        assert entry["task"] in celeryconfig.task_routes
+        assert entry["task"] in ROUTES
 
 
 def test_task_names_are_explicit_so_a_module_rename_cannot_orphan_queued_messages() -> None:
@@ -169,11 +172,6 @@ def test_task_names_are_explicit_so_a_module_rename_cannot_orphan_queued_message
         assert task.name.startswith("pushworker.") and task.name.count(".") == 1
 
 
-def test_the_app_loads_the_shared_celeryconfig(celery_app, celeryconfig) -> None:
-    assert celery_app.conf.task_routes == celeryconfig.task_routes
-    assert celery_app.conf.accept_content == ["json"]
-
-
 def test_celery_accepts_json_only(celeryconfig) -> None:
     assert celeryconfig.accept_content == ["json"]
     assert celeryconfig.task_serializer == "json"
@@ -181,20 +179,23 @@ def test_celery_accepts_json_only(celeryconfig) -> None:
     assert celeryconfig.event_serializer == "json"
 
 
-def test_messages_are_acknowledged_late_and_requeued_when_a_worker_dies(celeryconfig) -> None:
-    assert celeryconfig.task_acks_late is True
-    assert celeryconfig.task_reject_on_worker_lost is True
-    assert celeryconfig.worker_prefetch_multiplier == 1
+def test_messages_are_acknowledged_late_and_requeued_when_a_worker_dies(celery_app) -> None:
+    for name in ("pushworker.send_goods_visit", "pushworker.relay_outbox"):
+        task = celery_app.tasks[name]
+        assert task.acks_late is True and task.reject_on_worker_lost is True, name
+    assert celery_app.conf.worker_prefetch_multiplier == 1
 
 
-def test_no_retry_countdown_can_outlast_the_visibility_timeout(celeryconfig) -> None:
+def test_no_retry_countdown_can_outlast_the_visibility_timeout(celery_app) -> None:
     # pushworker.conf enforces "at most half": a countdown is held unacknowledged by the worker,
     # so a longer one would be redelivered by Redis before it is due.
-    settings = celeryconfig._settings
-    visibility = celeryconfig.broker_transport_options["visibility_timeout"]
+    from pushworker import conf
+
+    settings = conf.get()
+    visibility = celery_app.conf.broker_transport_options["visibility_timeout"]
     assert visibility == settings.visibility_timeout
     assert visibility >= 2 * settings.retry.cap_seconds
-    assert celeryconfig.task_time_limit < visibility
+    assert celery_app.tasks["pushworker.send_goods_visit"].time_limit < visibility
 
 
 def test_by_default_a_full_countdown_and_the_longest_run_fit_in_the_visibility_timeout() -> None:

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         conf.get.cache_clear()
         try:
             settings = conf.get()
-        except conf.ConfigurationError as error:
+        except conf.SettingsError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(json.dumps(settings.describe(), indent=2, ensure_ascii=False))
         if settings.credential_problems:

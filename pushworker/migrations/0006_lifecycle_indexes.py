@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("pushworker", "0004_device_registration_unique"),
+        ("pushworker", "0005_admin_indexes"),
     ]
 
     operations = [

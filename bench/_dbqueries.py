@@ -49,24 +49,27 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("purge: dead letters",
      "SELECT id FROM pushworker_deadletter WHERE received_at < now() - interval '90 days' "
      "ORDER BY received_at LIMIT 1000 FOR UPDATE SKIP LOCKED", True),
+    # The admin as pushworker/admin/deliveries.py queries it: newest first on created_at, 50 a page.
     ("admin: list page (newest first)",
-     "SELECT id FROM pushworker_delivery ORDER BY id DESC LIMIT 100", False),
-    ("admin: search owner_id (exact)",
-     "SELECT id FROM pushworker_delivery WHERE owner_id = %(owner_id)s ORDER BY id DESC "
-     "LIMIT 100", False),
+     "SELECT id FROM pushworker_delivery ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    ("admin: owner filter/search (exact)",
+     "SELECT id FROM pushworker_delivery WHERE owner_id = %(owner_id)s "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
     ("admin: search event_id (exact)",
-     "SELECT id FROM pushworker_delivery WHERE event_id = %(event_id)s ORDER BY id DESC "
-     "LIMIT 100", False),
+     "SELECT id FROM pushworker_delivery WHERE event_id = %(event_id)s LIMIT 50", False),
     ("admin: filter status=failed",
-     "SELECT id FROM pushworker_delivery WHERE status = 'failed' ORDER BY id DESC LIMIT 100",
-     False),
+     "SELECT id FROM pushworker_delivery WHERE status IN ('failed') "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
     ("admin: filter status=dead",
-     "SELECT id FROM pushworker_delivery WHERE status = 'dead' ORDER BY id DESC LIMIT 100",
-     False),
-    ("admin: filter error_code=20301",
-     "SELECT id FROM pushworker_delivery WHERE error_code = 20301 ORDER BY id DESC LIMIT 100",
-     False),
-    ("admin: result count (COUNT(*))", "SELECT count(*) FROM pushworker_delivery", False),
-    ("admin: error_code filter choices (DISTINCT)",
-     "SELECT DISTINCT error_code FROM pushworker_delivery ORDER BY error_code", False),
+     "SELECT id FROM pushworker_delivery WHERE status IN ('dead') "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    ("admin: filter not delivered (open statuses)",
+     "SELECT id FROM pushworker_delivery WHERE status IN ('queued', 'sending', 'retrying') "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    ("admin: filter created last hour",
+     "SELECT id FROM pushworker_delivery WHERE created_at >= now() - interval '1 hour' "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    ("admin: paginator count (COUNT(*))", "SELECT count(*) FROM pushworker_delivery", False),
+    ("admin: error_category filter choices (DISTINCT)",
+     "SELECT DISTINCT error_category FROM pushworker_delivery ORDER BY error_category", False),
 ]

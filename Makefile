@@ -69,7 +69,7 @@ bench: $(STAMP)
 
 # Query plans and times at 10,000 and 5,000,000 deliveries, bytes per event, purge rate (bench/
 # README.md). PostgreSQL at PUSHWORKER_BENCH_DATABASE_URL (default the local server); it creates and
-# drops its own database. About 6 minutes on 2 cores.
+# drops its own database. About 5 minutes on 2 cores.
 bench-db: $(STAMP)
 	$(BIN)/python bench/db_scale.py --json var/db_scale.json
 

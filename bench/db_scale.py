@@ -258,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         result["sqlite"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(report(result))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, default=str))
     return 0
 

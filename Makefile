@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 # Integration and fault suites set Django up themselves (per-run database), so pytest-django stays out.
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
-.PHONY: install lock demo test lint unit integration faults bench faults-report emulator-bench clean \
-	compose-test browser browser-deps scale-test
+.PHONY: install lock demo test lint unit integration faults bench bench-db faults-report \
+	emulator-bench clean compose-test browser browser-deps scale-test
 
 install: $(STAMP)
 
@@ -71,6 +71,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/enqueue.py
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/emulator_rps.py
+
+# Query plans and times at 10,000 and 5,000,000 deliveries, bytes per event, purge rate (bench/
+# README.md). PostgreSQL at PUSHWORKER_BENCH_DATABASE_URL (default the local server); it creates and
+# drops its own database. About 5 minutes on 2 cores.
+bench-db: $(STAMP)
+	$(BIN)/python bench/db_scale.py --json var/db_scale.json
 
 faults-report: $(STAMP)
 	$(BIN)/python bench/faults.py

@@ -47,6 +47,19 @@ def check_settings(app_configs: Any = None, **_: Any) -> list[checks.CheckMessag
     return found
 
 
+@checks.register("pushworker")
+def check_retention(app_configs: Any = None, **_: Any) -> list[checks.CheckMessage]:
+    """pushworker.E003 per bad key of ``PUSHWORKER['RETENTION']`` (pushworker/retention.py)."""
+    from pushworker import retention
+
+    settings, _problems = conf.inspect(spec=conf.host_spec())
+    try:
+        retention.load(retention.spec_of_process(), settings=settings)
+    except retention.RetentionError as error:
+        return [checks.Error(problem, id="pushworker.E003") for problem in error.problems]
+    return []
+
+
 def _django_settings_never_read() -> list[checks.CheckMessage]:
     """pushworker.W003: a Django setting named like a variable (settings.MIPUSH_PRODUCTION_URL)."""
     from django.conf import settings

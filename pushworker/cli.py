@@ -1,4 +1,4 @@
-"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send-goods-visit."""
+"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send, purge."""
 
 from __future__ import annotations
 
@@ -121,6 +121,27 @@ def _send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    _django()
+    from pushworker import purge
+
+    try:
+        older_than = purge.parse_age(args.older_than) if args.older_than else None
+    except ValueError as error:
+        print(f"pushworker: {error}", file=sys.stderr)
+        return 2
+    report = purge.purge(
+        older_than=older_than,
+        dry_run=args.dry_run,
+        batch_size=args.batch_size,
+        max_seconds=args.max_seconds,
+    )
+    print(report.summary())
+    for scope, count in sorted(report.by_scope.items()):
+        print(f"  {scope}: {count}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pushworker.demo import run
 
@@ -187,6 +208,15 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--visitor-name")
     send.add_argument("--app")
     send.set_defaults(func=_send)
+
+    purge = commands.add_parser(
+        "purge", help="delete finished deliveries and dead letters past retention, in batches"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    purge.add_argument("--older-than", help="replace every retention for this run, e.g. 30d, 12h")
+    purge.add_argument("--batch-size", type=int, default=1000, help="rows per transaction")
+    purge.add_argument("--max-seconds", type=float, help="stop after this long; rerun resumes")
+    purge.set_defaults(func=_purge)
     return top
 
 

@@ -54,6 +54,12 @@ APP_KEYS: dict[Path, str] = {
     ("IOS", "APP_SECRET"): "MIPUSH_IOS_APP_SECRET",
     ("IOS", "BUNDLE_ID"): "MIPUSH_IOS_BUNDLE_ID",
 }
+# Retention (pushworker/retention.py reads and checks PUSHWORKER['RETENTION']).
+RETENTION_KEYS: dict[Path, str] = {
+    ("RETENTION", "DAYS"): "PUSHWORKER_RETENTION_DAYS",
+    ("RETENTION", "DEAD_LETTER_DAYS"): "PUSHWORKER_DEAD_LETTER_RETENTION_DAYS",
+    ("RETENTION", "KEEP_DAILY_AGGREGATE"): "PUSHWORKER_KEEP_DAILY_AGGREGATE",
+}
 # Variables read by the standalone service's own Django/Celery settings, not by this dict: in a
 # host project the host's DATABASES, CELERY_BROKER_URL, SECRET_KEY, ... take their place.
 STANDALONE_ONLY = (
@@ -73,7 +79,7 @@ STANDALONE_ONLY = (
 
 def variables() -> tuple[str, ...]:
     """Every variable that fills a key of the dict."""
-    return (*TOP_LEVEL.values(), APP_NAME, *APP_KEYS.values())
+    return (*TOP_LEVEL.values(), APP_NAME, *APP_KEYS.values(), *RETENTION_KEYS.values())
 
 
 def to_spec(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[Path, str]]:
@@ -100,6 +106,10 @@ def to_spec(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[Path, str]
         for part in path[:-1]:
             target = target.setdefault(part, {})
         target[path[-1]] = found
+    for (top, key), name in RETENTION_KEYS.items():
+        labels[(top, key)] = name
+        if (found := value(name)) is not None:
+            spec.setdefault(top, {})[key] = found
     spec["APPS"] = {app_name: app}
     spec["DEFAULT_APP"] = app_name
     labels[("APPS",)] = labels[("DEFAULT_APP",)] = APP_NAME
@@ -115,6 +125,9 @@ def key_of(variable: str) -> str | None:
     for path, name in APP_KEYS.items():
         if name == variable:
             return "PUSHWORKER['APPS'][<app>]" + "".join(f"[{p!r}]" for p in path)
+    for path, name in RETENTION_KEYS.items():
+        if name == variable:
+            return "PUSHWORKER" + "".join(f"[{p!r}]" for p in path)
     return "PUSHWORKER['APPS'] (its key)" if variable == APP_NAME else None
 
 

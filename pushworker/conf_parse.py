@@ -31,6 +31,7 @@ TOP_KEYS = (
     "ENQUEUE_OUTBOX", "STALE_AFTER", "MAX_CRASHES", "RELAY_INTERVAL", "SWEEP_INTERVAL",
     "NICKNAME_RESOLVER", "UNKNOWN_VISITOR_NAME",
     "RATE_LIMITS",  # read and checked by pushworker.ratelimit
+    "RETENTION",  # read and checked by pushworker/retention.py
 )  # fmt: skip
 APP_KEYS = ("ALIAS_PREFIX", "ANONYMOUS_NICKNAME", "ANDROID", "IOS")
 PLATFORM_KEYS = {"ANDROID": ("APP_SECRET", "PACKAGE_NAME"), "IOS": ("APP_SECRET", "BUNDLE_ID")}

@@ -28,7 +28,10 @@ ROUTES = {
     "pushworker.send_goods_visit": {"queue": QUEUE},
     "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
     "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
+    "pushworker.purge_expired": {"queue": MAINTENANCE_QUEUE},
 }
+# The purge acks on receipt and runs minutes, not one send's lease (pushworker.tasks.purge_expired).
+OWN_OPTIONS = {"pushworker.purge_expired"}
 CONSUMER = "pushworker.consumer:DeadLetteringConsumer"
 STOCK_CONSUMER = "celery.worker.consumer:Consumer"
 
@@ -75,7 +78,7 @@ def task_options(settings: conf.Settings) -> dict[str, Any]:
 
 
 def beat_entries(settings: conf.Settings) -> dict[str, dict[str, Any]]:
-    """The outbox relay and the stuck-delivery sweeper, at the configured intervals."""
+    """The outbox relay and the stuck-delivery sweeper at the configured intervals; the purge."""
     return {
         "pushworker.relay_outbox": {
             "task": "pushworker.relay_outbox",
@@ -85,6 +88,8 @@ def beat_entries(settings: conf.Settings) -> dict[str, dict[str, Any]]:
             "task": "pushworker.sweep_stuck",
             "schedule": settings.sweep_interval_seconds,
         },
+        # Retention (pushworker/purge.py): hourly bounded runs keep each one short.
+        "pushworker.purge_expired": {"task": "pushworker.purge_expired", "schedule": 3600.0},
     }
 
 
@@ -154,7 +159,7 @@ def install(app: Celery) -> Celery:
     config.task_routes = (ROUTES, *_as_tuple(config.task_routes))
     options = task_options(settings)
     config.task_annotations = (
-        {name: options for name in ROUTES},
+        {name: options for name in ROUTES if name not in OWN_OPTIONS},
         *_as_tuple(config.task_annotations),
     )
     config.beat_schedule = {**(config.beat_schedule or {}), **beat_entries(settings)}

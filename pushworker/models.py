@@ -176,7 +176,6 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         indexes = [
-            models.Index(fields=["status", "published_at"]),
             # The admin: recent windows, one owner's deliveries newest first, open deliveries.
             models.Index(fields=["created_at"], name="delivery_created_at"),
             models.Index(fields=["owner_id", "-created_at"], name="delivery_owner_created"),
@@ -184,6 +183,23 @@ class Delivery(models.Model):
                 fields=["status", "created_at"],
                 name="delivery_open_created",
                 condition=models.Q(status__in=["queued", "sending", "retrying"]),
+            ),
+            # Hot-path indexes of pushworker/purge.py and the relay/sweeper (docs/queries.md): the
+            # partial ones hold only the rows those queries look for, so they stay O(pending).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="queued", published_at__isnull=True),
+                name="delivery_unpublished",
+            ),
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=["queued", "sending", "retrying"]),
+                name="delivery_unfinished",
+            ),
+            models.Index(
+                fields=["finished_at"],
+                condition=models.Q(finished_at__isnull=False),
+                name="delivery_finished_at",
             ),
         ]
 
@@ -242,3 +258,29 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.received_at:%Y-%m-%d %H:%M:%S} {self.reason}"
+
+
+class DailyAggregate(models.Model):
+    """What the purge deleted, counted by day of ``finished_at`` (UTC), app, platform, status, code.
+
+    A delivery sent to both platforms counts once per platform; one that made no request (no
+    device, suppressed) has platform ``""``. ``code`` is Xiaomi's error code, 0 for none.
+    """
+
+    day = models.DateField()
+    app_name = models.CharField(max_length=64)
+    platform = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    code = models.IntegerField(default=0)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "app_name", "platform", "status", "code"],
+                name="dailyaggregate_one_row_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.app_name} {self.platform} {self.status} {self.code}: {self.count}"

@@ -46,12 +46,14 @@ def _xiaomi_id(value: str) -> str:  # a remote answer's id, made to fit its colu
     return text.one_line(value, 64)
 
 
-def ensure(event: GoodsVisit, app_name: str, *, published: bool = True) -> tuple[Delivery, bool]:
-    """The event's delivery row and whether this call created it (``queued``).
-
-    The enqueuing process writes it (the outbox; ``published=False`` until the broker took the
-    event); a worker creates it for a message whose producer did not.
-    """
+def ensure(
+    event: GoodsVisit, app_name: str, *, published: bool = True, create: bool = True
+) -> tuple[Delivery | None, bool]:
+    """The event's delivery row and whether this call created it (``queued``, by the outbox or a
+    worker). ``create=False`` (a retried message, whose first run wrote the row) answers ``None``
+    when the row is gone: the purge deleted it, and creating it again would send twice."""
+    if not create:
+        return Delivery.objects.filter(event_id=event.event_id).first(), False
     return Delivery.objects.get_or_create(
         event_id=event.event_id,
         defaults={
@@ -71,9 +73,7 @@ def claim(delivery: Delivery, *, redelivered: bool, lease_seconds: float) -> boo
     """Take the delivery for this run with one conditional UPDATE; False if it is not ours to take.
 
     A row in ``sending`` is taken over only when its claim is older than the longest possible run,
-    or when the broker says this message was redelivered (its previous holder died): then the
-    previous run is counted as a crash.
-    """
+    or when the broker says the message was redelivered (its holder died: counted as a crash)."""
     now = timezone.now()
     rows = Delivery.objects.filter(pk=delivery.pk)
     taken = rows.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.RETRYING]).update(
@@ -280,9 +280,8 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
 def dead_letter(reason: str, message: object, body: object = None) -> None:
     """Keep what arrived; a failure to store is logged, never allowed to stop the consumer.
 
-    The body and headers are kept as evidence (escaped, cut at 64 KiB); the reason and the task
-    name and id are cleaned to one line, so a forged newline cannot fake a log line either.
-    """
+    Body and headers are kept as evidence (escaped, cut at 64 KiB); reason, task name and id are
+    cleaned to one line, so a forged newline cannot fake a log line either."""
     headers = getattr(message, "headers", None) or {}
     headers = headers if isinstance(headers, dict) else {"raw": headers}
     task_name, reason = text.one_line(headers.get("task", ""), 255), text.one_line(reason, 255)

@@ -43,14 +43,15 @@ def _nickname(event: GoodsVisit, settings: conf.Settings) -> str:
     return name if name and content.clean(name) else settings.unknown_visitor_name
 
 
-def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
+def deliver(event: GoodsVisit, *, redelivered: bool = False, retried: bool = False) -> Outcome:
     """Deliver one goods-visit event; safe to call again for the same event at any time.
 
     A request is made only after the delivery row was claimed by this run, and a target that Xiaomi
     already accepted is never requested again, even when the owner's devices changed since. The
     only repeat possible is a target whose request was cut by a crash or failed after it may have
     reached Xiaomi (a read timeout, a 500): it is sent again (on Android with the same
-    ``notify_id``) and the row is flagged.
+    ``notify_id``) and the row is flagged. A ``retried`` message whose row is gone was purged after
+    it finished: it ends as ``purged`` without a request.
     """
     settings = conf.get()
     try:
@@ -58,7 +59,9 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False) -> Outcome:
     except KeyError as error:
         delivery, _ = records.ensure(event, event.app_name or settings.default_app)
         return _end(delivery, DeliveryStatus.FAILED, Failure("configuration", str(error.args[0])))
-    delivery, _ = records.ensure(event, app.name)
+    delivery, _ = records.ensure(event, app.name, create=not retried)
+    if delivery is None:
+        return Outcome("purged")
     if delivery.status in TERMINAL_STATUSES:
         return Outcome(delivery.status)
     if not records.claim(

@@ -10,12 +10,13 @@ from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from django.db import close_old_connections
 
-from pushworker import conf, enqueue, outbox, records, service
+from pushworker import conf, enqueue, outbox, purge, records, service
 from pushworker.events import GoodsVisit, InvalidEventError
 from pushworker.models import Delivery, DeliveryStatus
 
 log = logging.getLogger("pushworker.tasks")
 BATCH = 500
+PURGE_SECONDS = 300  # one beat run's budget; the schedule runs it hourly
 
 
 @signals.task_prerun.connect
@@ -89,7 +90,8 @@ def send_goods_visit(
     # claim's lease may take its row over (tests/faults: countdown longer than the timeout).
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     redelivered = redelivered and self.request.eta is None
-    outcome = service.deliver(event, redelivered=redelivered)
+    # A retried message's first run wrote its row, so a missing row means it was purged.
+    outcome = service.deliver(event, redelivered=redelivered, retried=self.request.retries > 0)
     if outcome.retry:
         raise self.retry(countdown=outcome.countdown, max_retries=None)
     return outcome.status
@@ -128,3 +130,19 @@ def sweep_stuck() -> int:
             extra={"count": len(found), "statuses": sorted({d.status for d in found})},
         )
     return len(found)
+
+
+@shared_task(
+    name="pushworker.purge_expired",
+    ignore_result=True,
+    acks_late=False,
+    time_limit=PURGE_SECONDS + 60,
+)
+def purge_expired() -> int:
+    """Delete what is past retention, in bounded batches, for at most ``PURGE_SECONDS``.
+
+    Acknowledged on receipt: a purge cut short loses nothing; the next run resumes at the oldest.
+    """
+    report = purge.purge(max_seconds=PURGE_SECONDS)
+    log.info("purged", extra={"summary": report.summary()})
+    return report.deliveries

@@ -178,7 +178,8 @@ def test_the_hosts_celery_settings_stay_the_hosts(host) -> None:
     assert time_limit < 60 and ignore_result is True and acks_late is True
     assert (wiring["time_limit"], wiring["ignore_result"]) == (300, False)
     assert wiring["beat"] == [
-        "pushworker.relay_outbox", "pushworker.sweep_stuck", "shop.nightly_report"
+        "pushworker.purge_expired", "pushworker.relay_outbox", "pushworker.sweep_stuck",
+        "shop.nightly_report",
     ]  # fmt: skip
 
 

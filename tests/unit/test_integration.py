@@ -58,11 +58,16 @@ def test_pushworker_tasks_get_their_queues_and_options_whatever_the_host_says(in
     assert route(installed, "pushworker.send_goods_visit") == "pushworker"
     assert route(installed, "pushworker.relay_outbox") == "pushworker.maintenance"
     lease = conf.get().claim_lease_seconds
-    for name in integration.ROUTES:
+    for name in integration.ROUTES.keys() - integration.OWN_OPTIONS:
         task = installed.tasks[name]
         assert (task.acks_late, task.reject_on_worker_lost, task.ignore_result) == (True,) * 3
         assert task.serializer == "json"
         assert lease <= task.time_limit < conf.get().visibility_timeout
+    # The purge acks on receipt (a cut-short run loses nothing) and runs minutes, not one lease.
+    assert route(installed, "pushworker.purge_expired") == "pushworker.maintenance"
+    purge = installed.tasks["pushworker.purge_expired"]
+    assert (purge.acks_late, purge.ignore_result) == (False, True)
+    assert purge.time_limit > 300
 
 
 def test_the_hosts_default_queue_stays_declared_beside_pushworkers(installed) -> None:

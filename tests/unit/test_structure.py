@@ -114,7 +114,8 @@ def test_only_the_task_and_celery_app_modules_import_celery_or_kombu(path: Path)
 # (admin, the device registry behind the API and the command line, the demo) read and create rows
 # for people. The middle calls records.
 MANAGER_USERS = (
-    "records.py", "outbox.py", "purge.py", "admin/", "devices.py", "cli.py", "api/", "demo/", "migrations/",
+    "records.py", "outbox.py", "purge.py", "admin/", "devices.py", "cli.py", "api/", "demo/",
+    "migrations/",
 )  # fmt: skip
 
 

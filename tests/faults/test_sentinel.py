@@ -114,9 +114,21 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
 
     wait_for(sending_after_some_sent, 60, message="10 events sent and a send in flight")
     offsets = [w.log_path.stat().st_size for w in workers]
-    killed_wall = timezone.now()
-    cluster.kill_master()
-    killed_at = time.monotonic()
+    # Kill the master while the replica lags behind it: the writes after the flood (pushes of new
+    # events, pops and acks of sent ones) reach only the master and die with it.
+    cluster.hold_replica()
+    try:
+        flooded_at = cluster.flood()
+        first = len(stream) + 1  # the event being published now may have been written before
+        wait_for(lambda: len(stream) >= first + 2, 10, interval=0.01,
+                 message="events published after the flood")  # fmt: skip
+        last = len(stream)
+        killed_wall = timezone.now()
+        cluster.kill_master()
+        killed_at = time.monotonic()
+    finally:
+        cluster.release_replica()
+    dropped = [e for e in stream[first:last] if e not in kept]
 
     wait_for(lambda: cluster.master_port_now() == cluster.replica_port, 60, interval=0.05,
              message="the sentinels to promote the replica")  # fmt: skip
@@ -143,7 +155,7 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
         stack, "SIGKILL the Redis master under Sentinel", targets,
         recovery_s=done_at - killed_at, promoted_s=round(promoted_s, 2),
         producer_s=round(producer_s, 2), worker_s=round(worker_s, 2),
-        via_outbox=len(kept),
+        via_outbox=len(kept), dropped_by_failover=len(dropped),
     )  # fmt: skip
 
     counts = scenarios.sends_per_target(stack)
@@ -155,6 +167,8 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
             delivery__event_id__in=ids, started_at__lte=killed_wall
         ).values_list("delivery__event_id", flat=True)
     }  # fmt: skip
+    assert cluster.promoted_offset() < flooded_at, "the replica got the writes after the flood"
+    assert dropped, "no event was published in the window the failover dropped"
     assert result.lost == 0 and result.sent == len(ids), f"not all sent: {result}"
     assert duplicated <= flagged, f"repeated sends not flagged: {duplicated - flagged}"
     assert duplicated <= started_before_kill, f"repeats of sends begun after the kill: {duplicated}"

@@ -30,6 +30,7 @@ class SentinelCluster:
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.processes: list[subprocess.Popen] = []
         self.master: subprocess.Popen | None = None
+        self.replica: subprocess.Popen | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -56,8 +57,8 @@ class SentinelCluster:
 
     def start(self) -> SentinelCluster:
         self.master = self._server("master", self.master_port)
-        self._server("replica", self.replica_port, "--replicaof", "127.0.0.1",
-                     str(self.master_port))  # fmt: skip
+        self.replica = self._server("replica", self.replica_port, "--replicaof", "127.0.0.1",
+                                    str(self.master_port))  # fmt: skip
         for n, port in enumerate(self.sentinel_ports):
             config = self.workdir / f"sentinel-{n}.conf"
             config.write_text(
@@ -105,6 +106,36 @@ class SentinelCluster:
             if answers.count(candidate) >= 2:
                 return candidate
         return None
+
+    def offset(self, port: int) -> int:
+        return int(self.server(port).info("replication")["master_repl_offset"])
+
+    def hold_replica(self) -> None:
+        """SIGSTOP the replica: it stops reading what the master sends it (SIGCONT resumes)."""
+        assert self.replica is not None
+        self.replica.send_signal(signal.SIGSTOP)
+
+    def release_replica(self) -> None:
+        assert self.replica is not None
+        self.replica.send_signal(signal.SIGCONT)
+
+    def flood(self, megabytes: int = 48) -> int:
+        """Fill the socket buffers towards a held replica (db 15, beside the broker's db 0).
+
+        The kernel keeps a few MB in flight for a process that does not read; past those, the
+        master keeps the rest in its own memory, and a master killed then takes it with it.
+        Returns the master's replication offset after the flood: every write after it is lost
+        with the master while the replica is held.
+        """
+        client = redis.Redis(port=self.master_port, password=self.password, db=15)
+        chunk = b"x" * (1 << 20)
+        for n in range(megabytes):
+            client.set(f"flood:{n}", chunk)
+        return self.offset(self.master_port)
+
+    def promoted_offset(self) -> int:
+        """How far the promoted replica had replicated the old master when it took over."""
+        return int(self.server(self.replica_port).info("replication")["second_repl_offset"]) - 1
 
     def kill_master(self) -> None:
         """SIGKILL: whatever the replica had not received yet is gone."""

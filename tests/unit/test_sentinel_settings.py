@@ -102,3 +102,29 @@ def test_the_standalone_worker_refuses_a_sentinel_url_without_a_master_name() ->
     assert result.returncode != 0
     assert "PUSHWORKER_BROKER_MASTER_NAME: required" in result.stderr
     assert "m4ster" not in result.stderr + result.stdout
+
+
+def test_pushworker_check_exits_1_naming_a_missing_master_name(configure, capsys) -> None:
+    from pushworker import cli
+    from tests.unit.environment import CREDENTIALS
+
+    configure(**CREDENTIALS, PUSHWORKER_BROKER_URL=SENTINELS)
+    code = cli.main(["check"])
+    out, err = capsys.readouterr()
+
+    assert code == 1
+    assert "PUSHWORKER_BROKER_MASTER_NAME: required" in err
+    assert "m4ster" not in out + err
+
+
+def test_pushworker_check_masks_every_sentinels_password(configure, capsys) -> None:
+    from pushworker import cli
+    from tests.unit.environment import CREDENTIALS
+
+    configure(**CREDENTIALS, PUSHWORKER_BROKER_URL=SENTINELS, PUSHWORKER_BROKER_MASTER_NAME="shop")
+    code = cli.main(["check"])
+    out, err = capsys.readouterr()
+
+    assert code == 0, err
+    assert "broker: sentinel://:**@10.0.0.1:26379/;sentinel://:**@10.0.0.2:26379/" in out
+    assert "m4ster" not in out + err

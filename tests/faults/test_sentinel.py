@@ -2,8 +2,9 @@
 
 A master, a replica and three sentinels (tests/support/sentinel.py); two real ``celery worker``
 processes and this process's ``send_goods_visit.delay()`` (the web side) reach them only through
-``sentinel://`` URLs. After the kill, the producer and both workers must follow the promoted
-replica, every event must be sent (the outbox and the sweeper cover what replication dropped),
+``sentinel://`` URLs. The replica is held back when the master dies, so the failover drops the
+master's last writes, events among them. After the kill, the producer and both workers must follow
+the promoted replica, every event must be sent (the outbox and the sweeper cover what was dropped),
 and a repeated send is allowed only for an event whose send had started before the kill, flagged
 ``possible_duplicate``. Recovery times are measured and printed, never asserted.
 """

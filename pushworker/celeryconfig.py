@@ -8,14 +8,44 @@ transport, per-task options) to both. Importing this module has no side effects.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from pushworker.conf import SettingsError
 from pushworker.integration import QUEUE, broker_for
 
-# The hardened transport for every Redis URL flavour (see pushworker/transport.py).
-broker_url, broker_transport = broker_for(
-    os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
-)
+
+def broker_settings(environ: Mapping[str, str]) -> tuple[str, str | None, dict[str, Any]]:
+    """``(broker_url, broker_transport, broker_transport_options)`` the environment describes.
+
+    A ``sentinel://`` URL names sentinels, not a Redis: kombu asks them for the master known by
+    ``master_name`` (Celery's ``broker_transport_options['master_name']``), which the standalone
+    service reads from ``PUSHWORKER_BROKER_MASTER_NAME``. Sentinels that require a password get
+    it from ``PUSHWORKER_BROKER_SENTINEL_PASSWORD`` (kombu's ``sentinel_kwargs``); the password in
+    the URL is the master's.
+    """
+
+    def value(name: str) -> str:
+        return (environ.get(name) or "").strip()
+
+    # The hardened transport for every Redis URL flavour (see pushworker/transport.py).
+    url, transport = broker_for(value("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0")
+    options: dict[str, Any] = {}
+    if (url or "").lower().startswith("sentinel://"):
+        options["master_name"] = value("PUSHWORKER_BROKER_MASTER_NAME")
+        if not options["master_name"]:
+            raise SettingsError(
+                ["PUSHWORKER_BROKER_MASTER_NAME: required with a sentinel:// "
+                 "PUSHWORKER_BROKER_URL; the name the sentinels monitor the master under "
+                 "('sentinel monitor <name> ...')"]
+            )  # fmt: skip
+        if password := value("PUSHWORKER_BROKER_SENTINEL_PASSWORD"):
+            options["sentinel_kwargs"] = {"password": password}
+    return url or "", transport, options
+
+
+broker_url, broker_transport, broker_transport_options = broker_settings(os.environ)
 
 # JSON only: a broker that accepted pickle would let anyone who can write to Redis run code here.
 task_serializer = "json"

@@ -30,7 +30,15 @@ def _check(args: argparse.Namespace) -> int:
     broker = os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
     from kombu.utils.url import maybe_sanitize_url
 
-    print(f"broker: {maybe_sanitize_url(broker)}")
+    # A sentinel:// URL lists every sentinel, separated by ";": each is masked on its own.
+    print(f"broker: {';'.join(maybe_sanitize_url(url) for url in broker.split(';'))}")
+    from pushworker.celeryconfig import broker_settings
+
+    try:  # the scheme, and a sentinel:// URL's master name
+        broker_settings(os.environ)
+    except conf.SettingsError as error:
+        print(error, file=sys.stderr)
+        return 1
     if settings.credential_problems:
         print(
             "a worker would refuse to start:\n  - " + "\n  - ".join(settings.credential_problems),

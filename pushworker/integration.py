@@ -120,6 +120,14 @@ def transport_options(settings: conf.Settings, given: dict[str, Any]) -> dict[st
         "max_retries": 1,
     }.items():
         options.setdefault(key, value)
+    # redis-py gives the connections to sentinels the socket_* options only when sentinel_kwargs
+    # is None; given (for a sentinel password), it replaces them, so the timeouts go in too.
+    if options.get("sentinel_kwargs") is not None:
+        options["sentinel_kwargs"] = {
+            "socket_connect_timeout": options["socket_connect_timeout"],
+            "socket_timeout": options["socket_timeout"],
+            **options["sentinel_kwargs"],
+        }
     return options
 
 
@@ -177,6 +185,14 @@ def install(app: Celery) -> Celery:
         config.broker_transport_options = transport_options(
             settings, config.broker_transport_options or {}
         )
+        if transport.endswith(":SentinelTransport") and not config.broker_transport_options.get(
+            "master_name"
+        ):
+            app._pushworker_broker_problem = conf.SettingsError(  # type: ignore[attr-defined]
+                ["a sentinel:// broker URL needs the Celery setting "
+                 "broker_transport_options['master_name'], the name the sentinels monitor the "
+                 "master under (standalone service: PUSHWORKER_BROKER_MASTER_NAME)"]
+            )  # fmt: skip
     if config.worker_consumer == STOCK_CONSUMER:
         config.worker_consumer = CONSUMER
     else:

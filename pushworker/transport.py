@@ -33,7 +33,8 @@ log = logging.getLogger("pushworker.transport")
 # First and last kombu release read for these overrides: Channel._brpop_read and _get (copied),
 # _receive_one, _deliver_fanout_message, basic_consume and QoS.restore_by_tag (wrapped), and what
 # the copies call (_flush_brpop_reauth, _queue_cycle, _maybe_update_queues_expire, _q_for_pri,
-# Transport._deliver). Widen it only after reading them again in the new release.
+# Transport._deliver), and Connection.cycle (set by SentinelTransport). Widen it only after
+# reading them again in the new release.
 KOMBU_CHECKED = ("5.7.0", "5.7.0")
 
 
@@ -205,9 +206,22 @@ class SocketTransport(Transport):
 
 
 class SentinelTransport(redis.SentinelTransport):
-    """For sentinel:// URLs; ``master_name`` comes from the broker transport options."""
+    """For sentinel:// URLs; ``master_name`` comes from the broker transport options.
+
+    kombu reads the ``;``-separated sentinel URLs as failover alternates too: after a failed
+    connect it switches the connection to the next one, and a switch takes the transport from
+    the URL's scheme, so a worker reconnecting during a master failover would come back on
+    kombu's stock transport, without the hardening. The Sentinel client already asks every
+    sentinel in turn for the current master, so the switch buys nothing: it is turned off for
+    the connections of this transport (``Connection.cycle``, private, read in kombu 5.7.0; the
+    alternates stay, as the channel reads the sentinels from them).
+    """
 
     Channel = SentinelChannel
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        client.cycle = None
 
 
 SCHEMES = ("redis", "rediss", "redis+socket", "sentinel")

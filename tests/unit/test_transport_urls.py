@@ -77,6 +77,7 @@ def _celery_transport(url: str) -> subprocess.CompletedProcess:
         "print(type(app.connection_for_write().transport).__name__)"
     )
     env = {**os.environ, "PUSHWORKER_BROKER_URL": url, "PYTHONPATH": str(ROOT)}
+    env["PUSHWORKER_BROKER_MASTER_NAME"] = "pushworker"  # required with sentinel://
     return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
     )

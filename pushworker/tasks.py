@@ -116,8 +116,8 @@ def _task_of(kind: type[Event]) -> EventTask:
 # One task per registered kind, each importable as ``pushworker.tasks.send_<kind>``.
 TASKS: dict[str, EventTask] = {"goods_visit": send_goods_visit}
 for _kind in registry.kinds().values():
-    TASKS.setdefault(_kind.kind, _task_of(_kind))
-    globals()[f"send_{_kind.kind}"] = TASKS[_kind.kind]
+    if _kind.kind not in TASKS:
+        TASKS[_kind.kind] = globals()[f"send_{_kind.kind}"] = _task_of(_kind)
 
 
 def _republish(deliveries: list[Delivery]) -> None:

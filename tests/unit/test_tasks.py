@@ -134,3 +134,12 @@ def test_the_sweeper_republishes_stuck_deliveries_once_per_staleness_period(repu
     assert tasks.sweep_stuck() == 1
     assert [o["task_id"] for o in republished.published] == [str(lost.event_id)]
     assert tasks.sweep_stuck() == 0
+
+
+def test_the_relay_leaves_a_row_of_an_unknown_kind_and_publishes_the_others(republished) -> None:
+    stranger = queued(published_at=None, kind="no_such_kind")
+    row = queued(published_at=None)
+    assert tasks.relay_outbox() == 2
+    assert [options["task_id"] for options in republished.published] == [str(row.event_id)]
+    stranger.refresh_from_db()
+    assert stranger.published_at is None

@@ -51,8 +51,8 @@ class EventTask(DjangoTask):
 def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]) -> str:
     """The one run path of every kind: check, then let the service claim, suppress and send.
 
-    ``kwargs`` may hold arguments this version does not know (another producer version's): the
-    message is recorded as rejected instead of failing before the task runs, with no row.
+    ``kwargs`` may hold arguments this version does not know (another producer version's): such
+    a message is recorded as a rejected row, rather than failing in Celery's argument check.
     """
     names = [*kind.arguments, "app_name", "event_id"]
     given = dict(zip(names, args, strict=False)) | kwargs

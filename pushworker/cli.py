@@ -150,6 +150,33 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _send_kind(args: argparse.Namespace) -> int:
+    """``pushworker send KIND --arg value …``: the kind's task, called with its own arguments."""
+    _django()
+    from pushworker.events import registry
+    from pushworker.tasks import TASKS
+
+    kind = registry.get(args.kind)
+    given = {name: getattr(args, name) for name in [*kind.arguments, "app_name", "event_id"]}
+    result = TASKS[kind.kind].delay(**{k: v for k, v in given.items() if v is not None})
+    print(result.id)
+    return 0
+
+
+def _send_arguments(commands) -> None:
+    from pushworker.events import registry
+
+    send = commands.add_parser("send", help="enqueue one event of any kind, as the web would")
+    kinds = send.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for name, kind in registry.kinds().items():
+        one = kinds.add_parser(name, help=(kind.__doc__ or name).splitlines()[0])
+        for argument in kind.arguments:
+            one.add_argument("--" + argument.replace("_", "-"), dest=argument)
+        one.add_argument("--app", "--app-name", dest="app_name")
+        one.add_argument("--event-id", dest="event_id")
+        one.set_defaults(func=_send_kind)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pushworker.demo import run
 
@@ -225,6 +252,7 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("--batch-size", type=int, default=1000, help="rows per transaction")
     purge.add_argument("--max-seconds", type=float, help="stop after this long; rerun resumes")
     purge.set_defaults(func=_purge)
+    _send_arguments(commands)
     return top
 
 

@@ -1,24 +1,33 @@
-"""Goods-visit event → the seed's notification texts and Xiaomi form fields, within Xiaomi's limits.
+"""A kind's notification → Xiaomi form fields, and the text helpers that keep it within limits.
 
-Pure: no database, no network. Names are shortened to fit, never rejected, because the owner
-should still hear that someone looked at the goods when a name is long.
+Pure: no database, no network. Each event kind (``pushworker.events``) says what its notification
+says; this module says how any notification becomes Android and iOS form fields.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 from pushworker import text
 from pushworker.mipush import Message
 
-TITLE = "您有一条新消息~"
-DESCRIPTION = "【{nickname}】刚刚浏览了您的商品【{goods}】~"
-GOODS_VISIT_TYPE = "2"  # the app routes a tap on this notification by extra.type
 # Xiaomi counts length like Java does, in UTF-16 units: title < 50, description < 128.
 DESCRIPTION_MAX_UNITS = 127
-NICKNAME_MIN_UNITS = 12  # a long goods name never squeezes the nickname below this
-TIME_TO_LIVE_MS = 24 * 3600 * 1000  # a day-old "someone viewed your goods" is not worth showing
 _ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What the phone shows and how long Xiaomi keeps trying to reach it."""
+
+    title: str
+    description: str
+    extra: dict[str, str]
+    time_to_live_ms: int
+    notify_id: int  # Android only: a repeated send with the same id replaces the first
+    channel_id: str | None = None  # Android 8+ notification channel; None keeps Xiaomi's default
+    badge: int = 1
 
 
 def utf16_units(text: str) -> int:
@@ -44,55 +53,41 @@ def shorten(text: str, max_units: int) -> str:
     return "".join(kept).rstrip() + _ELLIPSIS
 
 
-def describe(nickname: str, goods_name: str) -> str:
-    """The seed's description with both names shortened so the whole fits Xiaomi's limit."""
-    nickname, goods_name = clean(nickname), clean(goods_name)
-    room = DESCRIPTION_MAX_UNITS - utf16_units(DESCRIPTION.format(nickname="", goods=""))
-    goods_room = max(room - utf16_units(nickname), room - NICKNAME_MIN_UNITS)
-    goods_name = shorten(goods_name, goods_room)
-    nickname = shorten(nickname, room - utf16_units(goods_name))
-    return DESCRIPTION.format(nickname=nickname, goods=goods_name)
-
-
 def notify_id(event_id: str) -> int:
     """A stable per-event notification id: a repeated send replaces the first on the phone."""
     return int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:4], "big") % (2**31 - 1) + 1
 
 
-def android_fields(
-    *, event_id: str, nickname: str, goods_id: str, goods_name: str, package: str
-) -> dict[str, str]:
+def android_fields(note: Notification, *, package: str) -> dict[str, str]:
     """Form fields of the Android notification (the seed's message plus a stable notify id)."""
-    return (
+    message = (
         Message()
         .restricted_package_name(package)
-        .title(TITLE)
-        .description(describe(nickname, goods_name))
+        .title(note.title)
+        .description(note.description)
         .pass_through(0)
-        .notify_id(notify_id(event_id))
-        .time_to_live(TIME_TO_LIVE_MS)
-        .extra({"type": GOODS_VISIT_TYPE, "goods_id": goods_id})
-        .android_fields()
+        .notify_id(note.notify_id)
+        .time_to_live(note.time_to_live_ms)
     )
+    if note.channel_id:
+        message = message.channel_id(note.channel_id)
+    return message.extra(note.extra).android_fields()
 
 
-def ios_fields(
-    *, event_id: str, nickname: str, goods_id: str, goods_name: str, package: str
-) -> dict[str, str]:
+def ios_fields(note: Notification, *, package: str) -> dict[str, str]:
     """Form fields of the iOS notification: the seed's alert and badge, plus an iOS 10 title.
 
     Xiaomi's iOS messages have no ``notify_id``, so a repeated iOS send cannot replace the first;
     such repeats are still counted and flagged on the delivery.
     """
-    description = describe(nickname, goods_name)
     return (
         Message()
         .restricted_package_name(package)
-        .description(description)
-        .aps_title(TITLE)
-        .aps_body(description)
-        .badge(1)
-        .time_to_live(TIME_TO_LIVE_MS)
-        .extra({"type": GOODS_VISIT_TYPE, "goods_id": goods_id})
+        .description(note.description)
+        .aps_title(note.title)
+        .aps_body(note.description)
+        .badge(note.badge)
+        .time_to_live(note.time_to_live_ms)
+        .extra(note.extra)
         .ios_fields()
     )

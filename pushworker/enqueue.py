@@ -1,4 +1,4 @@
-"""The web side of ``send_goods_visit``: hand the event to Redis within a time budget, else keep it.
+"""The web side of every ``send_<kind>``: hand the event to Redis within a budget, else keep it.
 
 The caller never waits longer than ``PUSHWORKER_ENQUEUE_BUDGET_MS``: the publish runs on a small
 pool of daemon threads and the caller stops waiting at the deadline. The event is kept in the
@@ -21,7 +21,8 @@ from typing import Any
 from django.db import DatabaseError, transaction
 
 from pushworker import conf, outbox, records
-from pushworker.events import GoodsVisit, InvalidEventError
+from pushworker.events import InvalidEventError
+from pushworker.events.base import Event
 
 log = logging.getLogger("pushworker.enqueue")
 
@@ -90,7 +91,7 @@ class _Publisher:
 _publisher = _Publisher()
 
 
-def publish(task: Any, event: GoodsVisit) -> bool:
+def publish(task: Any, event: Event) -> bool:
     """Give the event to the broker within the budget; False if breaker, error or clock said no."""
     settings = conf.get()
     if not breaker.allows():
@@ -113,14 +114,14 @@ def publish(task: Any, event: GoodsVisit) -> bool:
     return False
 
 
-def _app_name(event: GoodsVisit) -> str:
+def _app_name(event: Event) -> str:
     try:
         return conf.get().app(event.app_name).name
     except KeyError as error:
         raise InvalidEventError("app_name", str(error.args[0])) from None
 
 
-def enqueue(task: Any, event: GoodsVisit) -> str:
+def enqueue(task: Any, event: Event) -> str:
     """Enqueue now (outside or inside a transaction); returns the event id.
 
     Raises :class:`InvalidEventError` for an unknown app and :class:`EnqueueError` only when neither
@@ -149,21 +150,21 @@ def enqueue(task: Any, event: GoodsVisit) -> str:
     return event.event_id
 
 
-def _relayed(event: GoodsVisit) -> None:
+def _relayed(event: Event) -> None:
     # Said only where a row was kept: on the other paths the relay has nothing to publish.
     log.warning(
         "the relay publishes the event from the outbox", extra={"delivery_id": event.event_id}
     )
 
 
-def _keep_or_raise(event: GoodsVisit, app_name: str) -> None:
+def _keep_or_raise(event: Event, app_name: str) -> None:
     try:
         records.ensure(event, app_name, published=False)
     except DatabaseError as error:
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
 
 
-def enqueue_on_commit(task: Any, event: GoodsVisit, using: str | None = None) -> str:
+def enqueue_on_commit(task: Any, event: Event, using: str | None = None) -> str:
     """Enqueue when the surrounding transaction commits; never raises into the committing code.
 
     With the outbox on, the row is written inside the transaction, so it commits or rolls back
@@ -197,7 +198,7 @@ def enqueue_on_commit(task: Any, event: GoodsVisit, using: str | None = None) ->
                 enqueue(task, event)
         except Exception:  # noqa: BLE001 - the caller's data is committed; an error here must not 500
             log.exception(
-                "goods visit not enqueued after commit",
+                "event not enqueued after commit",
                 extra={"delivery_id": event.event_id, "event": event.as_kwargs()},
             )
 

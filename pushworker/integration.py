@@ -19,13 +19,15 @@ from celery import Celery, signals
 from kombu import Queue
 
 from pushworker import conf, ratelimit
+from pushworker.events import registry
 
 log = logging.getLogger("pushworker.integration")
 
 QUEUE = "pushworker"
 MAINTENANCE_QUEUE = "pushworker.maintenance"
+# One route for every kind's task: the registry names them (adding a kind adds its route).
 ROUTES = {
-    "pushworker.send_goods_visit": {"queue": QUEUE},
+    **{name: {"queue": QUEUE} for name in registry.task_names()},
     "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
     "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
     "pushworker.purge_expired": {"queue": MAINTENANCE_QUEUE},

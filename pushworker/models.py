@@ -113,7 +113,7 @@ class DeliveryStatus(models.TextChoices):
     SENDING = "sending"
     RETRYING = "retrying"
     SENT = "sent"
-    # Some of the owner's devices got it, others could not be sent to (error_* says why).
+    # Some of the recipient's devices got it, others could not be sent to (error_* says why).
     PARTIAL = "partial"
     SUPPRESSED = "suppressed"
     FAILED = "failed"
@@ -130,19 +130,26 @@ TERMINAL_STATUSES = (
 
 
 class Delivery(models.Model):
-    """One goods-visit event and what became of it.
+    """One event of any kind (``kind``) and what became of it; adding a kind adds no column.
 
     Written by the enqueuing process (status ``queued``) so that an event the broker loses can be
     published again; ``published_at`` is empty while the broker has not taken it (the outbox).
     """
 
     event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(
+        max_length=64, default="goods_visit", help_text="The event kind (pushworker.events)."
+    )
     app_name = models.CharField(max_length=64)
-    owner_id = models.CharField(max_length=64, db_index=True)
-    visitor_id = models.CharField(max_length=64)
-    visitor_name = models.CharField(max_length=255, blank=True)
-    goods_id = models.CharField(max_length=64)
-    goods_name = models.CharField(max_length=1024)
+    recipient_id = models.CharField(
+        max_length=64, db_index=True, help_text="The user whose devices are sent to."
+    )
+    subject_id = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="What it is about (goods id, order id)."
+    )
+    payload = models.JSONField(
+        default=dict, blank=True, help_text="The event's own arguments but the recipient."
+    )
 
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
@@ -176,9 +183,9 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         indexes = [
-            # The admin: recent windows, one owner's deliveries newest first, open deliveries.
+            # The admin: recent windows, one recipient's deliveries newest first, open deliveries.
             models.Index(fields=["created_at"], name="delivery_created_at"),
-            models.Index(fields=["owner_id", "-created_at"], name="delivery_owner_created"),
+            models.Index(fields=["recipient_id", "-created_at"], name="delivery_recipient_created"),
             models.Index(
                 fields=["status", "created_at"],
                 name="delivery_open_created",
@@ -204,7 +211,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"goods visit {self.event_id} → {self.owner_id}: {self.status}"
+        return f"{self.kind.replace('_', ' ')} {self.event_id} → {self.recipient_id}: {self.status}"
 
 
 class AttemptStatus(models.TextChoices):

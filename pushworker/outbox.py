@@ -10,19 +10,15 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from pushworker.events import GoodsVisit
+from pushworker.events import registry
+from pushworker.events.base import Event
 from pushworker.models import Delivery, DeliveryStatus
 
 
-def event_of(delivery: Delivery) -> GoodsVisit:
-    return GoodsVisit(
-        event_id=str(delivery.event_id),
-        owner_id=delivery.owner_id,
-        visitor_id=delivery.visitor_id or None,
-        goods_id=delivery.goods_id,
-        goods_name=delivery.goods_name,
-        visitor_name=delivery.visitor_name or None,
-        app_name=delivery.app_name,
+def event_of(delivery: Delivery) -> Event:
+    """The event a row keeps, rebuilt by its kind (the relay and the sweeper publish it again)."""
+    return registry.get(delivery.kind).from_row(
+        str(delivery.event_id), delivery.app_name, delivery.recipient_id, delivery.payload
     )
 
 

@@ -17,7 +17,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from pushworker import routing, text
-from pushworker.events import GoodsVisit
+from pushworker.events import registry
+from pushworker.events.base import Event
 from pushworker.models import (
     AttemptStatus,
     DeadLetter,
@@ -47,7 +48,7 @@ def _xiaomi_id(value: str) -> str:  # a remote answer's id, made to fit its colu
 
 
 def ensure(
-    event: GoodsVisit, app_name: str, *, published: bool = True, create: bool = True
+    event: Event, app_name: str, *, published: bool = True, create: bool = True
 ) -> tuple[Delivery | None, bool]:
     """The event's delivery row and whether this call created it (``queued``, by the outbox or a
     worker). ``create=False`` (a retried message, whose first run wrote the row) answers ``None``
@@ -57,12 +58,11 @@ def ensure(
     return Delivery.objects.get_or_create(
         event_id=event.event_id,
         defaults={
+            "kind": event.kind,
             "app_name": app_name,
-            "owner_id": event.owner_id,
-            "visitor_id": event.visitor_id or "",
-            "visitor_name": event.visitor_name or "",
-            "goods_id": event.goods_id,
-            "goods_name": event.goods_name,
+            "recipient_id": event.recipient_id,
+            "subject_id": event.subject_id,
+            "payload": event.payload(),
             "status": DeliveryStatus.QUEUED,
             "published_at": timezone.now() if published else None,
         },
@@ -126,10 +126,10 @@ def history(delivery: Delivery) -> History:
     return History(sent=frozenset(sent), maybe_sent=frozenset(maybe - sent))
 
 
-def active_devices(owner_id: str, app_name: str) -> list[PushDevice]:
-    """The owner's devices that may be sent to, the most recently changed first."""
+def active_devices(recipient_id: str, app_name: str) -> list[PushDevice]:
+    """The recipient's devices that may be sent to, the most recently changed first."""
     return list(
-        PushDevice.objects.filter(user_id=owner_id, app_name=app_name, is_active=True).order_by(
+        PushDevice.objects.filter(user_id=recipient_id, app_name=app_name, is_active=True).order_by(
             "-modify_time"
         )
     )
@@ -246,7 +246,7 @@ def deactivate_devices(device_ids: tuple[int, ...], reason: str) -> int:
     )
 
 
-def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
+def reject(raw_event_id: Any, raw: dict[str, Any], reason: str, kind="goods_visit") -> Delivery:
     """Record a message whose arguments are unusable as a failed delivery, keeping what it said."""
     try:
         event_id = uuid.UUID(str(raw_event_id))
@@ -257,17 +257,17 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
         # Cleaned as an accepted event's names are: NUL or a lone surrogate must not lose the row.
         return "" if value is None else text.one_line(value, limit)
 
-    now = timezone.now()
+    cls, now = registry.get(kind), timezone.now()
+    payload = {n: field(raw[n], 1024) for n in cls.arguments if raw.get(n) is not None}
     # get_or_create: a malformed copy must not overwrite the record of a well-formed event.
     delivery, _ = Delivery.objects.get_or_create(
         event_id=event_id,
         defaults={
+            "kind": kind,
             "app_name": field(raw.get("app_name"), 64),
-            "owner_id": field(raw.get("owner_id"), 64),
-            "visitor_id": field(raw.get("visitor_id"), 64),
-            "goods_id": field(raw.get("goods_id"), 64),
-            "visitor_name": field(raw.get("visitor_name"), 255),
-            "goods_name": field(raw.get("goods_name"), 1024),
+            "recipient_id": field(raw.get(cls.recipient), 64),
+            "subject_id": field(raw.get(cls.subject), 64),
+            "payload": payload,
             "status": DeliveryStatus.FAILED,
             "error_category": "bad_request",
             "error_reason": text.one_line(reason, 2000),

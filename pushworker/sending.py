@@ -14,7 +14,6 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 from tenacity.wait import wait_random_exponential
 
 from pushworker import conf, content, ratelimit, records, routing
-from pushworker.events import GoodsVisit
 from pushworker.mipush import (
     Client,
     ConfigurationError,
@@ -75,17 +74,11 @@ def failure_of(error: MiPushError) -> Failure:
     )
 
 
-def fields_for(event: GoodsVisit, unit: routing.SendUnit, nickname: str) -> dict[str, str]:
+def fields_for(note: content.Notification, unit: routing.SendUnit) -> dict[str, str]:
     """The unit's form fields; raises ``InvalidMessageError`` when its platform's rules refuse."""
     assert unit.credentials is not None
     build = content.ios_fields if unit.platform == "ios" else content.android_fields
-    return build(
-        event_id=event.event_id,
-        nickname=nickname,
-        goods_id=event.goods_id,
-        goods_name=event.goods_name,
-        package=unit.credentials.package,
-    )
+    return build(note, package=unit.credentials.package)
 
 
 def _is_quick_retryable(error: BaseException) -> bool:

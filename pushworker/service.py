@@ -12,8 +12,8 @@ import logging
 import random
 from dataclasses import dataclass
 
-from pushworker import conf, content, nicknames, ratelimit, records, routing, sending
-from pushworker.events import GoodsVisit
+from pushworker import conf, ratelimit, records, routing, sending
+from pushworker.events.base import Event
 from pushworker.mipush import InvalidMessageError, SendResult
 from pushworker.models import TERMINAL_STATUSES, Delivery, DeliveryStatus
 from pushworker.records import Failure
@@ -33,21 +33,18 @@ class Outcome:
         return self.countdown is not None
 
 
-def _nickname(event: GoodsVisit, settings: conf.Settings) -> str:
-    # A name that cleans to nothing (only control characters) would show as "【】".
-    if event.visitor_name and content.clean(event.visitor_name):
-        return event.visitor_name
-    if event.visitor_id is None:
-        return settings.app(event.app_name).anonymous_nickname
-    name = nicknames.load(settings.nickname_resolver)(event.visitor_id)
-    return name if name and content.clean(name) else settings.unknown_visitor_name
+def _retryable(event: Event, failure: Failure) -> bool:
+    # A used-up daily quota is the kind's call: a stale visit fails, a shipped order waits.
+    if failure.category == "quota":
+        return event.quota_exhausted == "retry"
+    return failure.category in ("transient", "throttled")
 
 
-def deliver(event: GoodsVisit, *, redelivered: bool = False, retried: bool = False) -> Outcome:
-    """Deliver one goods-visit event; safe to call again for the same event at any time.
+def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -> Outcome:
+    """Deliver one event of any kind; safe to call again for the same event at any time.
 
     A request is made only after the delivery row was claimed by this run, and a target that Xiaomi
-    already accepted is never requested again, even when the owner's devices changed since. The
+    already accepted is never requested again, even when the recipient's devices changed since. The
     only repeat possible is a target whose request was cut by a crash or failed after it may have
     reached Xiaomi (a read timeout, a 500): it is sent again (on Android with the same
     ``notify_id``) and the row is flagged. A ``retried`` message whose row is gone was purged after
@@ -82,15 +79,14 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retried: bool = Fal
             ),
         )
 
-    if event.visitor_id is not None and event.owner_id == event.visitor_id:
-        return _end(
-            delivery, DeliveryStatus.SUPPRESSED, Failure("suppressed", "owner viewed own goods")
-        )
-    devices = records.active_devices(event.owner_id, app.name)
+    suppressed = event.suppressed()
+    if suppressed:
+        return _end(delivery, DeliveryStatus.SUPPRESSED, Failure("suppressed", suppressed))
+    devices = records.active_devices(event.recipient_id, app.name)
     if not devices and not past.sent:
         return _end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
-    nickname = _nickname(event, settings)
+    note = event.notification(settings)
     accepted: list[SendResult] = []
     retryable: list[Failure] = []
     permanent: list[Failure] = []
@@ -102,7 +98,7 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retried: bool = Fal
             )
             continue
         try:
-            fields = sending.fields_for(event, unit, nickname)
+            fields = sending.fields_for(note, unit)
         except InvalidMessageError as error:
             permanent.append(Failure("bad_request", str(error)))
             continue
@@ -118,7 +114,7 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retried: bool = Fal
             return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
         if isinstance(answer, SendResult):
             accepted.append(answer)
-        elif answer.category in ("transient", "throttled"):
+        elif _retryable(event, answer):
             retryable.append(answer)
         else:
             permanent.append(answer)
@@ -127,14 +123,14 @@ def deliver(event: GoodsVisit, *, redelivered: bool = False, retried: bool = Fal
         # The row counts broker retries spent on failures; Celery's own count also includes
         # waits for another run's claim, which must not eat the budget.
         if delivery.retries < settings.retry.max_retries:
-            throttled = any(f.category == "throttled" for f in retryable)
+            throttled = any(f.category in ("throttled", "quota") for f in retryable)
             ceiling = settings.retry.countdown_ceiling(delivery.retries, throttled)
             countdown = random.uniform(0, ceiling)
             records.park_for_retry(delivery, retryable[0], countdown)
             return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
         return _end(delivery, DeliveryStatus.DEAD, retryable[0])
     if accepted or past.sent:
-        # Reached some of the owner's devices: "partial" when others could not be sent to.
+        # Reached some of the recipient's devices: "partial" when others could not be sent to.
         return _end(
             delivery,
             DeliveryStatus.PARTIAL if permanent else DeliveryStatus.SENT,

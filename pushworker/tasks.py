@@ -1,4 +1,4 @@
-"""Thin Celery tasks: explicit names, ids and names in, retry decision out; the service decides."""
+"""Thin Celery tasks, one per event kind: explicit names, ids and names in, retry decision out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from celery.result import AsyncResult
 from django.db import close_old_connections
 
 from pushworker import conf, enqueue, outbox, purge, records, service
-from pushworker.events import GoodsVisit, InvalidEventError
+from pushworker.events import GoodsVisit, InvalidEventError, registry
+from pushworker.events.base import Event
 from pushworker.models import Delivery, DeliveryStatus
 
 log = logging.getLogger("pushworker.tasks")
@@ -26,27 +27,68 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
         close_old_connections()
 
 
-class GoodsVisitTask(DjangoTask):
-    """``delay`` and ``delay_on_commit`` check the arguments, then keep the web process waiting at
-    most the enqueue budget (``PUSHWORKER_ENQUEUE_BUDGET_MS``); bad arguments raise
-    :class:`InvalidEventError` naming the argument.
+class EventTask(DjangoTask):
+    """The task of one event kind (``kind_class``). ``delay`` and ``delay_on_commit`` check the
+    arguments, then keep the web process waiting at most the enqueue budget
+    (``PUSHWORKER_ENQUEUE_BUDGET_MS``); bad arguments raise :class:`InvalidEventError` naming the
+    argument.
 
     ``apply_async`` stays Celery's own: the worker's retries, the relay and the sweeper use it.
     """
 
+    kind_class: type[Event]
+
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
-        event = GoodsVisit.from_call(*args, **kwargs)
+        event = self.kind_class.from_call(*args, **kwargs)
         return self.AsyncResult(enqueue.enqueue(self, event))
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> str:
         """Enqueue once the caller's transaction commits; returns the event id at once."""
         using = kwargs.pop("using", None)
-        return enqueue.enqueue_on_commit(self, GoodsVisit.from_call(*args, **kwargs), using=using)
+        event = self.kind_class.from_call(*args, **kwargs)
+        return enqueue.enqueue_on_commit(self, event, using=using)
 
 
-@shared_task(bind=True, base=GoodsVisitTask, name="pushworker.send_goods_visit", max_retries=None)
+def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]) -> str:
+    """The one run path of every kind: check, then let the service claim, suppress and send.
+
+    ``kwargs`` may hold arguments this version does not know (another producer version's): such
+    a message is recorded as a rejected row, rather than failing in Celery's argument check.
+    """
+    names = [*kind.arguments, "app_name", "event_id"]
+    given = dict(zip(names, args, strict=False)) | kwargs
+    given["event_id"] = given.get("event_id") or task.request.id
+    try:
+        if len(args) > len(names):
+            kind.from_call(*args, **kwargs)  # raises, naming the count
+        event = kind.from_call(**given)
+    except InvalidEventError as error:
+        # A message written by hand or by an old producer: record it, never crash-loop on it.
+        raw = {name: given.get(name) for name in names[:-1]}
+        records.reject(given["event_id"], raw, str(error), kind.kind)
+        return DeliveryStatus.FAILED
+    # Redis marks every restored message redelivered, also one restored only because a live worker
+    # held it past the visibility timeout waiting for its ETA: that copy runs beside the original.
+    # So for a message with an ETA, redelivery is no sign that an earlier run died, and only the
+    # claim's lease may take its row over (tests/faults: countdown longer than the timeout).
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    redelivered = redelivered and task.request.eta is None
+    # A retried message's first run wrote its row, so a missing row means it was purged.
+    outcome = service.deliver(event, redelivered=redelivered, retried=task.request.retries > 0)
+    if outcome.retry:
+        raise task.retry(countdown=outcome.countdown, max_retries=None)
+    return outcome.status
+
+
+@shared_task(
+    bind=True,
+    base=EventTask,
+    name="pushworker.send_goods_visit",
+    max_retries=None,
+    kind_class=GoodsVisit,
+)
 def send_goods_visit(
-    self: GoodsVisitTask,
+    self: EventTask,
     owner_id: Any = None,
     visitor_id: Any = None,
     goods_id: Any = None,
@@ -56,54 +98,41 @@ def send_goods_visit(
     event_id: Any = None,
     **unknown: Any,
 ) -> str:
-    """Tell ``owner_id``'s phones that ``visitor_id`` just viewed their goods ``goods_name``.
+    """Tell ``owner_id``'s phones that ``visitor_id`` just viewed their goods ``goods_name``."""
+    arguments = (owner_id, visitor_id, goods_id, goods_name, visitor_name, app_name, event_id)
+    return _run(self, GoodsVisit, arguments, unknown)
 
-    ``unknown``: a message from another producer version may carry arguments this one does not
-    know; it is recorded as rejected instead of failing before the task runs, with no row.
-    """
-    try:
-        event = GoodsVisit.from_call(
-            owner_id,
-            visitor_id,
-            goods_id,
-            goods_name,
-            visitor_name,
-            app_name,
-            event_id or self.request.id,
-            **unknown,
-        )
-    except InvalidEventError as error:
-        # A message written by hand or by an old producer: record it, never crash-loop on it.
-        raw = {
-            "owner_id": owner_id,
-            "visitor_id": visitor_id,
-            "goods_id": goods_id,
-            "goods_name": goods_name,
-            "visitor_name": visitor_name,
-            "app_name": app_name,
-        }
-        records.reject(event_id or self.request.id, raw, str(error))
-        return DeliveryStatus.FAILED
-    # Redis marks every restored message redelivered, also one restored only because a live worker
-    # held it past the visibility timeout waiting for its ETA: that copy runs beside the original.
-    # So for a message with an ETA, redelivery is no sign that an earlier run died, and only the
-    # claim's lease may take its row over (tests/faults: countdown longer than the timeout).
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    redelivered = redelivered and self.request.eta is None
-    # A retried message's first run wrote its row, so a missing row means it was purged.
-    outcome = service.deliver(event, redelivered=redelivered, retried=self.request.retries > 0)
-    if outcome.retry:
-        raise self.retry(countdown=outcome.countdown, max_retries=None)
-    return outcome.status
+
+def _task_of(kind: type[Event]) -> EventTask:
+    """``send_<kind>(*arguments, app_name=None, event_id=None)``, as the kind declares them."""
+
+    def run(self: EventTask, *args: Any, **kwargs: Any) -> str:
+        return _run(self, kind, args, kwargs)
+
+    run.__name__ = run.__qualname__ = f"send_{kind.kind}"
+    run.__doc__ = kind.__doc__
+    options = {"name": kind.task_name(), "max_retries": None, "kind_class": kind}
+    return shared_task(bind=True, base=EventTask, **options)(run)
+
+
+# One task per registered kind, each importable as ``pushworker.tasks.send_<kind>``.
+TASKS: dict[str, EventTask] = {"goods_visit": send_goods_visit}
+for _kind in registry.kinds().values():
+    if _kind.kind not in TASKS:
+        TASKS[_kind.kind] = globals()[f"send_{_kind.kind}"] = _task_of(_kind)
 
 
 def _republish(deliveries: list[Delivery]) -> None:
-    """Hand deliveries to the broker again, under their event ids, and note the hand-over."""
-    for delivery in deliveries:
-        send_goods_visit.apply_async(
+    """Hand deliveries to the broker again, under their event ids, each to its kind's task."""
+    known = [d for d in deliveries if d.kind in TASKS]
+    for delivery in known:
+        TASKS[delivery.kind].apply_async(
             kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
         )
-    outbox.mark_published(deliveries)
+    outbox.mark_published(known)
+    if len(known) < len(deliveries):  # a kind this version lacks: left for a version that has it
+        unknown = sorted({d.kind for d in deliveries} - set(TASKS))
+        log.error("deliveries of unknown kinds not republished", extra={"kinds": unknown})
 
 
 @shared_task(name="pushworker.relay_outbox", ignore_result=True)

@@ -4,7 +4,7 @@ A name (goods name, visitor name) is user data. It may hold characters that no d
 or phone screen should see: NUL (PostgreSQL text cannot store it), other C0/C1 control characters
 (a newline forges a log line), bidi overrides and isolates (a nickname could reverse the rest of
 the notification), and lone surrogates (valid in a Python str, not encodable as UTF-8). The event
-is cleaned once where it enters (``events.GoodsVisit.from_call``), so the notification, the
+is cleaned once where it enters (``events.validators``), so the notification, the
 records and the logs all see the same cleaned text; the helpers here are the one definition.
 """
 

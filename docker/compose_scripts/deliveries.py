@@ -13,5 +13,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
 django.setup()
 from pushworker.models import Delivery  # noqa: E402
 
-rows = Delivery.objects.filter(goods_id__startswith=sys.argv[1] + "-")
-print(json.dumps(dict(rows.values_list("goods_id", "status"))))
+rows = Delivery.objects.filter(subject_id__startswith=sys.argv[1] + "-")
+print(json.dumps(dict(rows.values_list("subject_id", "status"))))

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from pushworker import outbox
 from pushworker.admin import display, overview
-from pushworker.admin.filters import CreatedFilter, OwnerFilter, StatusFilter
+from pushworker.admin.filters import CreatedFilter, KindFilter, RecipientFilter, StatusFilter
 from pushworker.admin.story import story
 from pushworker.models import Delivery
 
@@ -41,8 +41,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = (
         "short_event_id",
-        "owner_id",
-        "visitor_id",
+        "kind",
+        "recipient_id",
+        "subject_id",
         "app_name",
         "coloured_status",
         "outcome",
@@ -51,7 +52,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
     )
     list_display_links = ("short_event_id",)
     list_filter = (
-        OwnerFilter,
+        RecipientFilter,
+        KindFilter,
         StatusFilter,
         CreatedFilter,
         "app_name",
@@ -59,15 +61,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "possible_duplicate",
     )
     search_fields = (
-        "=owner_id",
-        "=visitor_id",
-        "=goods_id",
+        "=recipient_id",
+        "=subject_id",
         "^event_id",
         "=message_id",
         "=trace_id",
     )
     search_help_text = (
-        "Exact match on owner id, visitor id, goods id, Xiaomi message id or trace id, "
+        "Exact match on recipient id (a goods visit's owner), subject id (goods id, order id), "
+        "Xiaomi message id or trace id, "
         "or the start of an event id (the short id shown in the list)."
     )
     ordering = ("-created_at",)  # newest first, on the created_at index
@@ -81,12 +83,11 @@ class DeliveryAdmin(ReadOnlyAdmin):
             {
                 "fields": (
                     "event_id",
+                    "kind",
                     "app_name",
-                    "owner_id",
-                    "visitor_id",
-                    "visitor_name",
-                    "goods_id",
-                    "goods_name",
+                    "recipient_id",
+                    "subject_id",
+                    "payload",
                 )
             },
         ),
@@ -126,7 +127,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        match = Q(owner_id=term) | Q(visitor_id=term) | Q(goods_id=term) | Q(message_id=term)
+        match = Q(recipient_id=term) | Q(subject_id=term) | Q(message_id=term)
         match |= Q(trace_id=term)
         try:
             match |= Q(event_id=uuid.UUID(term))
@@ -228,7 +229,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
             else None,
             "owner_url": reverse("admin:pushworker_delivery_changelist")
             + "?"
-            + urlencode({"owner_id": delivery.owner_id})
+            + urlencode({"owner_id": delivery.recipient_id})
             if delivery is not None
             else None,
         }

@@ -40,7 +40,7 @@ def deactivating_attempt(device: PushDevice) -> DeliveryAttempt | None:
         target = device.registration_id
     candidates = (
         DeliveryAttempt.objects.filter(
-            delivery__owner_id=device.user_id,
+            delivery__recipient_id=device.user_id,
             delivery__app_name=device.app_name,
             error_category="invalid_target",
             finished_at__lte=device.deactivated_at,
@@ -103,9 +103,9 @@ class PushDeviceAdmin(admin.ModelAdmin):
     def recent_deliveries(self, device: PushDevice) -> str:
         if device.pk is None:
             return "–"
-        rows = Delivery.objects.filter(owner_id=device.user_id, app_name=device.app_name).order_by(
-            "-created_at"
-        )[:RECENT]
+        rows = Delivery.objects.filter(
+            recipient_id=device.user_id, app_name=device.app_name
+        ).order_by("-created_at")[:RECENT]
         changelist = reverse("admin:pushworker_delivery_changelist")
         lines = format_html_join(
             "",

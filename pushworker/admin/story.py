@@ -12,13 +12,21 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from pushworker import conf, routing
+from pushworker import conf, outbox, routing
 from pushworker.admin import display
 from pushworker.models import Delivery, DeliveryAttempt, PushDevice
 
 
+def _summary(delivery: Delivery) -> str:
+    """What the event said, in the words of its kind (plain text; escaped by the caller)."""
+    try:
+        return outbox.event_of(delivery).summary()[:300]
+    except (KeyError, TypeError):  # a kind this version does not know, or a rejected message
+        return f"{delivery.kind} to user {delivery.recipient_id} about {delivery.subject_id}"
+
+
 def devices_by_target(delivery: Delivery) -> dict[str, PushDevice]:
-    devices = PushDevice.objects.filter(user_id=delivery.owner_id, app_name=delivery.app_name)
+    devices = PushDevice.objects.filter(user_id=delivery.recipient_id, app_name=delivery.app_name)
     try:
         app = conf.get().app(delivery.app_name)
     except KeyError:  # an app removed from the settings: regids still identify its devices
@@ -101,12 +109,8 @@ def story(delivery: Delivery) -> SafeString:
         (
             delivery.created_at,
             format_html(
-                "Event accepted: visitor <code>{}</code> viewed goods <code>{}</code> “{}” of "
-                "owner <code>{}</code> in app <code>{}</code>.",
-                delivery.visitor_id,
-                delivery.goods_id,
-                delivery.goods_name[:120],
-                delivery.owner_id,
+                "Event accepted: {} in app <code>{}</code>.",
+                _summary(delivery),
                 delivery.app_name,
             ),
         )

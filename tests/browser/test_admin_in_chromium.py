@@ -51,7 +51,7 @@ def site(stack):
         90,
         message="five deliveries finished by the worker",
     )
-    dead = Delivery.objects.filter(owner_id=OWNER).order_by("created_at").first()
+    dead = Delivery.objects.filter(recipient_id=OWNER).order_by("created_at").first()
     Delivery.objects.filter(pk=dead.pk).update(
         status=DeliveryStatus.DEAD,
         crashes=3,
@@ -123,10 +123,9 @@ def test_did_user_1042_get_the_push_answered_by_the_owner_filter(page) -> None:
     box.send_keys(OWNER)
     box.submit()
     wait_for(lambda: "owner_id=1042" in browser.current_url, 30, message="the owner filter")
-    owners = [
-        td.text for td in browser.find_elements(By.CSS_SELECTOR, "#result_list td.field-owner_id")
-    ]
-    assert owners == [OWNER] * Delivery.objects.filter(owner_id=OWNER).count() == [OWNER] * 3
+    cells = browser.find_elements(By.CSS_SELECTOR, "#result_list td.field-recipient_id")
+    owners = [td.text for td in cells]
+    assert owners == [OWNER] * Delivery.objects.filter(recipient_id=OWNER).count() == [OWNER] * 3
     # The list fits the operator's screen: no side scroller around the table.
     results = browser.find_element(By.CSS_SELECTOR, "#changelist .results")
     assert browser.execute_script(
@@ -142,7 +141,7 @@ def test_did_user_1042_get_the_push_answered_by_the_owner_filter(page) -> None:
 def test_a_delivery_tells_its_story_and_links_the_device_it_deactivated(page) -> None:
     from pushworker.models import Delivery, PushDevice
 
-    failed = Delivery.objects.get(owner_id=GONE)
+    failed = Delivery.objects.get(recipient_id=GONE)
     browser = page(f"/admin/pushworker/delivery/{failed.pk}/change/", "delivery-story", "fieldset")
     story = browser.find_element(By.CSS_SELECTOR, "ol.pw-story").text
     assert "20301 no valid targets" in story and "Deactivated" in story
@@ -187,7 +186,9 @@ def test_a_test_push_from_a_device_page_reaches_the_emulator(page, stack) -> Non
     browser.find_element(By.ID, "pw-test-push").click()
     wait_for(lambda: "test push(es) enqueued" in browser.page_source, 30, message="the message")
     wait_for(
-        lambda: Delivery.objects.filter(visitor_id=TEST_VISITOR_ID, status="sent").exists(),
+        lambda: Delivery.objects.filter(
+            payload__visitor_id=TEST_VISITOR_ID, status="sent"
+        ).exists(),
         90,
         message="the test push sent by the worker",
     )

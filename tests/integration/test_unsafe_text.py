@@ -50,8 +50,8 @@ def test_names_with_unsafe_characters_are_cleaned_and_every_event_ends_in_a_row(
     for event_id in (by_delay, by_commit, raw):
         row = finished(event_id)
         assert row.status == "sent", (row.status, row.error_reason)
-        assert row.goods_name == CLEANED
-    assert Delivery.objects.get(event_id=by_delay).visitor_name == "bob"
+        assert row.payload["goods_name"] == CLEANED
+    assert Delivery.objects.get(event_id=by_delay).payload["visitor_name"] == "bob"
     for message in warm_stack.emulator.messages():
         description = message["fields"]["description"]
         assert_safe(description)
@@ -84,7 +84,7 @@ def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(warm_s
         row = finished(event_id)
         assert (row.status, row.error_category) == ("failed", "bad_request")
         assert argument in row.error_reason
-        for value in (row.owner_id, row.goods_name, row.app_name, row.error_reason):
+        for value in (row.recipient_id, row.payload["goods_name"], row.app_name, row.error_reason):
             assert_safe(value)
     assert finished(visit("901")).status == "sent"  # the worker kept consuming
     wait_for(lambda: DeadLetter.objects.count() >= 3, 30, message="three dead letters")
@@ -117,7 +117,7 @@ def test_every_record_writer_takes_unsafe_text(warm_stack):
     records.dead_letter(UNSAFE, None, UNSAFE.encode("utf-8", "surrogatepass"))
 
     stored = Delivery.objects.get(event_id=event.event_id)
-    assert stored.goods_name == CLEANED and stored.visitor_name == CLEANED
+    assert stored.payload["goods_name"] == CLEANED and stored.payload["visitor_name"] == CLEANED
     assert_safe(stored.error_reason)
     assert_safe(stored.attempt_set.get().error_reason)
     assert_safe(PushDevice.objects.get(pk=device.pk).deactivated_reason)

@@ -181,7 +181,7 @@ def test_the_admin_test_push_goes_through_the_real_pipeline(clean_stack, web) ->
     link = re.search(r'href="(/admin/pushworker/delivery/\?event_id__in=[^"]+)"', page.text)
     assert link, page.text[-3000:]
     sent = wait_for(
-        lambda: Delivery.objects.filter(owner_id="555", status="sent").first(),
+        lambda: Delivery.objects.filter(recipient_id="555", status="sent").first(),
         60,
         message="the test push to be sent",
     )

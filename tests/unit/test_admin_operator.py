@@ -51,7 +51,7 @@ def test_every_code_in_the_table_has_a_meaning() -> None:
 def test_the_owner_filter_matches_the_exact_owner_only(admin_client) -> None:
     mine = delivery("1042")
     delivery("10420")
-    delivery("7", visitor_id="1042")
+    delivery("7", subject_id="1042")  # another field holding the id
     page = admin_client.get(changelist("delivery"), {"owner_id": "1042"})
     assert listed(page) == {mine.pk}
     assert b'id="pw-filter-owner_id"' in page.content and b'value="1042"' in page.content
@@ -89,7 +89,7 @@ def test_search_is_exact_and_finds_a_short_event_id(admin_client) -> None:
     assert listed(admin_client.get(url, {"q": str(mine.event_id)[:8]})) == {mine.pk}
     assert listed(admin_client.get(url, {"q": str(mine.event_id)})) == {mine.pk}
     page = admin_client.get(url)
-    assert b"Exact match on owner id" in page.content
+    assert b"Exact match on recipient id" in page.content
 
 
 def test_outcomes_read_as_sentences() -> None:

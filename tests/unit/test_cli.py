@@ -249,3 +249,43 @@ def test_the_management_command_reads_a_host_projects_pushworker_dict(settings) 
         conf.get.cache_clear()
     assert '"shop"' in out.getvalue() and "com.host.shop" in out.getvalue()
     assert "host-secret-value-123" not in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_send_kind_enqueues_a_registered_kind_with_its_own_arguments(configure, capsys, published):
+    configure(**CREDENTIALS)
+    code, out, _ = run(
+        capsys,
+        "send",
+        "goods_visit",
+        "--owner-id",
+        "42",
+        "--visitor-id",
+        "7",
+        "--goods-id",
+        "1001",
+        "--goods-name",
+        "二手自行车",
+        "--app",
+        "qqc",
+    )
+    assert code == 0
+    [(task_name, event)] = published
+    assert task_name == "pushworker.send_goods_visit" and event.event_id == out.strip()
+    assert (event.owner_id, event.goods_id, event.visitor_name, event.app_name) == (
+        "42",
+        "1001",
+        None,
+        "qqc",
+    )
+
+
+@pytest.mark.django_db
+def test_send_kind_refuses_a_missing_argument_naming_the_kind_and_the_argument(
+    configure, capsys, published
+) -> None:
+    configure(**CREDENTIALS)
+    code, out, err = run(capsys, "send", "goods_visit", "--owner-id", "42", "--goods-id", "1")
+    assert code == 2 and out == ""
+    assert err.startswith("pushworker: send_goods_visit: goods_name ")
+    assert published == [] and Delivery.objects.count() == 0

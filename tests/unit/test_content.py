@@ -1,4 +1,4 @@
-"""Specifies pushworker.content: the seed's texts, shortened to Xiaomi's limits, as valid fields."""
+"""Specifies the goods visit's texts (events/goods_visit.py): the seed's, shortened to fit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from pushworker import content
+from pushworker.events import goods_visit as content
 from pushworker.mipush import Message, utf16_length
 
 EVENT = "5d0f0c4e-2f8e-4c55-9d43-1b1f5e0c7a11"

@@ -119,7 +119,11 @@ def test_enqueue_keeps_a_published_event_with_its_publish_time(tasks) -> None:
     assert enqueue.enqueue(task, event) == event.event_id
     delivery = row(event)
     assert delivery.status == DeliveryStatus.QUEUED and delivery.published_at is not None
-    assert (delivery.owner_id, delivery.visitor_name, delivery.app_name) == ("42", "小明", "qqc")
+    assert (delivery.recipient_id, delivery.payload["visitor_name"], delivery.app_name) == (
+        "42",
+        "小明",
+        "qqc",
+    )
     assert len(task.calls) == 1
 
 
@@ -284,7 +288,8 @@ def test_delay_on_commit_returns_the_event_id(tasks, monkeypatch) -> None:
         event_id = send_goods_visit.delay_on_commit(
             owner_id="42", visitor_id=None, goods_id="1", goods_name="碗"
         )
-    assert row(GoodsVisit.from_call("42", None, "1", "碗", event_id=event_id)).visitor_id == ""
+    kept = row(GoodsVisit.from_call("42", None, "1", "碗", event_id=event_id))
+    assert kept.payload["visitor_id"] is None
 
 
 @pytest.mark.django_db(transaction=True)

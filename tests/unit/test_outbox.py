@@ -25,10 +25,9 @@ def delivery(status: str = DeliveryStatus.QUEUED, **fields) -> Delivery:
     """A delivery row; timestamps such as ``updated_at`` are written after the auto fields."""
     made = Delivery.objects.create(
         app_name="qqc",
-        owner_id="42",
-        visitor_id="7",
-        goods_id="1001",
-        goods_name="二手自行车",
+        recipient_id="42",
+        subject_id="1001",
+        payload={"visitor_id": "7", "goods_id": "1001", "goods_name": "二手自行车"},
         status=status,
     )
     if fields:
@@ -143,11 +142,9 @@ def test_event_of_rebuilds_the_event_the_row_was_made_from() -> None:
     row = Delivery.objects.create(
         event_id=event.event_id,
         app_name="qqc",
-        owner_id="42",
-        visitor_id="7",
-        goods_id="1001",
-        goods_name="车",
-        visitor_name="小明",
+        recipient_id="42",
+        subject_id="1001",
+        payload={"visitor_id": "7", "goods_id": "1001", "goods_name": "车", "visitor_name": "小明"},
     )
     assert outbox.event_of(row) == event
     assert GoodsVisit.from_call(**outbox.event_of(row).as_kwargs()) == event

@@ -44,7 +44,7 @@ def test_ensure_creates_the_row_the_enqueuing_process_did_not_write() -> None:
     event = visit(visitor_name="小明")
     made = records.ensure(event, "qqc")[0]
     assert str(made.event_id) == event.event_id
-    assert (made.status, made.app_name, made.visitor_name) == ("queued", "qqc", "小明")
+    assert (made.status, made.app_name, made.payload["visitor_name"]) == ("queued", "qqc", "小明")
     assert made.published_at is not None  # it came through the broker
 
 
@@ -285,8 +285,8 @@ def test_reject_records_a_bad_message_as_failed_keeping_what_it_said() -> None:
     assert str(row.event_id) == event_id
     assert (row.status, row.error_category) == ("failed", "bad_request")
     assert row.error_reason.startswith("send_goods_visit: owner_id")
-    assert (row.owner_id, row.visitor_id) == ("", "7")
-    assert len(row.goods_id) == 64 and len(row.goods_name) == 1024
+    assert (row.recipient_id, row.payload["visitor_id"]) == ("", "7")
+    assert len(row.subject_id) == 64 and len(row.payload["goods_name"]) == 1024
     assert row.finished_at is not None and row.published_at is None
 
 
@@ -305,14 +305,13 @@ def test_a_malformed_copy_never_overwrites_the_record_of_a_real_event() -> None:
     Delivery.objects.create(
         event_id=event_id,
         app_name="qqc",
-        owner_id="1",
-        visitor_id="2",
-        goods_id="3",
-        goods_name="碗",
+        recipient_id="1",
+        subject_id="3",
+        payload={"visitor_id": "2", "goods_id": "3", "goods_name": "碗"},
         status=DeliveryStatus.SENT,
     )
     row = records.reject(event_id, {"owner_id": None}, "send_goods_visit: owner_id is bad")
-    assert (row.status, row.owner_id) == (DeliveryStatus.SENT, "1")
+    assert (row.status, row.recipient_id) == (DeliveryStatus.SENT, "1")
 
 
 def test_a_rejected_message_is_never_relayed() -> None:

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from pushworker import conf, content, records, routing, sending, service
-from pushworker.events import GoodsVisit
+from pushworker.events import GoodsVisit, goods_visit
 from pushworker.models import AttemptStatus, Delivery, DeliveryAttempt, DeliveryStatus, PushDevice
 from tests.unit.environment import ANDROID_SECRET, IOS_SECRET, emulator_env
 
@@ -68,7 +68,7 @@ def test_an_ios_sandbox_device_is_sent_through_the_sandbox_host(emulator) -> Non
     assert service.deliver(visit()).status == DeliveryStatus.SENT
     [message] = emulator.messages()
     assert (message["environment"], message["platform"]) == ("sandbox", "ios")
-    assert message["fields"]["aps_proper_fields.title"] == content.TITLE
+    assert message["fields"]["aps_proper_fields.title"] == goods_visit.TITLE
 
 
 def test_each_phone_of_the_owner_gets_one_request_per_unit(emulator) -> None:
@@ -112,7 +112,7 @@ def test_an_anonymous_visitor_is_shown_with_the_generic_nickname(emulator) -> No
     assert service.deliver(event).status == DeliveryStatus.SENT
     description = emulator.messages()[0]["fields"]["description"]
     assert description.startswith(f"【{conf.DEFAULT_ANONYMOUS_NICKNAME}】")
-    assert row(event).visitor_id == ""
+    assert row(event).payload["visitor_id"] is None
 
 
 def test_bidi_overrides_never_reach_the_notification_text(emulator) -> None:

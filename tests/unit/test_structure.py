@@ -150,6 +150,14 @@ def test_no_module_is_over_300_lines(path: Path) -> None:
     assert lines <= 300, f"{relative(path)} has {lines} lines"
 
 
+def imports_of_module(name: str) -> set[str]:
+    """What a module imports; for a package (``events``), what any of its modules imports."""
+    path = PACKAGE / f"{name}.py"
+    if path.exists():
+        return imports_of(path)
+    return set().union(*(imports_of(p) for p in modules_in(PACKAGE / name)))
+
+
 def pushworker_modules(name: str) -> set[str]:
     """The pushworker modules ``name`` imports, by their top-level name under the package."""
     return {
@@ -180,14 +188,14 @@ def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
     ["service", "sending", "content", "routing", "records", "outbox", "events", "models", "conf"],
 )
 def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> None:
-    imported = imports_of(PACKAGE / f"{name}.py")
+    imported = imports_of_module(name)
     assert not roots(imported) & {"celery", "kombu"}, name
     assert not {"pushworker.tasks", "pushworker.enqueue", "pushworker.celery"} & imported, name
 
 
 @pytest.mark.parametrize("name", ["content", "routing", "events", "text"])
 def test_the_pure_modules_import_no_django_and_no_http(name: str) -> None:
-    assert not roots(imports_of(PACKAGE / f"{name}.py")) & {"django", "httpx", "aiohttp"}, name
+    assert not roots(imports_of_module(name)) & {"django", "httpx", "aiohttp"}, name
 
 
 def test_models_never_send() -> None:
@@ -202,11 +210,53 @@ def test_the_event_limits_fit_the_delivery_columns() -> None:
     def column(name: str) -> int:
         return Delivery._meta.get_field(name).max_length
 
-    for field in ("owner_id", "visitor_id", "goods_id"):
+    # The kind's own arguments live in the JSON payload, which has no length to outgrow.
+    for field in ("recipient_id", "subject_id"):
         assert column(field) >= events.MAX_ID_LENGTH, field
-    assert column("goods_name") >= events.MAX_NAME_LENGTH
-    assert column("visitor_name") >= events.MAX_VISITOR_NAME_LENGTH
     assert column("app_name") >= events.MAX_APP_NAME_LENGTH
+    assert column("kind") >= max(len(name) for name in events.registry.kinds())
+
+
+def kinds():
+    from pushworker.events import registry
+
+    return list(registry.kinds().values())
+
+
+@pytest.mark.parametrize("kind", kinds(), ids=lambda k: k.kind)
+def test_every_registered_kind_is_complete(kind) -> None:
+    """Its module declares everything the pipeline asks of a kind (events/base.py)."""
+    import dataclasses
+
+    from pushworker import content, integration
+    from pushworker.events import base, validators
+
+    module = PACKAGE / "events" / f"{kind.kind}.py"
+    assert module.exists() and kind.__module__ == f"pushworker.events.{kind.kind}"
+    assert dataclasses.is_dataclass(kind) and kind.__dataclass_params__.frozen
+    names = {f.name for f in dataclasses.fields(kind)}
+    assert names == {"event_id", "app_name", *kind.arguments}, names
+    assert kind.recipient in kind.arguments and kind.subject in kind.arguments
+    assert kind.quota_exhausted in base.QUOTA_POLICIES and isinstance(kind.batchable, bool)
+    assert kind.notification is not base.Event.notification, "no notification"
+    assert all(callable(check) for check in kind.arguments.values())
+    assert kind.task_name() == f"pushworker.send_{kind.kind}"
+    assert integration.ROUTES[kind.task_name()] == {"queue": integration.QUEUE}
+    # Its checks come from the shared validators: a call with every argument missing is refused
+    # with the task's name, and a row rebuilds the event it was written from.
+    with pytest.raises(validators.InvalidEventError, match=f"^send_{kind.kind}: "):
+        kind.from_call()
+    assert content.Notification.__dataclass_fields__  # what notification() must return
+    assert len(module.read_text(encoding="utf-8").splitlines()) <= 300
+
+
+def test_every_registered_kind_has_its_task_under_its_stable_name(celery_app) -> None:
+    from pushworker import tasks
+
+    for kind in kinds():
+        task = celery_app.tasks[kind.task_name()]
+        assert getattr(tasks, f"send_{kind.kind}").name == task.name
+        assert task.kind_class is kind
 
 
 @pytest.fixture(scope="module")

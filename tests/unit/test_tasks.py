@@ -32,7 +32,7 @@ class Recorder:
 def republished(monkeypatch, configure) -> Recorder:
     configure(**CREDENTIALS)
     recorder = Recorder()
-    monkeypatch.setattr(tasks, "send_goods_visit", recorder)
+    monkeypatch.setitem(tasks.TASKS, "goods_visit", recorder)
     return recorder
 
 
@@ -64,7 +64,7 @@ def test_a_rejected_message_keeps_the_visitor_name_it_carried(emulator) -> None:
     task_id = str(uuid.uuid4())
     kwargs = EVENT | {"owner_id": None, "visitor_name": "小明\x00"}
     tasks.send_goods_visit.apply(kwargs=kwargs, task_id=task_id)
-    assert Delivery.objects.get(event_id=task_id).visitor_name == "小明"
+    assert Delivery.objects.get(event_id=task_id).payload["visitor_name"] == "小明"
 
 
 def test_a_message_with_an_unknown_argument_is_recorded_failed_naming_it(emulator) -> None:
@@ -99,11 +99,9 @@ def test_delay_returns_the_event_id_as_the_task_id(configure, monkeypatch) -> No
 def queued(**fields) -> Delivery:
     row = Delivery.objects.create(
         app_name="qqc",
-        owner_id="42",
-        visitor_id="7",
-        goods_id="1001",
-        goods_name="车",
-        visitor_name="小明",
+        recipient_id="42",
+        subject_id="1001",
+        payload={"visitor_id": "7", "goods_id": "1001", "goods_name": "车", "visitor_name": "小明"},
     )
     Delivery.objects.filter(pk=row.pk).update(**fields)
     return row
@@ -136,3 +134,12 @@ def test_the_sweeper_republishes_stuck_deliveries_once_per_staleness_period(repu
     assert tasks.sweep_stuck() == 1
     assert [o["task_id"] for o in republished.published] == [str(lost.event_id)]
     assert tasks.sweep_stuck() == 0
+
+
+def test_the_relay_leaves_a_row_of_an_unknown_kind_and_publishes_the_others(republished) -> None:
+    stranger = queued(published_at=None, kind="no_such_kind")
+    row = queued(published_at=None)
+    assert tasks.relay_outbox() == 2
+    assert [options["task_id"] for options in republished.published] == [str(row.event_id)]
+    stranger.refresh_from_db()
+    assert stranger.published_at is None

@@ -42,18 +42,18 @@ def test_one_event_per_owner_goes_through_the_pipeline_and_the_message_links_its
     phones = device("42", registration_id="r1"), device("42", os_type="ios"), device("43")
     response = send(admin_client, *phones)
     assert response.status_code == 200
-    rows = Delivery.objects.order_by("owner_id")
-    assert [(d.owner_id, d.status) for d in rows] == [
+    rows = Delivery.objects.order_by("recipient_id")
+    assert [(d.recipient_id, d.status) for d in rows] == [
         ("42", DeliveryStatus.QUEUED),
         ("43", DeliveryStatus.QUEUED),
     ]
-    assert {(d.visitor_id, d.goods_id) for d in rows} == {
+    assert {(d.payload["visitor_id"], d.subject_id) for d in rows} == {
         (testpush.TEST_VISITOR_ID, testpush.TEST_GOODS_ID)
     }
-    assert rows[0].visitor_name == "admin"  # who sent it, as the notification's visitor
+    assert rows[0].payload["visitor_name"] == "admin"  # who sent it, as the notification's visitor
     [message] = [str(m) for m in get_messages(response.wsgi_request)]
     deliveries = reverse("admin:pushworker_delivery_changelist")
-    ids = ",".join(str(d.event_id) for d in Delivery.objects.order_by("owner_id"))
+    ids = ",".join(str(d.event_id) for d in Delivery.objects.order_by("recipient_id"))
     assert "2 test push(es) enqueued" in message
     assert f'href="{deliveries}?event_id__in={ids}"' in message
     listed = admin_client.get(f"{deliveries}?event_id__in={ids}")

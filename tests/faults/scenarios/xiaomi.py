@@ -134,7 +134,7 @@ def xiaomi_refusals(stack: Stack) -> Result:
     from pushworker.models import PushDevice
 
     found = rows(list(events))
-    targets = {e: PREFIX + found[e].owner_id for e in events}
+    targets = {e: PREFIX + found[e].recipient_id for e in events}
     result = tally(
         stack,
         "Xiaomi 21301 / 20301 / 65011",

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("pushworker", "0006_device_checks_partial_status"),
+        ("pushworker", "0007_delivery_event_kinds"),
     ]
 
     operations = [

@@ -1,0 +1,122 @@
+"""The goods-visit kind: "someone just viewed your goods", sent to the goods' owner.
+
+``send_goods_visit(owner_id, visitor_id, goods_id, goods_name, visitor_name=None, app_name=None,
+event_id=None)``; the seed's texts, shortened to fit Xiaomi's limits, never rejected for length,
+because the owner should still hear that someone looked at the goods when a name is long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pushworker.content import (
+    DESCRIPTION_MAX_UNITS,
+    Notification,
+    clean,
+    notify_id,
+    shorten,
+    utf16_units,
+)
+from pushworker.events import validators as check
+from pushworker.events.base import Event
+from pushworker.events.registry import register
+
+TITLE = "您有一条新消息~"
+DESCRIPTION = "【{nickname}】刚刚浏览了您的商品【{goods}】~"
+GOODS_VISIT_TYPE = "2"  # the app routes a tap on this notification by extra.type
+NICKNAME_MIN_UNITS = 12  # a long goods name never squeezes the nickname below this
+TIME_TO_LIVE_MS = 24 * 3600 * 1000  # a day-old "someone viewed your goods" is not worth showing
+__all__ = ["GoodsVisit", "android_fields", "describe", "ios_fields", "notify_id", "shorten"]
+
+
+def describe(nickname: str, goods_name: str) -> str:
+    """The seed's description with both names shortened so the whole fits Xiaomi's limit."""
+    nickname, goods_name = clean(nickname), clean(goods_name)
+    room = DESCRIPTION_MAX_UNITS - utf16_units(DESCRIPTION.format(nickname="", goods=""))
+    goods_room = max(room - utf16_units(nickname), room - NICKNAME_MIN_UNITS)
+    goods_name = shorten(goods_name, goods_room)
+    nickname = shorten(nickname, room - utf16_units(goods_name))
+    return DESCRIPTION.format(nickname=nickname, goods=goods_name)
+
+
+def notification(*, event_id: str, nickname: str, goods_id: str, goods_name: str) -> Notification:
+    return Notification(
+        title=TITLE,
+        description=describe(nickname, goods_name),
+        extra={"type": GOODS_VISIT_TYPE, "goods_id": goods_id},
+        time_to_live_ms=TIME_TO_LIVE_MS,
+        notify_id=notify_id(event_id),
+    )
+
+
+def android_fields(*, package: str, **event: str) -> dict[str, str]:
+    """Form fields of the Android notification of a goods visit (``notification``'s arguments)."""
+    from pushworker import content
+
+    return content.android_fields(notification(**event), package=package)
+
+
+def ios_fields(*, package: str, **event: str) -> dict[str, str]:
+    """Form fields of the iOS notification of a goods visit (``notification``'s arguments)."""
+    from pushworker import content
+
+    return content.ios_fields(notification(**event), package=package)
+
+
+@register
+@dataclass(frozen=True)
+class GoodsVisit(Event):
+    """The visitor just viewed a goods item of its owner; the owner's phones should hear."""
+
+    kind: ClassVar[str] = "goods_visit"
+    arguments: ClassVar[dict[str, Any]] = {
+        "owner_id": check.identifier,
+        "visitor_id": check.optional_identifier,  # None: an anonymous visitor
+        "goods_id": check.identifier,
+        "goods_name": check.name,
+        "visitor_name": check.short_name,
+    }
+    recipient: ClassVar[str] = "owner_id"
+    subject: ClassVar[str] = "goods_id"
+    quota_exhausted: ClassVar[str] = "fail"  # tomorrow, a visit from today is worthless
+
+    event_id: str
+    owner_id: str
+    visitor_id: str | None  # None: an anonymous visitor, shown with a generic nickname
+    goods_id: str
+    goods_name: str
+    visitor_name: str | None = None
+    app_name: str | None = None
+
+    def summary(self) -> str:
+        visitor = self.visitor_id or "(anonymous)"
+        return (
+            f"visitor {visitor} viewed goods {self.goods_id} “{self.goods_name[:120]}” "
+            f"of owner {self.owner_id}"
+        )
+
+    def suppressed(self) -> str | None:
+        if self.visitor_id is not None and self.owner_id == self.visitor_id:
+            return "owner viewed own goods"
+        return None
+
+    def nickname(self, settings: Any) -> str:
+        """The name the owner reads: given, looked up, or the app's anonymous or unknown name."""
+        from pushworker import nicknames
+
+        # A name that cleans to nothing (only control characters) would show as "【】".
+        if self.visitor_name and clean(self.visitor_name):
+            return self.visitor_name
+        if self.visitor_id is None:
+            return settings.app(self.app_name).anonymous_nickname
+        name = nicknames.load(settings.nickname_resolver)(self.visitor_id)
+        return name if name and clean(name) else settings.unknown_visitor_name
+
+    def notification(self, settings: Any) -> Notification:
+        return notification(
+            event_id=self.event_id,
+            nickname=self.nickname(settings),
+            goods_id=self.goods_id,
+            goods_name=self.goods_name,
+        )

@@ -1,8 +1,7 @@
 """The one writer of pushworker's state: deliveries, attempts, device state and dead letters.
 
-Each function is one small read or write that is safe under concurrency, called by name. Besides
-this module only ``outbox`` (the relay's own queries) and the operator-facing edges (admin, API,
-command line, demo) use the models' managers (tests/unit/test_structure.py holds the rule).
+Each function is one small read or write, safe under concurrency. Only ``outbox`` (the relay's
+queries) and the operator-facing edges (admin, API, command line, demo) also use the managers.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 from django.db.models import F, Q
 from django.utils import timezone
 
-from pushworker import routing, text
+from pushworker import metrics, routing, text
 from pushworker.events import GoodsVisit
 from pushworker.models import (
     AttemptStatus,
@@ -218,6 +217,7 @@ def finish(
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
+    metrics.delivery_finished(delivery, status, failure.reason if failure else "")
 
 
 def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, spend=True) -> None:
@@ -235,6 +235,7 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, sp
         trace_id=_xiaomi_id(failure.trace_id),
         updated_at=now,
     )
+    metrics.retry_scheduled(delivery, spend)
 
 
 def deactivate_devices(device_ids: tuple[int, ...], reason: str) -> int:
@@ -257,9 +258,8 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
         # Cleaned as an accepted event's names are: NUL or a lone surrogate must not lose the row.
         return "" if value is None else text.one_line(value, limit)
 
-    now = timezone.now()
-    # get_or_create: a malformed copy must not overwrite the record of a well-formed event.
-    delivery, _ = Delivery.objects.get_or_create(
+    now = timezone.now()  # get_or_create: a malformed copy never overwrites a well-formed event
+    delivery, created = Delivery.objects.get_or_create(
         event_id=event_id,
         defaults={
             "app_name": field(raw.get("app_name"), 64),
@@ -274,15 +274,15 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str) -> Delivery:
             "finished_at": now,
         },
     )
+    metrics.rejected(delivery, created)
     return delivery
 
 
 def dead_letter(reason: str, message: object, body: object = None) -> None:
     """Keep what arrived; a failure to store is logged, never allowed to stop the consumer.
 
-    The body and headers are kept as evidence (escaped, cut at 64 KiB); the reason and the task
-    name and id are cleaned to one line, so a forged newline cannot fake a log line either.
-    """
+    Body and headers are kept as evidence (escaped, cut at 64 KiB); reason, task name and id are
+    cleaned to one line, so a forged newline cannot fake a log line either."""
     headers = getattr(message, "headers", None) or {}
     headers = headers if isinstance(headers, dict) else {"raw": headers}
     task_name, reason = text.one_line(headers.get("task", ""), 255), text.one_line(reason, 255)

@@ -10,7 +10,7 @@ from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from django.db import close_old_connections
 
-from pushworker import conf, enqueue, outbox, records, service
+from pushworker import conf, enqueue, metrics, outbox, records, service
 from pushworker.events import GoodsVisit, InvalidEventError
 from pushworker.models import Delivery, DeliveryStatus
 
@@ -23,6 +23,10 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
     """Reuse connections across tasks, but never one that is too old or died (a DB restart)."""
     if getattr(sender, "name", "").startswith("pushworker."):
         close_old_connections()
+
+
+signals.worker_init.connect(metrics.start_worker_server)  # /metrics on METRICS_PORT
+signals.worker_process_shutdown.connect(metrics.child_exited)
 
 
 class GoodsVisitTask(DjangoTask):

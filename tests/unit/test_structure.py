@@ -166,7 +166,8 @@ def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
     }  # fmt: skip
     assert "sending" in pushworker_modules("service")
     assert pushworker_modules("sending") <= {
-        "conf", "content", "events", "mipush", "models", "ratelimit", "records", "routing",
+        "conf", "content", "events", "metrics", "mipush", "models", "ratelimit", "records",
+        "routing",
     }  # fmt: skip
     # Only sending holds a client and the HTTP library; the service decides, it does not send.
     assert not roots(imports_of(PACKAGE / "service.py")) & {"httpx", "tenacity"}
@@ -175,7 +176,8 @@ def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["service", "sending", "content", "routing", "records", "outbox", "events", "models", "conf"],
+    ["service", "sending", "content", "routing", "records", "outbox", "events", "models", "conf"]
+    + ["metrics"],
 )
 def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> None:
     imported = imports_of(PACKAGE / f"{name}.py")

@@ -45,7 +45,9 @@ DEAD_LETTERS = Counter(
 )
 # The web side (pushworker web, or any process calling delay()).
 ENQUEUED = Counter(
-    "pushworker_enqueued", "Events accepted by delay(), by how they left", ["app", "path"]
+    "pushworker_enqueued",
+    "Publishes by delay(): broker, or broker_failed/breaker_open (the outbox relays those)",
+    ["app", "path"],
 )
 API_REQUESTS = Counter(
     "pushworker_api_requests", "Device API requests by answer", ["method", "status"]
@@ -94,8 +96,10 @@ def dead_lettered(message: Any) -> None:
     DEAD_LETTERS.labels("task" if named else "entry").inc()
 
 
-def enqueued(app: str, path: str) -> None:
-    ENQUEUED.labels(app, path).inc()
+def enqueued(app: str | None, path: str) -> bool:
+    """Count one publish attempt of ``delay()``; True when the broker took the event."""
+    ENQUEUED.labels(app or "default", path).inc()
+    return path == "broker"
 
 
 def api_answered(method: str, status: int) -> None:

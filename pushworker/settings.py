@@ -142,6 +142,7 @@ MIDDLEWARE.insert(
     "whitenoise.middleware.WhiteNoiseMiddleware",
 )
 WHITENOISE_USE_FINDERS = True
+MIDDLEWARE.append("pushworker.metrics_web.ApiMetricsMiddleware")  # pushworker_api_requests_total
 # The shop's backend calls the device API with "Authorization: Bearer <token>"; unset, the API
 # refuses every call. Django's error pages mask settings named like this one.
 PUSHWORKER_API_TOKEN = os.environ.get("PUSHWORKER_API_TOKEN", "")

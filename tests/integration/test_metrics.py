@@ -17,10 +17,10 @@ pytestmark = pytest.mark.slow
 SENT = 12
 
 
-def scrape(port: int) -> dict[tuple[str, tuple], float]:
+def scrape(port: int, path: str = "/metrics") -> dict[tuple[str, tuple], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
         text = answer.read().decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -29,7 +29,7 @@ def scrape(port: int) -> dict[tuple[str, tuple], float]:
     }
 
 
-def value(samples, name: str, **labels) -> float:
+def value(samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -73,3 +73,24 @@ def test_counts_after_a_run_with_known_outcomes_add_up_over_the_pool_children(cl
     writers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
     assert len(writers - {str(worker.process.pid)}) >= 2, writers
 
+
+
+def test_pushworker_web_metrics_add_up_the_api_answers_of_every_gunicorn_worker(clean_stack):
+    import httpx
+
+    from tests.integration.test_web import TOKEN, start
+
+    web = start({**clean_stack.env, "PUSHWORKER_API_TOKEN": TOKEN}, clean_stack.tmp, "metrics")
+    try:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        for n in range(10):  # a new connection each: gunicorn's workers share them out
+            body = {"user_id": f"w{n}", "platform": "android", "registration_id": f"reg-{n}" * 3}
+            assert httpx.post(f"{web.url}/api/v1/devices", json=body, headers=bearer).is_success
+        assert httpx.post(f"{web.url}/api/v1/devices", json={}).status_code == 401
+        for _ in range(4):  # whichever worker answers the scrape, the sums are the same
+            samples = scrape(web.port)
+            answered = {"name": "pushworker_api_requests_total", "method": "POST"}
+            assert value(samples, **answered, status="201") == 10
+            assert value(samples, **answered, status="401") == 1
+    finally:
+        web.stop()

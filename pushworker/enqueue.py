@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
-from pushworker import conf, metrics, outbox, records
+from pushworker import conf, logs, metrics, outbox, records
 from pushworker.events import GoodsVisit, InvalidEventError
 
 log = logging.getLogger("pushworker.enqueue")
@@ -96,7 +96,11 @@ def publish(task: Any, event: GoodsVisit) -> bool:
     if not breaker.allows():
         return metrics.enqueued(event.app_name, "breaker_open")
     future = _publisher.submit(
-        task.apply_async, kwargs=event.as_kwargs(), task_id=event.event_id, retry=False
+        task.apply_async,
+        kwargs=event.as_kwargs(),
+        task_id=event.event_id,
+        retry=False,
+        headers=logs.task_headers(event.event_id),  # the correlation id, to the worker's lines
     )
     try:
         future.result(timeout=settings.enqueue_budget_seconds)

@@ -117,11 +117,18 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "fields": {
-            "()": "pushworker.logs.KeyValueFormatter",
+            "()": "pushworker.logs.formatter",  # PUSHWORKER_LOG_FORMAT: json | text
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "fields"}},
+    "filters": {"correlation": {"()": "pushworker.logs.CorrelationFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "fields",
+            "filters": ["correlation"],
+        }
+    },
     "loggers": {
         "pushworker": {
             "handlers": ["console"],

@@ -10,7 +10,7 @@ from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from django.db import close_old_connections
 
-from pushworker import conf, enqueue, metrics, outbox, records, service
+from pushworker import conf, enqueue, logs, metrics, outbox, records, service
 from pushworker.events import GoodsVisit, InvalidEventError
 from pushworker.models import Delivery, DeliveryStatus
 
@@ -27,6 +27,8 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
 
 signals.worker_init.connect(metrics.start_worker_server)  # /metrics on METRICS_PORT
 signals.worker_process_shutdown.connect(metrics.child_exited)
+signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
+signals.task_postrun.connect(logs.task_ended)
 
 
 class GoodsVisitTask(DjangoTask):

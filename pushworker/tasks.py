@@ -31,6 +31,19 @@ signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id 
 signals.task_postrun.connect(logs.task_ended)
 
 
+class DeliveryFailed(Exception):
+    """Raised after a delivery was recorded ``failed`` or ``dead``: Flower shows the task FAILURE.
+
+    Listed in the task's ``throws``: Celery neither retries it nor logs a traceback for it.
+    """
+
+
+def _shown(status: str, event_id: Any) -> str:
+    if status in (DeliveryStatus.FAILED, DeliveryStatus.DEAD):
+        raise DeliveryFailed(f"{status}: delivery {event_id} (see its row for Xiaomi's answer)")
+    return status
+
+
 class GoodsVisitTask(DjangoTask):
     """``delay`` and ``delay_on_commit`` check the arguments, then keep the web process waiting at
     most the enqueue budget (``PUSHWORKER_ENQUEUE_BUDGET_MS``); bad arguments raise
@@ -49,7 +62,13 @@ class GoodsVisitTask(DjangoTask):
         return enqueue.enqueue_on_commit(self, GoodsVisit.from_call(*args, **kwargs), using=using)
 
 
-@shared_task(bind=True, base=GoodsVisitTask, name="pushworker.send_goods_visit", max_retries=None)
+@shared_task(
+    bind=True,
+    base=GoodsVisitTask,
+    name="pushworker.send_goods_visit",
+    max_retries=None,
+    throws=(DeliveryFailed,),
+)
 def send_goods_visit(
     self: GoodsVisitTask,
     owner_id: Any = None,
@@ -88,7 +107,7 @@ def send_goods_visit(
             "app_name": app_name,
         }
         records.reject(event_id or self.request.id, raw, str(error))
-        return DeliveryStatus.FAILED
+        return _shown(DeliveryStatus.FAILED, event_id or self.request.id)
     # Redis marks every restored message redelivered, also one restored only because a live worker
     # held it past the visibility timeout waiting for its ETA: that copy runs beside the original.
     # So for a message with an ETA, redelivery is no sign that an earlier run died, and only the
@@ -98,7 +117,7 @@ def send_goods_visit(
     outcome = service.deliver(event, redelivered=redelivered)
     if outcome.retry:
         raise self.retry(countdown=outcome.countdown, max_retries=None)
-    return outcome.status
+    return _shown(outcome.status, event.event_id)
 
 
 def _republish(deliveries: list[Delivery]) -> None:
@@ -110,7 +129,8 @@ def _republish(deliveries: list[Delivery]) -> None:
     outbox.mark_published(deliveries)
 
 
-@shared_task(name="pushworker.relay_outbox", ignore_result=True)
+# Maintenance sends no task events: Flower lists deliveries, not a relay run every 2 s.
+@shared_task(name="pushworker.relay_outbox", ignore_result=True, send_events=False)
 def relay_outbox() -> int:
     """Publish deliveries the broker never took (it was down when they were enqueued)."""
     pending = outbox.unpublished(BATCH)
@@ -120,7 +140,7 @@ def relay_outbox() -> int:
     return len(pending)
 
 
-@shared_task(name="pushworker.sweep_stuck", ignore_result=True)
+@shared_task(name="pushworker.sweep_stuck", ignore_result=True, send_events=False)
 def sweep_stuck() -> int:
     """Publish again deliveries whose broker message is probably lost (see ``outbox.stuck``)."""
     settings = conf.get()

@@ -129,3 +129,28 @@ def formatter(**kwargs: Any) -> logging.Formatter:
     if chosen == "text":
         return KeyValueFormatter(kwargs.get("format", LINE))
     return JsonFormatter()
+
+
+class _QuietMaintenance(logging.Filter):
+    """Drops Celery's and beat's lines about a maintenance run that found nothing to do."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.names = names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, dict) and args.get("name") in self.names:
+            # "received" always; "succeeded" only when it returned 0 (the run's own count)
+            return "return_value" in args and str(args["return_value"]) not in ("0", "'0'")
+        if isinstance(args, tuple) and record.name == "celery.beat":
+            return not any(arg in self.names for arg in args)
+        return True
+
+
+def quiet_maintenance(names: tuple[str, ...]) -> None:
+    """An idle relay or sweep writes no line: beat's "sending due task", the worker's "received"
+    and "succeeded: 0" are dropped for ``names``; a run that did work keeps its own lines."""
+    quiet = _QuietMaintenance(names)
+    for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(name).addFilter(quiet)

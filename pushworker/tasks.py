@@ -29,6 +29,7 @@ signals.worker_init.connect(metrics.start_worker_server)  # /metrics on METRICS_
 signals.worker_process_shutdown.connect(metrics.child_exited)
 signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
 signals.task_postrun.connect(logs.task_ended)
+logs.quiet_maintenance(("pushworker.relay_outbox", "pushworker.sweep_stuck"))
 
 
 class DeliveryFailed(Exception):

@@ -42,3 +42,7 @@ def test_failed_deliveries_are_failure_in_flower_and_maintenance_runs_are_not_li
     # beat relays and sweeps all along (every 2 s and 10 s here); Flower never lists those runs
     names = {task.get("name") for task in tasks.values()}
     assert names == {"pushworker.send_goods_visit"}, names
+    # ... nor does the worker's log: an idle run writes no line
+    log = stack.workers[0].log()
+    for task in ("pushworker.relay_outbox", "pushworker.sweep_stuck"):
+        assert f"{task}[" not in log and f"due task {task}" not in log

@@ -54,3 +54,21 @@ def test_a_task_takes_the_id_from_its_headers_or_its_task_id() -> None:
     assert logs.current() == "ev-2"
     logs.task_ended()
     assert logs.current() is None
+
+
+def test_idle_maintenance_runs_write_no_line_busy_ones_do() -> None:
+    quiet = logs._QuietMaintenance(("pushworker.relay_outbox",))
+
+    def kept(logger: str, message: str, args: object) -> bool:
+        record = logging.LogRecord(logger, logging.INFO, __file__, 1, message, None, None)
+        record.args = args  # type: ignore[assignment]
+        return quiet.filter(record)
+
+    relay = {"name": "pushworker.relay_outbox", "id": "1"}
+    assert not kept("celery.worker.strategy", "received", relay)
+    assert not kept("celery.app.trace", "succeeded", relay | {"return_value": "0"})
+    assert kept("celery.app.trace", "succeeded", relay | {"return_value": "3"})
+    due = ("pushworker.relay_outbox", "pushworker.relay_outbox")
+    assert not kept("celery.beat", "Sending due task %s (%s)", due)
+    other = {"name": "pushworker.send_goods_visit", "id": "2"}
+    assert kept("celery.worker.strategy", "received", other)

@@ -1,4 +1,5 @@
-"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send-goods-visit."""
+"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send-goods-visit,
+stats."""
 
 from __future__ import annotations
 
@@ -121,6 +122,19 @@ def _send(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stats(args: argparse.Namespace) -> int:
+    _django()
+    from pushworker import stats
+
+    try:
+        since = stats.window(args.since)
+    except ValueError as error:
+        print(f"pushworker stats: {error}", file=sys.stderr)
+        return 2
+    print(stats.report(since))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pushworker.demo import run
 
@@ -187,6 +201,12 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--visitor-name")
     send.add_argument("--app")
     send.set_defaults(func=_send)
+
+    stats = commands.add_parser(
+        "stats", help="outcomes by app, platform and Xiaomi code; outbox backlog; dead letters"
+    )
+    stats.add_argument("--since", default="1h", help="window: 90s, 15m, 1h, 7d (default 1h)")
+    stats.set_defaults(func=_stats)
     return top
 
 

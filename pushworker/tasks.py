@@ -117,6 +117,7 @@ def send_goods_visit(
     redelivered = redelivered and self.request.eta is None
     outcome = service.deliver(event, redelivered=redelivered)
     if outcome.retry:
+        log.info("retrying", extra={"delivery_id": event.event_id, "countdown": outcome.countdown})
         raise self.retry(countdown=outcome.countdown, max_retries=None)
     return _shown(outcome.status, event.event_id)
 

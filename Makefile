@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
 .PHONY: install lock demo test lint unit integration faults bench bench-db faults-report \
-	emulator-bench clean compose-test browser browser-deps scale-test
+	emulator-bench clean compose-test browser browser-deps scale-test promtool-deps alerts
 
 install: $(STAMP)
 
@@ -35,7 +35,7 @@ lock:
 demo: $(STAMP)
 	$(BIN)/pushworker demo
 
-test: lint unit integration faults browser scale-test
+test: lint unit alerts integration faults browser scale-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check pushworker tests bench docker
@@ -49,6 +49,15 @@ integration: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
+
+# docs/alerts.yml checked by promtool (engineer H12): Debian's prometheus package provides it;
+# its service is not started (no init here), only the binary is used. Skipped when missing.
+promtool-deps:
+	@command -v promtool >/dev/null || { apt-get update -q && \
+		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus; }
+
+alerts: $(STAMP) promtool-deps
+	$(BIN)/pytest tests/unit/test_alerts.py -q -rs
 
 # The operator's admin in a real browser (engineer H7): Debian's Chromium and its driver, installed
 # here once and never downloaded at test time (Selenium is handed the driver's path).

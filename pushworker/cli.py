@@ -1,4 +1,5 @@
-"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send, purge."""
+"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send, purge,
+stats."""
 
 from __future__ import annotations
 
@@ -177,6 +178,19 @@ def _send_arguments(commands) -> None:
         one.set_defaults(func=_send_kind)
 
 
+def _stats(args: argparse.Namespace) -> int:
+    _django()
+    from pushworker import stats
+
+    try:
+        since = stats.window(args.since)
+    except ValueError as error:
+        print(f"pushworker stats: {error}", file=sys.stderr)
+        return 2
+    print(stats.report(since))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pushworker.demo import run
 
@@ -253,6 +267,11 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("--max-seconds", type=float, help="stop after this long; rerun resumes")
     purge.set_defaults(func=_purge)
     _send_arguments(commands)
+    stats = commands.add_parser(
+        "stats", help="outcomes by app, platform and Xiaomi code; outbox backlog; dead letters"
+    )
+    stats.add_argument("--since", default="1h", help="window: 90s, 15m, 1h, 7d (default 1h)")
+    stats.set_defaults(func=_stats)
     return top
 
 

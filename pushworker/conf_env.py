@@ -40,6 +40,7 @@ TOP_LEVEL = {
             "SWEEP_INTERVAL",
             "NICKNAME_RESOLVER",
             "UNKNOWN_VISITOR_NAME",
+            "METRICS_PORT",
         )
     },
 }

@@ -29,7 +29,7 @@ TOP_KEYS = (
     "QUICK_ATTEMPTS", "QUICK_BUDGET", "QUICK_BASE", "RETRY_BASE", "RETRY_THROTTLED_BASE",
     "RETRY_CAP", "RETRY_MAX", "VISIBILITY_TIMEOUT", "ENQUEUE_BUDGET_MS", "BREAKER_COOLDOWN",
     "ENQUEUE_OUTBOX", "STALE_AFTER", "MAX_CRASHES", "RELAY_INTERVAL", "SWEEP_INTERVAL",
-    "NICKNAME_RESOLVER", "UNKNOWN_VISITOR_NAME",
+    "NICKNAME_RESOLVER", "UNKNOWN_VISITOR_NAME", "METRICS_PORT",
     "RATE_LIMITS",  # read and checked by pushworker.ratelimit
     "RETENTION",  # read and checked by pushworker/retention.py
 )  # fmt: skip
@@ -274,6 +274,7 @@ def parse(
         sweep_interval_seconds=number("SWEEP_INTERVAL", 10.0, minimum=0.1),
         nickname_resolver=reader.text(("NICKNAME_RESOLVER",), *RESOLVER),
         unknown_visitor_name=reader.text(("UNKNOWN_VISITOR_NAME",), "访客", NAME_SHAPE, A_NAME),
+        metrics_port=number("METRICS_PORT", 0, minimum=0, integer=True),  # 0: no /metrics
         credential_problems=tuple(str(p) for p in reader.problems if p.credentials),
     )
     return settings, reader.problems

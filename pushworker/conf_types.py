@@ -136,6 +136,7 @@ class Settings:
     sweep_interval_seconds: float
     nickname_resolver: str
     unknown_visitor_name: str
+    metrics_port: int = 0  # the worker's /metrics port; 0: not served
     credential_problems: tuple[str, ...] = ()
 
     def app(self, name: str | None) -> AppSettings:

@@ -14,9 +14,10 @@ def store(reason: str, message: object, body: object = None) -> None:
 
     Imported late: the transport loads this module before Django's apps are ready.
     """
-    from pushworker import records
+    from pushworker import metrics, records
 
     records.dead_letter(reason, message, body)
+    metrics.dead_lettered(message)
 
 
 class DeadLetteringConsumer(Consumer):

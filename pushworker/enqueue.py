@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
-from pushworker import conf, outbox, records
+from pushworker import conf, logs, metrics, outbox, records
 from pushworker.events import InvalidEventError
 from pushworker.events.base import Event
 
@@ -95,9 +95,13 @@ def publish(task: Any, event: Event) -> bool:
     """Give the event to the broker within the budget; False if breaker, error or clock said no."""
     settings = conf.get()
     if not breaker.allows():
-        return False
+        return metrics.enqueued(event.app_name, "breaker_open")
     future = _publisher.submit(
-        task.apply_async, kwargs=event.as_kwargs(), task_id=event.event_id, retry=False
+        task.apply_async,
+        kwargs=event.as_kwargs(),
+        task_id=event.event_id,
+        retry=False,
+        headers=logs.task_headers(event.event_id),  # the correlation id, to the worker's lines
     )
     try:
         future.result(timeout=settings.enqueue_budget_seconds)
@@ -108,10 +112,10 @@ def publish(task: Any, event: Event) -> bool:
         problem = f"{type(error).__name__}: {error}"
     else:
         breaker.close()
-        return True
+        return metrics.enqueued(event.app_name, "broker")
     breaker.trip(settings.breaker_cooldown_seconds)
     log.warning("broker unavailable", extra={"delivery_id": event.event_id, "problem": problem})
-    return False
+    return metrics.enqueued(event.app_name, "broker_failed")
 
 
 def _app_name(event: Event) -> str:

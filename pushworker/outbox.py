@@ -31,6 +31,11 @@ def unpublished(limit: int) -> list[Delivery]:
     )
 
 
+def pending_count() -> int:
+    """How many queued deliveries the broker has not taken (the backlog the relay works on)."""
+    return Delivery.objects.filter(status=DeliveryStatus.QUEUED, published_at__isnull=True).count()
+
+
 def stuck(*, stale_after: float, lease: float, limit: int) -> list[Delivery]:
     """Deliveries whose broker message is probably gone.
 

@@ -1,9 +1,7 @@
 """The one writer of pushworker's state: deliveries, attempts, device state and dead letters.
 
-Each function is one small read or write that is safe under concurrency, called by name. Besides
-this module only ``outbox`` (the relay's own queries) and the operator-facing edges (admin, API,
-command line, demo) use the models' managers (tests/unit/test_structure.py holds the rule).
-"""
+Each function is one small read or write, safe under concurrency (tests/unit/test_structure.py
+names the few other modules that use the managers)."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from typing import Any
 from django.db.models import F, Q
 from django.utils import timezone
 
-from pushworker import routing, text
+from pushworker import metrics, routing, text
 from pushworker.events import registry
 from pushworker.events.base import Event
 from pushworker.models import (
@@ -218,6 +216,7 @@ def finish(
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
+    metrics.delivery_finished(delivery, status, failure.reason if failure else "")
 
 
 def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, spend=True) -> None:
@@ -235,6 +234,7 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, sp
         trace_id=_xiaomi_id(failure.trace_id),
         updated_at=now,
     )
+    metrics.retry_scheduled(delivery, spend)
 
 
 def deactivate_devices(device_ids: tuple[int, ...], reason: str) -> int:
@@ -260,7 +260,7 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str, kind="goods_visi
     cls, now = registry.get(kind), timezone.now()
     payload = {n: field(raw[n], 1024) for n in cls.arguments if raw.get(n) is not None}
     # get_or_create: a malformed copy must not overwrite the record of a well-formed event.
-    delivery, _ = Delivery.objects.get_or_create(
+    delivery, created = Delivery.objects.get_or_create(
         event_id=event_id,
         defaults={
             "kind": kind,
@@ -274,6 +274,7 @@ def reject(raw_event_id: Any, raw: dict[str, Any], reason: str, kind="goods_visi
             "finished_at": now,
         },
     )
+    metrics.rejected(delivery, created)
     return delivery
 
 

@@ -13,7 +13,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_random_exponential
 
-from pushworker import conf, content, ratelimit, records, routing
+from pushworker import conf, content, metrics, ratelimit, records, routing
 from pushworker.mipush import (
     Client,
     ConfigurationError,
@@ -179,6 +179,7 @@ def _send(
                 records.attempt_failed(
                     attempt, failure_of(error), maybe_delivered=error.maybe_delivered
                 )
+                metrics.request_finished(attempt, error.code or error.category)
                 maybe_sent = maybe_sent or error.maybe_delivered
                 raise
             except InvalidMessageError as error:
@@ -190,4 +191,5 @@ def _send(
                 trace_id=result.trace_id or "",
                 http_status=result.http_status,
             )
+            metrics.request_finished(attempt, 0)
     return result

@@ -117,11 +117,18 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "fields": {
-            "()": "pushworker.logs.KeyValueFormatter",
+            "()": "pushworker.logs.formatter",  # PUSHWORKER_LOG_FORMAT: json | text
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "fields"}},
+    "filters": {"correlation": {"()": "pushworker.logs.CorrelationFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "fields",
+            "filters": ["correlation"],
+        }
+    },
     "loggers": {
         "pushworker": {
             "handlers": ["console"],
@@ -142,6 +149,7 @@ MIDDLEWARE.insert(
     "whitenoise.middleware.WhiteNoiseMiddleware",
 )
 WHITENOISE_USE_FINDERS = True
+MIDDLEWARE.append("pushworker.metrics_web.ApiMetricsMiddleware")  # pushworker_api_requests_total
 # The shop's backend calls the device API with "Authorization: Bearer <token>"; unset, the API
 # refuses every call. Django's error pages mask settings named like this one.
 PUSHWORKER_API_TOKEN = os.environ.get("PUSHWORKER_API_TOKEN", "")

@@ -10,7 +10,7 @@ from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from django.db import close_old_connections
 
-from pushworker import conf, enqueue, outbox, purge, records, service
+from pushworker import conf, enqueue, logs, metrics, outbox, purge, records, service
 from pushworker.events import GoodsVisit, InvalidEventError, registry
 from pushworker.events.base import Event
 from pushworker.models import Delivery, DeliveryStatus
@@ -25,6 +25,26 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
     """Reuse connections across tasks, but never one that is too old or died (a DB restart)."""
     if getattr(sender, "name", "").startswith("pushworker."):
         close_old_connections()
+
+
+signals.worker_init.connect(metrics.start_worker_server)  # /metrics on METRICS_PORT
+signals.worker_process_shutdown.connect(metrics.child_exited)
+signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
+signals.task_postrun.connect(logs.task_ended)
+logs.quiet_maintenance(("pushworker.relay_outbox", "pushworker.sweep_stuck"))
+
+
+class DeliveryFailed(Exception):
+    """Raised after a delivery was recorded ``failed`` or ``dead``: Flower shows the task FAILURE.
+
+    Listed in the task's ``throws``: Celery neither retries it nor logs a traceback for it.
+    """
+
+
+def _shown(status: str, event_id: Any) -> str:
+    if status in (DeliveryStatus.FAILED, DeliveryStatus.DEAD):
+        raise DeliveryFailed(f"{status}: delivery {event_id} (see its row for Xiaomi's answer)")
+    return status
 
 
 class EventTask(DjangoTask):
@@ -66,7 +86,7 @@ def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]
         # A message written by hand or by an old producer: record it, never crash-loop on it.
         raw = {name: given.get(name) for name in names[:-1]}
         records.reject(given["event_id"], raw, str(error), kind.kind)
-        return DeliveryStatus.FAILED
+        return _shown(DeliveryStatus.FAILED, given["event_id"])
     # Redis marks every restored message redelivered, also one restored only because a live worker
     # held it past the visibility timeout waiting for its ETA: that copy runs beside the original.
     # So for a message with an ETA, redelivery is no sign that an earlier run died, and only the
@@ -76,8 +96,9 @@ def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]
     # A retried message's first run wrote its row, so a missing row means it was purged.
     outcome = service.deliver(event, redelivered=redelivered, retried=task.request.retries > 0)
     if outcome.retry:
+        log.info("retrying", extra={"delivery_id": event.event_id, "countdown": outcome.countdown})
         raise task.retry(countdown=outcome.countdown, max_retries=None)
-    return outcome.status
+    return _shown(outcome.status, event.event_id)
 
 
 @shared_task(
@@ -85,6 +106,7 @@ def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]
     base=EventTask,
     name="pushworker.send_goods_visit",
     max_retries=None,
+    throws=(DeliveryFailed,),
     kind_class=GoodsVisit,
 )
 def send_goods_visit(
@@ -112,7 +134,7 @@ def _task_of(kind: type[Event]) -> EventTask:
     run.__name__ = run.__qualname__ = f"send_{kind.kind}"
     run.__doc__ = kind.__doc__
     options = {"name": kind.task_name(), "max_retries": None, "kind_class": kind}
-    return shared_task(bind=True, base=EventTask, **options)(run)
+    return shared_task(bind=True, base=EventTask, throws=(DeliveryFailed,), **options)(run)
 
 
 # One task per registered kind, each importable as ``pushworker.tasks.send_<kind>``.
@@ -135,7 +157,8 @@ def _republish(deliveries: list[Delivery]) -> None:
         log.error("deliveries of unknown kinds not republished", extra={"kinds": unknown})
 
 
-@shared_task(name="pushworker.relay_outbox", ignore_result=True)
+# Maintenance sends no task events: Flower lists deliveries, not a relay run every 2 s.
+@shared_task(name="pushworker.relay_outbox", ignore_result=True, send_events=False)
 def relay_outbox() -> int:
     """Publish deliveries the broker never took (it was down when they were enqueued)."""
     pending = outbox.unpublished(BATCH)
@@ -145,7 +168,7 @@ def relay_outbox() -> int:
     return len(pending)
 
 
-@shared_task(name="pushworker.sweep_stuck", ignore_result=True)
+@shared_task(name="pushworker.sweep_stuck", ignore_result=True, send_events=False)
 def sweep_stuck() -> int:
     """Publish again deliveries whose broker message is probably lost (see ``outbox.stuck``)."""
     settings = conf.get()

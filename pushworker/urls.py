@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from pushworker import metrics_web
 from pushworker.health import healthz
 
 # The standalone service has no public site ("View site" would be a 404); its admin index opens
@@ -16,5 +17,6 @@ admin.site.enable_nav_sidebar = False  # its 280 px would push the delivery list
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="pushworker-healthz"),
+    path("metrics", metrics_web.view, name="pushworker-metrics"),  # docs: README Operating
     path("", include("pushworker.api.urls")),
 ]

@@ -13,6 +13,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from pushworker import metrics_web
+
 # A registration id is a device token: the access log shows where it was, never the id itself.
 _DEVICE_PATH = re.compile(r"(/api/v1/devices/)[^ ?\"]+")
 
@@ -56,6 +58,7 @@ def options(host: str, port: int, workers: int, threads: int) -> dict[str, Any]:
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         "logger_class": MaskingLogger,
         "proc_name": "pushworker-web",
+        "child_exit": metrics_web.child_exit,
     }
 
 
@@ -71,5 +74,6 @@ def serve(host: str, port: int, *, workers: int = 2, threads: int = 4) -> int:
             "pushworker web: PUSHWORKER_API_TOKEN is not set: the device API refuses every call",
             file=sys.stderr,
         )
+    metrics_web.prepare(port)  # /metrics sums every gunicorn worker's samples
     _Server(get_wsgi_application(), options(host, port, workers, threads)).run()
     return 0

@@ -123,7 +123,8 @@ def test_no_secret_reaches_the_worker_log_or_the_task_arguments(clean_stack):
 
     add_device("170", "android")
     add_device("170", "ios", ios_environment="sandbox")
-    worker = clean_stack.worker(env={"PUSHWORKER_LOG_LEVEL": "DEBUG"})
+    text_logs = {"PUSHWORKER_LOG_LEVEL": "DEBUG", "PUSHWORKER_LOG_FORMAT": "text"}
+    worker = clean_stack.worker(env=text_logs)
     clean_stack.emulator.set_faults(script=("http500",))
 
     assert finished(visit("170")).status == "sent"

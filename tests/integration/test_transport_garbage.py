@@ -51,7 +51,7 @@ def test_each_garbage_entry_is_a_dead_letter_and_every_valid_event_after_it_is_s
     owners = [f"tg-{n}" for n in range(4)]
     for owner in owners:
         add_device(owner, "android")
-    worker = clean_stack.worker()
+    worker = clean_stack.worker(env={"PUSHWORKER_LOG_FORMAT": "text"})  # its escaping checked
     pid = worker.process.pid
     start = len(worker.log())  # the log file is shared by every test's worker "w1"
     queue = redis.Redis.from_url(clean_stack.redis.url)

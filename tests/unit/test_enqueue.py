@@ -68,7 +68,15 @@ def row(event: GoodsVisit) -> Delivery | None:
 def test_publish_hands_the_event_to_the_task_by_id_without_celerys_own_retries(tasks) -> None:
     task, event = tasks(), visit()
     assert enqueue.publish(task, event) is True
-    assert task.calls == [{"kwargs": event.as_kwargs(), "task_id": event.event_id, "retry": False}]
+    correlation = {"pushworker_correlation_id": event.event_id}  # the event id, unless set
+    assert task.calls == [
+        {
+            "kwargs": event.as_kwargs(),
+            "task_id": event.event_id,
+            "retry": False,
+            "headers": correlation,
+        }
+    ]
 
 
 def test_publish_gives_up_at_the_budget_when_the_broker_hangs(tasks, settings_) -> None:

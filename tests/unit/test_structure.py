@@ -111,11 +111,11 @@ def test_only_the_task_and_celery_app_modules_import_celery_or_kombu(path: Path)
 # Where a model's manager may be used: ``records`` writes (and reads) delivery, attempt,
 # device-state and dead-letter rows, ``outbox`` holds the relay's queries, ``purge`` the retention's
 # bounded deletes of finished rows; the operator-facing edges
-# (admin, the device registry behind the API and the command line, the demo) read and create rows
-# for people. The middle calls records.
+# (admin, the device registry behind the API and the command line, the demo, `pushworker stats`)
+# read and create rows for people. The middle calls records.
 MANAGER_USERS = (
     "records.py", "outbox.py", "purge.py", "admin/", "devices.py", "cli.py", "api/", "demo/",
-    "migrations/",
+    "migrations/", "stats.py",
 )  # fmt: skip
 
 
@@ -176,7 +176,8 @@ def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
     }  # fmt: skip
     assert "sending" in pushworker_modules("service")
     assert pushworker_modules("sending") <= {
-        "conf", "content", "events", "mipush", "models", "ratelimit", "records", "routing",
+        "conf", "content", "events", "metrics", "mipush", "models", "ratelimit", "records",
+        "routing",
     }  # fmt: skip
     # Only sending holds a client and the HTTP library; the service decides, it does not send.
     assert not roots(imports_of(PACKAGE / "service.py")) & {"httpx", "tenacity"}
@@ -185,7 +186,8 @@ def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["service", "sending", "content", "routing", "records", "outbox", "events", "models", "conf"],
+    ["service", "sending", "content", "routing", "records", "outbox", "events", "models", "conf"]
+    + ["metrics"],
 )
 def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> None:
     imported = imports_of_module(name)

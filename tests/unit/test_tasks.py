@@ -54,7 +54,7 @@ def test_the_task_id_is_the_event_id_when_the_message_carries_none(emulator) -> 
 def test_a_message_with_unusable_arguments_is_recorded_failed_not_retried(emulator) -> None:
     task_id = str(uuid.uuid4())
     result = tasks.send_goods_visit.apply(kwargs=EVENT | {"owner_id": None}, task_id=task_id)
-    assert result.get() == DeliveryStatus.FAILED
+    assert result.state == "FAILURE" and isinstance(result.result, tasks.DeliveryFailed)
     row = Delivery.objects.get(event_id=task_id)
     assert row.error_category == "bad_request" and "owner_id" in row.error_reason
     assert emulator.requests() == []
@@ -70,7 +70,7 @@ def test_a_rejected_message_keeps_the_visitor_name_it_carried(emulator) -> None:
 def test_a_message_with_an_unknown_argument_is_recorded_failed_naming_it(emulator) -> None:
     task_id = str(uuid.uuid4())
     result = tasks.send_goods_visit.apply(kwargs=EVENT | {"colour": "red"}, task_id=task_id)
-    assert result.get() == DeliveryStatus.FAILED
+    assert result.state == "FAILURE" and isinstance(result.result, tasks.DeliveryFailed)
     row = Delivery.objects.get(event_id=task_id)
     assert row.error_category == "bad_request" and "colour" in row.error_reason
 

@@ -1,0 +1,96 @@
+"""The worker's /metrics: a run with known outcomes, counted across several pool children."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+import redis
+
+from tests.integration.test_dead_letters import envelope
+from tests.integration.test_pipeline import add_device, finished, visit
+from tests.support.redis_server import free_port
+from tests.support.stack import wait_for
+
+pytestmark = pytest.mark.slow
+
+SENT = 12
+
+
+def scrape(port: int, path: str = "/metrics") -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_counts_after_a_run_with_known_outcomes_add_up_over_the_pool_children(clean_stack):
+    stack = clean_stack
+    port = free_port()
+    worker = stack.worker("metrics", concurrency=3, env={"PUSHWORKER_METRICS_PORT": str(port)})
+    metrics_dir = stack.tmp / "metrics" / f"worker-{port}"
+    sent_owners = [f"m{i}" for i in range(SENT)]
+    for owner in sent_owners:
+        add_device(owner, "android")
+    add_device("m-gone", "android")  # Xiaomi does not know its alias: 20301, failed
+    stack.emulator.set_known_targets([f"QQC_{owner}" for owner in sent_owners])
+
+    events = [visit(owner) for owner in sent_owners]
+    events += [visit("m-gone"), visit("m-nobody"), visit("m-self", visitor_id="m-self")]
+    statuses = [finished(event_id).status for event_id in events]
+    assert statuses == ["sent"] * SENT + ["failed", "failed", "suppressed"]
+    redis.Redis.from_url(stack.redis.url).lpush(
+        "pushworker", envelope("pushworker.no_such_task", {})
+    )
+
+    def scraped():
+        samples = scrape(port)
+        return samples if value(samples, "pushworker_dead_letters_total", kind="task") else None
+
+    samples = wait_for(scraped, 30, message="the dead letter to be counted")
+    assert value(samples, "pushworker_deliveries_total", app="qqc", status="sent") == SENT
+    assert value(samples, "pushworker_deliveries_total", app="qqc", status="failed") == 2
+    assert value(samples, "pushworker_deliveries_total", app="qqc", status="suppressed") == 1
+    assert value(samples, "pushworker_suppressed_total", reason="owner_viewed_own_goods") == 1
+    requests = {"app": "qqc", "platform": "android", "environment": "production"}
+    assert value(samples, "pushworker_xiaomi_requests_total", **requests, code="0") == SENT
+    assert value(samples, "pushworker_xiaomi_requests_total", **requests, code="20301") == 1
+    timed = value(samples, "pushworker_xiaomi_request_seconds_count", app="qqc", platform="android")
+    assert timed == SENT + 1
+    assert value(samples, "pushworker_enqueue_to_sent_seconds_count", app="qqc") == SENT
+    assert value(samples, "pushworker_retries_total", app="qqc") == 0
+    assert value(samples, "pushworker_outbox_pending") == 0
+    # The counts came from more than one process: the pool's children wrote them.
+    writers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
+    assert len(writers - {str(worker.process.pid)}) >= 2, writers
+
+
+
+def test_pushworker_web_metrics_add_up_the_api_answers_of_every_gunicorn_worker(clean_stack):
+    import httpx
+
+    from tests.integration.test_web import TOKEN, start
+
+    web = start({**clean_stack.env, "PUSHWORKER_API_TOKEN": TOKEN}, clean_stack.tmp, "metrics")
+    try:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        for n in range(10):  # a new connection each: gunicorn's workers share them out
+            body = {"user_id": f"w{n}", "platform": "android", "registration_id": f"reg-{n}" * 3}
+            assert httpx.post(f"{web.url}/api/v1/devices", json=body, headers=bearer).is_success
+        assert httpx.post(f"{web.url}/api/v1/devices", json={}).status_code == 401
+        for _ in range(4):  # whichever worker answers the scrape, the sums are the same
+            samples = scrape(web.port)
+            answered = {"name": "pushworker_api_requests_total", "method": "POST"}
+            assert value(samples, **answered, status="201") == 10
+            assert value(samples, **answered, status="401") == 1
+    finally:
+        web.stop()

@@ -206,11 +206,14 @@ import json
 from django.contrib.auth.models import User
 from django.test import Client
 from pushworker.models import PushDevice
+from shop.models import Goods
 PushDevice.objects.create(user_id="42", app_name="shop", os_type="android")
+owner = User.objects.create(pk=42, username="owner42")
+Goods.objects.create(pk=9, owner=owner, name="goods 9")
 visitor = User.objects.create_user("小明")
 client = Client()
 client.force_login(visitor)
-print(json.dumps(client.get("/goods/9/", {"owner": "42"}).json()))
+print(json.dumps(client.get("/goods/9/").json()))
 """
 
 

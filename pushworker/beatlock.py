@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from celery.beat import PersistentScheduler
 
-from pushworker.ratelimit import broker_url, connect
+from pushworker import brokerredis
 
 log = logging.getLogger("pushworker.beat")
 
@@ -77,8 +77,9 @@ class LockedScheduler(PersistentScheduler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        client = connect(broker_url())
-        # No lock where the broker URL cannot be followed yet: then run exactly one beat.
+        # The broker's Redis (behind Sentinel, its current master). None for a broker that is not
+        # Redis: then run exactly one beat.
+        client = brokerredis.for_app(self.app)
         self.lock = BeatLock(client) if client is not None else None
         if self.lock:
             # Tick (renew, or try to take over) well within the lock's lifetime.

@@ -201,6 +201,7 @@ def install(app: Celery) -> Celery:
         log.warning("worker_consumer %s kept: garbage on the queue is not dead-lettered",
                     config.worker_consumer)  # fmt: skip
     signals.worker_init.connect(_refuse_unusable_worker, weak=False, dispatch_uid="pushworker")
+    ratelimit.follow(app)  # the shared rate limit lives in this app's broker
     app._pushworker_installed = True  # type: ignore[attr-defined]
     return app
 

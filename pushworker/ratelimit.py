@@ -10,6 +10,8 @@ A 10027 answer halves the rate for ``backoff`` seconds (again on each further 10
 the lowered rate is a Redis key, so every host slows down at once. The clock is Redis's ``TIME``,
 so hosts with skewed clocks still share one schedule.
 
+The Redis is the broker's, found from the Celery app's broker settings (``follow``); behind Redis
+Sentinel, the master the sentinels name, followed across a failover (``pushworker.brokerredis``).
 When Redis cannot be reached the limiter fails OPEN: the send goes ahead unthrottled and a warning
 is logged. The limiter lives in the broker's Redis, so a worker that cannot reach it cannot fetch
 new messages either; only the runs already in hand pass, and a 10027 they might cause is still a
@@ -26,11 +28,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from pushworker import brokerredis
+from pushworker.brokerredis import connect as connect  # the client, also for the beat lock
 
 log = logging.getLogger("pushworker.ratelimit")
 
@@ -230,33 +232,21 @@ class Unlimited:
         return 0.0
 
 
-def broker_url() -> str:
-    """The broker's Redis, which every worker host reaches already (as in ``celeryconfig``)."""
-    return os.environ.get("PUSHWORKER_BROKER_URL") or "redis://127.0.0.1:6379/0"
+# The Celery app whose broker holds the shared limit (set by ``pushworker.integration.install``).
+_app: Any = None
 
 
-def connect(url: str) -> redis.Redis | None:
-    """A client that gives up within a second (redis-py's own retries would stall every send).
-
-    None for a URL this cannot follow yet (``sentinel://``: the client must come from the same
-    Sentinel-aware factory as the transport's; this is the one place to plug it in).
-    """
-    if url.startswith("redis+socket://"):  # kombu's Unix socket URL; its database is virtual_host
-        parts = urlsplit("unix://" + url[len("redis+socket://") :])
-        query = [("db" if k == "virtual_host" else k, v) for k, v in parse_qsl(parts.query)]
-        url = f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        log.warning("no shared rate limit or beat lock for this broker URL scheme")
-        return None
-    return redis.Redis.from_url(
-        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
-    )
+def follow(app: Any) -> None:
+    """Share the limit through the broker of Celery ``app``: its URL and transport options."""
+    global _app
+    _app = app
+    _process_limiter.cache_clear()
 
 
 @lru_cache(maxsize=1)
 def _process_limiter(pid: int) -> Limiter:
     # Per process (the cache key is the pid): a prefork child must not share its parent's socket.
-    client = connect(broker_url())
+    client = brokerredis.for_app(_app) if _app is not None else brokerredis.connect(None)
     return RedisLimiter(client, settings()) if client is not None else Unlimited()
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.faults import scenarios
+from tests.faults.scenarios import common as scenarios
 from tests.support.sentinel import MASTER_NAME, SentinelCluster
 from tests.support.stack import Stack, wait_for
 

@@ -54,13 +54,20 @@ def test_settings_name_their_source(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ratelimit.settings().rate("qqc", "ios") == 5
 
 
-def test_a_broker_url_it_cannot_follow_yet_means_no_shared_limit() -> None:
+def test_every_redis_broker_url_is_followed_and_others_mean_no_shared_limit() -> None:
+    assert ratelimit.connect("amqp://guest@localhost//") is None
+    assert ratelimit.connect(None) is None
+    # Sentinel needs the broker's master_name (tests/unit/test_ratelimit_sentinel.py).
     assert ratelimit.connect("sentinel://h1:26379;sentinel://h2:26379") is None
+    assert ratelimit.connect("sentinel://h1:26379", {"master_name": "pw"}) is not None
     assert ratelimit.connect("redis://127.0.0.1:1/0") is not None
     socket = ratelimit.connect("redis+socket:///run/redis.sock?virtual_host=2")
     assert socket is not None
     assert socket.connection_pool.connection_kwargs["path"] == "/run/redis.sock"
     assert socket.connection_pool.connection_kwargs["db"] == 2
+    # The form the socket transport is configured with (pushworker.transport.broker_for).
+    rewritten = ratelimit.connect("socket:///run/redis.sock?virtual_host=2")
+    assert rewritten is not None and rewritten.connection_pool.connection_kwargs["db"] == 2
 
 
 @pytest.mark.parametrize("spec", ["qqc=fast", "default=0", "qqc.ios=-1", "default=inf"])

@@ -1,12 +1,14 @@
 """Synthetic delivery history for bench/db_scale.py, shaped like production's, filled in SQL.
 
 Per 1,000 deliveries: 870 sent, 80 failed (Xiaomi 20301, no valid targets), 45 suppressed (no
-request), 5 dead; all of the goods-visit kind (the event-kinds row of migration 0007: ``recipient_id``
-is the owner, ``subject_id`` the goods, the visitor and goods name in the JSON ``payload``, which
-holds every argument but the recipient, as ``Event.payload()`` writes it); each one finished a second after it was created, spread evenly over 60 days, so
+request), 5 dead; each one finished a second after it was created, spread evenly over 60 days, so
 half of them are past the 30-day default retention. Every delivery but a suppressed one has one
 attempt (two thirds Android, one third iOS). Texts have production's lengths: a goods name of a
 dozen Chinese characters, Xiaomi message ids of 25 and trace ids of 29 characters.
+
+All are goods visits on the generic row of migration 0007: ``recipient_id`` is the owner,
+``subject_id`` the goods, and the JSON ``payload`` holds every other argument (visitor id and
+name, goods id and name), as ``Event.payload()`` writes it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ _COLUMNS = (
 _VALUES = """
     {event_id}, 'goods_visit', 'qqc', 'u' || (i % 200003), 'g' || (i % 500009),
     {json}('visitor_id', 'v' || (i % 100019), 'goods_id', 'g' || (i % 500009),
-           'goods_name', '二手自行车 九成新 送头盔 ' || (i % 97), 'visitor_name', '访客' || (i % 1000)),
+           'goods_name', '二手自行车 九成新 送头盔 ' || (i % 97),
+           'visitor_name', '访客' || (i % 1000)),
     st,
     ts, CASE WHEN st = 'suppressed' THEN 0 ELSE 1 END, 0, 0, ts, false, false,
     CASE WHEN st = 'sent' THEN 'sdm' || substr({hash_m}, 1, 22) ELSE '' END,
@@ -166,7 +169,7 @@ def grow(conn: Any, start: int, end: int, *, rebuild_indexes: bool) -> dict[str,
             cursor.execute(FILL_DEAD_LETTERS, {"count": (high - low + 1) // 1000})
         timings["fill_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        for _, definition in indexes:  # as migration 0005 builds them on a live table
+        for _, definition in indexes:  # as migration 0008 builds them on a live table
             cursor.execute(definition.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
         timings["index_build_s"] = time.perf_counter() - started
         cursor.execute("VACUUM ANALYZE pushworker_delivery")

@@ -103,6 +103,7 @@ def send_unit(
     targets): a bad unit is an outcome for that unit, never a crash of the delivery.
     """
     assert unit.credentials is not None
+    fields = fields | content.callback_fields(delivery.event_id, settings.receipts)
     log_fields = {
         "delivery_id": str(delivery.event_id),
         "platform": unit.platform,

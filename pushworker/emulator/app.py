@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import admin
+from . import admin, receipts
 from .apps import ANDROID, EmulatorApp
 from .faults import HANG, RESET, SANDBOX, XIAOMI_FAULTS, FaultState, http_status
 from .responses import DAY_QUOTA, Rejected, encode, error_body, new_id, new_trace_id, ok_body
@@ -179,6 +179,7 @@ class _Api:
         ttl = _int_or(sends[0][1].get("time_to_live"), DEFAULT_TTL_MS)
         entry = TraceEntry(self.environment, app.package, app.platform, int(now * 1000), ttl, count)
         self.core.recorder.add_messages(records, entry)
+        receipts.post_later(records, target_type.name)
         info = f"Received push messages for {count} {target_type.label}"
         data: dict[str, Any] = {"id": message_id}
         if dropped and target_type is REGID and not multi:

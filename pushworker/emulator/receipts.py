@@ -69,6 +69,6 @@ async def _post(url: str, form: dict[str, str]) -> None:
             await response.read()
             status = response.status
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-        log.warning("receipt POST failed: %s", type(error).__name__)
+        log.warning("receipt POST failed: %s: %s", type(error).__name__, error)
         return
     log.debug("receipt POSTed: HTTP %s", status)

@@ -205,4 +205,9 @@ class Settings:
             "sweep_interval_seconds": self.sweep_interval_seconds,
             "nickname_resolver": self.nickname_resolver,
             "unknown_visitor_name": self.unknown_visitor_name,
+            "receipts": {
+                "url": self.receipts.url or None,  # None: off
+                "token": self.receipts.token.masked(),
+                "types": self.receipts.types,
+            },
         }

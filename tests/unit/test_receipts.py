@@ -196,3 +196,4 @@ def test_the_token_never_shows_in_the_settings_repr_or_check(configure) -> None:
     settings = conf.load(environ=CREDENTIALS | RECEIPTS)
     assert settings.receipts.enabled and settings.receipts.types == 147
     assert TOKEN not in repr(settings) and TOKEN not in json.dumps(settings.describe())
+    assert settings.describe()["receipts"]["token"] == f"**** ({len(TOKEN)} chars)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -19,9 +20,25 @@ from django.views.decorators.http import require_POST
 
 from pushworker import outbox
 from pushworker.admin import display, overview
-from pushworker.admin.filters import CreatedFilter, KindFilter, RecipientFilter, StatusFilter
+from pushworker.admin.filters import (
+    AppFilter,
+    CreatedFilter,
+    ErrorCategoryFilter,
+    KindFilter,
+    RecipientFilter,
+    StatusFilter,
+)
+from pushworker.admin.paging import BoundedPaginator, shown_count
 from pushworker.admin.story import story
 from pushworker.models import Delivery
+
+
+class BoundedChangeList(ChangeList):
+    """Shows the paginator's bounded count as "10,000+" (templates' ``pagination.html``)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_count_shown = shown_count(self.result_count)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -56,8 +73,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
         KindFilter,
         StatusFilter,
         CreatedFilter,
-        "app_name",
-        "error_category",
+        AppFilter,
+        ErrorCategoryFilter,
         "possible_duplicate",
     )
     search_fields = (
@@ -75,6 +92,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ordering = ("-created_at",)  # newest first, on the created_at index
     list_per_page = 50
     show_full_result_count = False  # a second COUNT(*) over a large table for the "(n total)"
+    paginator = BoundedPaginator  # counts at most 10,001 rows: "10,000+ deliveries"
     actions = ("requeue",)
     fieldsets = (
         ("Story", {"fields": ("story",)}),
@@ -234,6 +252,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
             else None,
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def get_changelist(self, request, **kwargs):
+        return BoundedChangeList
 
     def changelist_view(self, request, extra_context=None):
         extra = {"overview_url": reverse("admin:pushworker_overview")}

@@ -77,6 +77,13 @@ QUERIES: list[tuple[str, str, bool]] = [
      "SELECT id FROM pushworker_delivery WHERE recipient_id = %(trace_id)s "
      "OR subject_id = %(trace_id)s OR message_id = %(trace_id)s "
      "OR trace_id = %(trace_id)s ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    # A hex-looking term (a short event id, or a numeric user id) also searches the event id as a
+    # range of its unique index (the start of an id, padded with 0s and with fs).
+    ("admin: search box, a short event id (range)",
+     "SELECT id FROM pushworker_delivery WHERE recipient_id = %(short_id)s "
+     "OR subject_id = %(short_id)s OR message_id = %(short_id)s OR trace_id = %(short_id)s "
+     "OR (event_id >= %(event_low)s AND event_id <= %(event_high)s) "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
     ("admin: search event_id (exact)",
      "SELECT id FROM pushworker_delivery WHERE event_id = %(event_id)s LIMIT 50", False),
     ("admin: filter status=failed",

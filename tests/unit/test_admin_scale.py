@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from pushworker.admin import paging
+from pushworker.admin.deliveries import DeliveryAdmin
 from pushworker.admin.filters import ERROR_CATEGORIES
 from pushworker.admin.paging import BoundedPaginator, shown_count
 from pushworker.models import Delivery, DeliveryStatus
@@ -60,7 +61,12 @@ def test_the_list_says_how_many_up_to_the_limit(admin_client, monkeypatch) -> No
     response = admin_client.get(reverse(LIST))
     assert response.status_code == 200
     assert b"2+ deliveries" in response.content
-    assert len(response.context["cl"].result_list) == 3  # the page itself is not cut short
+    assert len(response.context["cl"].result_list) == 3  # one page: it is not cut short
+    monkeypatch.setattr(DeliveryAdmin, "list_per_page", 1)
+    paged = admin_client.get(reverse(LIST))
+    assert b"Select all 2+ deliveries" in paged.content  # the action bar's link, too
+    assert paged.context["cl"].paginator.num_pages == 2
+    assert admin_client.get(reverse(LIST), {"p": "2"}).status_code == 200
     one = admin_client.get(reverse(LIST), {"owner_id": "1"})
     assert b"1 delivery" in one.content
 
@@ -88,3 +94,15 @@ def test_the_app_and_category_filters_keep_their_parameters(admin_client) -> Non
     assert {row.pk for row in by_app.context["cl"].result_list} == {failed.pk, sent.pk}
     none = admin_client.get(reverse(LIST), {"app_name__exact": "other"})
     assert list(none.context["cl"].result_list) == []
+
+
+def test_search_reads_indexes_only_even_for_a_hex_looking_term(admin_client) -> None:
+    mine = delivery(owner_id="1042")
+    other = delivery(owner_id="77")
+    with CaptureQueriesContext(connection) as queries:
+        found = admin_client.get(reverse(LIST), {"q": "1042"})
+    assert {row.pk for row in found.context["cl"].result_list} == {mine.pk}
+    assert not [q for q in queries.captured_queries if "LIKE" in q["sql"].upper()]
+    prefix = str(other.event_id)[:13]  # with its hyphen, as copied from a page
+    by_prefix = admin_client.get(reverse(LIST), {"q": prefix})
+    assert {row.pk for row in by_prefix.context["cl"].result_list} == {other.pk}

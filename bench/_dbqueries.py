@@ -67,12 +67,23 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("admin: subject_id (exact)",
      "SELECT id FROM pushworker_delivery WHERE subject_id = %(subject_id)s "
      "ORDER BY created_at DESC, id DESC LIMIT 50", False),
-    # The search box ORs every exact field (DeliveryAdmin.get_search_results); message_id and
-    # trace_id have no index of their own.
+    # The search box ORs every exact field (DeliveryAdmin.get_search_results); each has an index
+    # (message_id and trace_id partial ones, migration 0009), so the OR is a bitmap OR.
     ("admin: search box (recipient/subject/message/trace id)",
      "SELECT id FROM pushworker_delivery WHERE recipient_id = %(subject_id)s "
      "OR subject_id = %(subject_id)s OR message_id = %(subject_id)s "
      "OR trace_id = %(subject_id)s ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    ("admin: search box, a Xiaomi trace id",
+     "SELECT id FROM pushworker_delivery WHERE recipient_id = %(trace_id)s "
+     "OR subject_id = %(trace_id)s OR message_id = %(trace_id)s "
+     "OR trace_id = %(trace_id)s ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    # A hex-looking term (a short event id, or a numeric user id) also searches the event id as a
+    # range of its unique index (the start of an id, padded with 0s and with fs).
+    ("admin: search box, a short event id (range)",
+     "SELECT id FROM pushworker_delivery WHERE recipient_id = %(short_id)s "
+     "OR subject_id = %(short_id)s OR message_id = %(short_id)s OR trace_id = %(short_id)s "
+     "OR (event_id >= %(event_low)s AND event_id <= %(event_high)s) "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
     ("admin: search event_id (exact)",
      "SELECT id FROM pushworker_delivery WHERE event_id = %(event_id)s LIMIT 50", False),
     ("admin: filter status=failed",
@@ -87,10 +98,18 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("admin: filter kind=order_shipped (none in the table)",
      "SELECT id FROM pushworker_delivery WHERE kind = 'order_shipped' "
      "ORDER BY created_at DESC, id DESC LIMIT 50", False),
+    ("admin: filter error_code=20301",
+     "SELECT id FROM pushworker_delivery WHERE error_code = 20301 "
+     "ORDER BY created_at DESC, id DESC LIMIT 50", False),
     ("admin: filter created last hour",
      "SELECT id FROM pushworker_delivery WHERE created_at >= now() - interval '1 hour' "
      "ORDER BY created_at DESC, id DESC LIMIT 50", False),
-    ("admin: paginator count (COUNT(*))", "SELECT count(*) FROM pushworker_delivery", False),
-    ("admin: error_category filter choices (DISTINCT)",
-     "SELECT DISTINCT error_category FROM pushworker_delivery ORDER BY error_category", False),
+    # The paginator (pushworker/admin/paging.py) counts at most 10,001 rows, as Django sends it.
+    ("admin: result count, bounded (COUNT of LIMIT 10001)",
+     "SELECT COUNT(*) FROM (SELECT id AS col1 FROM pushworker_delivery "
+     "ORDER BY created_at DESC, id DESC LIMIT 10001) subquery", False),
+    ("admin: result count, bounded, status=dead",
+     "SELECT COUNT(*) FROM (SELECT id AS col1 FROM pushworker_delivery WHERE status IN ('dead') "
+     "ORDER BY created_at DESC, id DESC LIMIT 10001) subquery", False),
+    # The filter choices (app, kind, status, error category) are fixed lists: no query at all.
 ]

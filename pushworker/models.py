@@ -127,6 +127,7 @@ TERMINAL_STATUSES = (
     DeliveryStatus.FAILED,
     DeliveryStatus.DEAD,
 )
+ENDED_RARE = ["partial", "suppressed", "failed", "dead"]  # the few; "sent" is most deliveries
 
 
 class Delivery(models.Model):
@@ -211,6 +212,12 @@ class Delivery(models.Model):
                 condition=models.Q(finished_at__isnull=False),
                 name="delivery_finished_at",
             ),
+            # Admin filters, newest first from an index's end; the search box's exact Xiaomi ids.
+            models.Index(fields=["status", "created_at", "id"], name="delivery_ended_created",
+                         condition=models.Q(status__in=ENDED_RARE)),
+            models.Index(fields=["kind", "created_at", "id"], name="delivery_kind_created"),
+            *(models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
+              for f in ("message_id", "trace_id")),
         ]
 
     def __str__(self) -> str:

@@ -120,12 +120,8 @@ class DeliveryStatus(models.TextChoices):
     DEAD = "dead"
 
 
-TERMINAL_STATUSES = (
-    DeliveryStatus.SENT,
-    DeliveryStatus.PARTIAL,
-    DeliveryStatus.SUPPRESSED,
-    DeliveryStatus.FAILED,
-    DeliveryStatus.DEAD,
+TERMINAL_STATUSES = tuple(
+    DeliveryStatus(s) for s in ("sent", "partial", "suppressed", "failed", "dead")
 )
 ENDED_RARE = ["partial", "suppressed", "failed", "dead"]  # the few; "sent" is most deliveries
 

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("pushworker", "0008_lifecycle_indexes"),
+        ("pushworker", "0009_delivery_receipts"),
     ]
 
     operations = [

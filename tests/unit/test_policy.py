@@ -92,7 +92,8 @@ def test_seven_buyers_are_five_pushes_and_the_next_days_push_is_a_digest(
     assert outcomes()[5:] == [("suppressed", "daily_cap")] * 2
     at(monkeypatch, datetime.now(SHANGHAI) + timedelta(days=1))  # a new day in the app's zone
     service.deliver(visit("8"))
-    assert emulator.messages()[-1]["fields"]["description"] == "3 位用户浏览了您的商品【二手自行车】"
+    digest = emulator.messages()[-1]["fields"]["description"]
+    assert digest == "3 位用户浏览了您的商品【二手自行车】"
     service.deliver(visit("9"))  # the digest is said once
     assert emulator.messages()[-1]["fields"]["description"].startswith("【")
     assert len(emulator.messages()) == 7

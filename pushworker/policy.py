@@ -134,7 +134,8 @@ def shape(note: Any, event: Event, delivery: Delivery, app: AppSettings, decisio
         changes["time_to_live_ms"] = policy.time_to_live * 1000
     if decision.send_at is not None:
         changes["time_to_send_ms"] = int(decision.send_at.timestamp() * 1000)
-    held = _held_since_last_push(event, delivery)
+    # Only dedup and the cap hold events back for a digest; with both off there is none to ask.
+    held = _held_since_last_push(event, delivery) if policy.dedup_window or policy.daily_cap else []
     if held and (text := event.digest(held)):
         changes["description"] = text
     return replace(note, **changes) if changes else note

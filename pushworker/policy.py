@@ -86,14 +86,15 @@ def admit(event: Event, delivery: Delivery, app: AppSettings) -> Decision:
     local = now.astimezone(policy.zone)
     end = quiet_end(policy, local)
     if end is not None and policy.quiet_hours_mode == "drop":
-        return Decision(held=Failure("quiet_hours", f"in quiet hours until {end:%H:%M}"))
+        return Decision(held=Failure("quiet_hours", f"quiet hours until {end:%H:%M}"))
     if end is not None and policy.quiet_hours_mode == "hold":
         return Decision(wait=(end - local).total_seconds())
-    if policy.dedup_window and (first := _duplicate_of(event, delivery, policy)):
-        reason = f"the same as event {first} within {policy.dedup_window} s"
+    # Reasons stay free of ids and dates: the suppressed-reason metric labels by their start.
+    if policy.dedup_window and _duplicate_of(event, delivery, policy):
+        reason = f"duplicate of a push sent within {policy.dedup_window} s"
         return Decision(held=Failure("duplicate", reason))
     if policy.daily_cap and event.daily_capped and not _within_cap(event, delivery, policy, local):
-        reason = f"the recipient's {policy.daily_cap} pushes of {local:%Y-%m-%d} were sent"
+        reason = f"daily cap of {policy.daily_cap} pushes reached"
         return Decision(held=Failure("daily_cap", reason))
     return Decision(send_at=end)
 

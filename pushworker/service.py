@@ -92,7 +92,8 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
         # Quiet hours (mode "hold"): come back at their end, in hops no longer than the retry
         # cap (Redis redelivers a longer countdown), without spending the retry budget.
         countdown = max(1.0, min(settings.retry.cap_seconds, decision.wait))
-        records.park_for_retry(delivery, Failure("quiet_hours", "held"), countdown, spend=False)
+        quiet = Failure("quiet_hours", "held until the quiet hours end")
+        records.park_for_retry(delivery, quiet, countdown, spend=False)
         return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
     devices = policy.devices(records.active_devices(event.recipient_id, app.name), app)
     if not devices and not past.sent:

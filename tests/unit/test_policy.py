@@ -79,6 +79,8 @@ def test_five_visits_by_one_buyer_to_one_goods_are_one_push(with_policy) -> None
         service.deliver(visit())
     assert len(emulator.messages()) == 1
     assert outcomes() == [("sent", "")] + [("suppressed", "duplicate")] * 4
+    reasons = set(Delivery.objects.values_list("error_reason", flat=True))
+    assert reasons == {"", "duplicate of a push sent within 600 s"}  # no id: a metric label
 
 
 def test_seven_buyers_are_five_pushes_and_the_next_days_push_is_a_digest(

@@ -5,6 +5,10 @@ request), 5 dead; each one finished a second after it was created, spread evenly
 half of them are past the 30-day default retention. Every delivery but a suppressed one has one
 attempt (two thirds Android, one third iOS). Texts have production's lengths: a goods name of a
 dozen Chinese characters, Xiaomi message ids of 25 and trace ids of 29 characters.
+
+All are goods visits on the generic row of migration 0007: ``recipient_id`` is the owner,
+``subject_id`` the goods, and the JSON ``payload`` holds every other argument (visitor id and
+name, goods id and name), as ``Event.payload()`` writes it.
 """
 
 from __future__ import annotations
@@ -17,14 +21,17 @@ _STATUS = (
     "WHEN i % 1000 < 995 THEN 'suppressed' ELSE 'dead' END"
 )
 _COLUMNS = (
-    "event_id, app_name, owner_id, visitor_id, visitor_name, goods_id, goods_name, status, "
+    "event_id, kind, app_name, recipient_id, subject_id, payload, status, "
     "published_at, attempts, crashes, retries, claimed_at, possible_duplicate, redelivered, "
     "message_id, trace_id, error_code, error_category, error_reason, created_at, updated_at, "
     "finished_at"
 )
 _VALUES = """
-    {event_id}, 'qqc', 'u' || (i % 200003), 'v' || (i % 100019), '访客' || (i % 1000),
-    'g' || (i % 500009), '二手自行车 九成新 送头盔 ' || (i % 97), st,
+    {event_id}, 'goods_visit', 'qqc', 'u' || (i % 200003), 'g' || (i % 500009),
+    {json}('visitor_id', 'v' || (i % 100019), 'goods_id', 'g' || (i % 500009),
+           'goods_name', '二手自行车 九成新 送头盔 ' || (i % 97),
+           'visitor_name', '访客' || (i % 1000)),
+    st,
     ts, CASE WHEN st = 'suppressed' THEN 0 ELSE 1 END, 0, 0, ts, false, false,
     CASE WHEN st = 'sent' THEN 'sdm' || substr({hash_m}, 1, 22) ELSE '' END,
     'Xdm' || substr({hash_t}, 1, 26),
@@ -37,6 +44,11 @@ _VALUES = """
 """
 
 
+# The JSON constructor of each database: jsonb on PostgreSQL (Django's JSONField column type there),
+# JSON text on SQLite (its JSONField is a text column).
+PG_JSON, SQLITE_JSON = "jsonb_build_object", "json_object"
+
+
 def _pg(sql: str) -> str:
     """Escape ``%`` for a psycopg query that also has parameters."""
     return sql.replace("%", "%%")
@@ -46,6 +58,7 @@ def fill_deliveries_sql() -> str:
     """PostgreSQL: deliveries ``%(low)s..%(high)s`` (event ids are md5('e' || i) as a uuid)."""
     values = _pg(_VALUES).format(
         event_id="md5('e' || i)::uuid",
+        json=PG_JSON,
         hash_m="md5('m' || i)",
         hash_t="md5('t' || i)",
         ts_plus_1="ts + interval '1 second'",
@@ -63,8 +76,8 @@ _ATTEMPT_COLUMNS = (
     "message_id, trace_id, error_code, error_category, error_reason, started_at, finished_at"
 )
 _ATTEMPT_VALUES = """
-    d.id, p.platform || '/production/alias:QQC_' || d.owner_id, p.platform, 'production',
-    'alias', 'QQC_' || d.owner_id, CASE WHEN d.status = 'sent' THEN 'sent' ELSE 'failed' END,
+    d.id, p.platform || '/production/alias:QQC_' || d.recipient_id, p.platform, 'production',
+    'alias', 'QQC_' || d.recipient_id, CASE WHEN d.status = 'sent' THEN 'sent' ELSE 'failed' END,
     200, d.message_id, d.trace_id, d.error_code, d.error_category, d.error_reason,
     d.created_at, d.finished_at
 """
@@ -89,7 +102,9 @@ def fill_pending_sql(count: int) -> str:
     """PostgreSQL: ``count`` unfinished deliveries, a quarter in each pending state."""
     return f"""
     INSERT INTO pushworker_delivery ({_COLUMNS})
-    SELECT md5('p' || i)::uuid, 'qqc', 'u' || i, 'v' || i, '', 'g' || i, '碗', st,
+    SELECT md5('p' || i)::uuid, 'goods_visit', 'qqc', 'u' || i, 'g' || i,
+        {PG_JSON}('visitor_id', 'v' || i, 'goods_id', 'g' || i, 'goods_name', '碗',
+                  'visitor_name', NULL), st,
         CASE WHEN i % 4 = 1 THEN NULL ELSE now() END, 0, 0, 0,
         CASE WHEN st = 'sending' THEN now() ELSE NULL END, false, false, '', '', NULL, '', '',
         now(), now(), NULL
@@ -102,6 +117,7 @@ def sqlite_fill(connection: Any, rows: int) -> None:
     """SQLite: the same deliveries and attempts (recursive CTE instead of generate_series)."""
     values = _VALUES.format(
         event_id="lower(hex(randomblob(16)))",
+        json=SQLITE_JSON,
         hash_m="lower(hex(randomblob(11)))",
         hash_t="lower(hex(randomblob(13)))",
         ts_plus_1="datetime(ts, '+1 second')",
@@ -153,7 +169,7 @@ def grow(conn: Any, start: int, end: int, *, rebuild_indexes: bool) -> dict[str,
             cursor.execute(FILL_DEAD_LETTERS, {"count": (high - low + 1) // 1000})
         timings["fill_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        for _, definition in indexes:  # as migration 0005 builds them on a live table
+        for _, definition in indexes:  # as migration 0008 builds them on a live table
             cursor.execute(definition.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
         timings["index_build_s"] = time.perf_counter() - started
         cursor.execute("VACUUM ANALYZE pushworker_delivery")

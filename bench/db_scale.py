@@ -52,10 +52,16 @@ def _params(cursor: Any, size: int, batch: list[int]) -> dict[str, Any]:
     import random
 
     i = random.randint(1, size)
-    cursor.execute("SELECT id, event_id, owner_id FROM pushworker_delivery WHERE event_id = %s",
-                   [uuid.UUID(_event_uuid(i))])
+    cursor.execute(
+        "SELECT id, event_id, recipient_id, subject_id, trace_id FROM pushworker_delivery "
+        "WHERE event_id = %s",
+        [uuid.UUID(_event_uuid(i))],
+    )
     row = cursor.fetchone()
-    return {"id": row[0], "event_id": row[1], "owner_id": row[2], "new_event_id": uuid.uuid4(),
+    short = row[1].hex[:8]  # what the admin list shows and its search turns into a range
+    return {"id": row[0], "event_id": row[1], "recipient_id": row[2], "subject_id": row[3],
+            "trace_id": row[4], "short_id": short, "event_low": uuid.UUID(short.ljust(32, "0")),
+            "event_high": uuid.UUID(short.ljust(32, "f")), "new_event_id": uuid.uuid4(),
             "batch": batch}
 
 

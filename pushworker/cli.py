@@ -59,9 +59,11 @@ def _manage(args: argparse.Namespace) -> int:
 
 def _device(args: argparse.Namespace) -> int:
     _django()
-    from pushworker import conf, devices
+    from pushworker import conf, devices, lifecycle
     from pushworker.models import Environment, PushDevice
 
+    if args.device_command == "prune":
+        return lifecycle.prune_command(args)
     app = args.app or conf.get().default_app
     if args.device_command == "add":
         from django.core.exceptions import ValidationError
@@ -245,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
     listing = device_commands.add_parser("list")
     listing.add_argument("--user", required=True)
     listing.add_argument("--app")
+    prune = device_commands.add_parser("prune", help="delete devices long inactive")
+    prune.add_argument("--inactive-days", type=int, required=True, metavar="N")
+    prune.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
     device.set_defaults(func=_device)
 
     send = commands.add_parser(

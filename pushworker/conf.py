@@ -8,12 +8,13 @@ and workers refuse to start on them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from pushworker import conf_env, conf_parse
+from pushworker import conf_env, conf_parse, conf_receipts
 from pushworker.conf_types import (
     DEFAULT_ANONYMOUS_NICKNAME,
     XIAOMI_PRODUCTION_URL,
@@ -52,9 +53,12 @@ def inspect(
 
     ``spec`` is a host project's ``PUSHWORKER`` dict; without it the environment fills the dict.
     """
-    if spec is not None:
-        return conf_parse.parse(spec)
-    return conf_parse.parse(*conf_env.to_spec(os.environ if environ is None else environ))
+    labels = None
+    if spec is None:
+        spec, labels = conf_env.to_spec(os.environ if environ is None else environ)
+    settings, problems = conf_parse.parse(spec, labels)
+    receipts, more = conf_receipts.parse(spec, labels)
+    return dataclasses.replace(settings, receipts=receipts), problems + more
 
 
 def load(

@@ -41,6 +41,9 @@ TOP_LEVEL = {
             "NICKNAME_RESOLVER",
             "UNKNOWN_VISITOR_NAME",
             "METRICS_PORT",
+            "RECEIPTS_URL",
+            "RECEIPTS_TOKEN",
+            "RECEIPTS_TYPES",
         )
     },
 }

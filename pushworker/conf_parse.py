@@ -31,8 +31,8 @@ TOP_KEYS = (
     "RETRY_CAP", "RETRY_MAX", "VISIBILITY_TIMEOUT", "ENQUEUE_BUDGET_MS", "BREAKER_COOLDOWN",
     "ENQUEUE_OUTBOX", "STALE_AFTER", "MAX_CRASHES", "RELAY_INTERVAL", "SWEEP_INTERVAL",
     "NICKNAME_RESOLVER", "UNKNOWN_VISITOR_NAME", "METRICS_PORT",
-    "RATE_LIMITS",  # read and checked by pushworker.ratelimit
-    "RETENTION",  # read and checked by pushworker/retention.py
+    "RATE_LIMITS", "RETENTION",  # read and checked by pushworker.ratelimit, .retention
+    "RECEIPTS_URL", "RECEIPTS_TOKEN", "RECEIPTS_TYPES",  # read by pushworker.conf_receipts
 )  # fmt: skip
 APP_KEYS = ("ALIAS_PREFIX", "ANONYMOUS_NICKNAME", "ANDROID", "IOS", "POLICY")  # policy_conf
 PLATFORM_KEYS = {"ANDROID": ("APP_SECRET", "PACKAGE_NAME"), "IOS": ("APP_SECRET", "BUNDLE_ID")}

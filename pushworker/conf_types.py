@@ -68,6 +68,23 @@ class PlatformCredentials:
     package: str  # Android package name or iOS bundle id
 
 
+@dataclass(frozen=True)
+class ReceiptSettings:
+    """Xiaomi's delivery receipts (pushworker/conf_receipts.py): off while ``url`` is empty."""
+
+    url: str = ""  # the receipts endpoint without the token, e.g. http://host/api/v1/receipts
+    token: Secret = Secret("")
+    types: int = 1 | 2 | 16 | 128  # delivered, clicked, invalid target, over quota (§5.3)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url and self.token.value)
+
+    def callback_url(self) -> str:
+        """What ``extra.callback`` carries: it holds the token, so it is never logged."""
+        return f"{self.url}/{self.token.value}"
+
+
 DEFAULT_ANONYMOUS_NICKNAME = "有用户"
 
 
@@ -140,6 +157,7 @@ class Settings:
     nickname_resolver: str
     unknown_visitor_name: str
     metrics_port: int = 0  # the worker's /metrics port; 0: not served
+    receipts: ReceiptSettings = ReceiptSettings()  # filled by pushworker.conf_receipts
     credential_problems: tuple[str, ...] = ()
 
     def app(self, name: str | None) -> AppSettings:
@@ -191,4 +209,9 @@ class Settings:
             "sweep_interval_seconds": self.sweep_interval_seconds,
             "nickname_resolver": self.nickname_resolver,
             "unknown_visitor_name": self.unknown_visitor_name,
+            "receipts": {
+                "url": self.receipts.url or None,  # None: off
+                "token": self.receipts.token.masked(),
+                "types": self.receipts.types,
+            },
         }

@@ -10,11 +10,13 @@ import hashlib
 from dataclasses import dataclass
 
 from pushworker import text
+from pushworker.conf_types import ReceiptSettings
 from pushworker.mipush import Message
 
 # Xiaomi counts length like Java does, in UTF-16 units: title < 50, description < 128.
 DESCRIPTION_MAX_UNITS = 127
 _ELLIPSIS = "…"
+CALLBACK_PARAM_MAX_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -96,3 +98,21 @@ def ios_fields(note: Notification, *, package: str) -> dict[str, str]:
     if note.time_to_send_ms is not None:
         message = message.time_to_send(note.time_to_send_ms)
     return message.ios_fields()
+
+
+def callback_fields(event_id: object, receipts: ReceiptSettings) -> dict[str, str]:
+    """Xiaomi's receipt fields (§5.3), or none while receipts are off (the wire form unchanged).
+
+    The param is the event id (a UUID: 36 bytes, within Xiaomi's 64), so a receipt finds its
+    delivery; the URL holds the receipts token.
+    """
+    if not receipts.enabled:
+        return {}
+    param = str(event_id)
+    if len(param.encode()) > CALLBACK_PARAM_MAX_BYTES:  # never for a UUID; a guard, not a cut
+        raise ValueError(f"callback param of {len(param.encode())} bytes is over Xiaomi's 64")
+    return {
+        "extra.callback": receipts.callback_url(),
+        "extra.callback.param": param,
+        "extra.callback.type": str(receipts.types),
+    }

@@ -4,14 +4,17 @@ Callers are the device API and the command line; the rules live here once:
 - a registration id is unique per app: registering it again updates its row, also when another
   user registers it (the phone changed hands), and an inactive device becomes active again;
 - without a registration id the device is an alias device, one per (app, user, platform,
-  environment).
+  environment);
+- a device inactive for longer than the operator keeps them is pruned (``device prune``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from pushworker.models import Environment, Platform, PushDevice
 
@@ -72,3 +75,17 @@ def of_user(user_id: str, app_name: str | None = None) -> QuerySet[PushDevice]:
     if app_name:
         devices = devices.filter(app_name=app_name)
     return devices.order_by("-modify_time", "-pk")
+
+
+def prune(inactive_days: int, *, dry_run: bool = False) -> int:
+    """Delete inactive devices deactivated more than ``inactive_days`` days ago; how many.
+
+    ``dry_run`` only counts. An active device is never pruned, whatever its age: a device
+    re-registered since its deactivation is active again and has no deactivation time.
+    """
+    cutoff = timezone.now() - timedelta(days=inactive_days)
+    old = PushDevice.objects.filter(is_active=False, deactivated_at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    _, per_model = old.delete()
+    return per_model.get(PushDevice._meta.label, 0)

@@ -120,13 +120,10 @@ class DeliveryStatus(models.TextChoices):
     DEAD = "dead"
 
 
-TERMINAL_STATUSES = (
-    DeliveryStatus.SENT,
-    DeliveryStatus.PARTIAL,
-    DeliveryStatus.SUPPRESSED,
-    DeliveryStatus.FAILED,
-    DeliveryStatus.DEAD,
+TERMINAL_STATUSES = tuple(
+    DeliveryStatus(s) for s in ("sent", "partial", "suppressed", "failed", "dead")
 )
+ENDED_RARE = ["partial", "suppressed", "failed", "dead"]  # the few; "sent" is most deliveries
 
 
 class Delivery(models.Model):
@@ -179,6 +176,9 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # From Xiaomi's receipts (pushworker/api/receipts.py): the first of each, null until then.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -208,6 +208,12 @@ class Delivery(models.Model):
                 condition=models.Q(finished_at__isnull=False),
                 name="delivery_finished_at",
             ),
+            # Admin filters, newest first from an index's end; the search box's exact Xiaomi ids.
+            models.Index(fields=["status", "created_at", "id"], name="delivery_ended_created",
+                         condition=models.Q(status__in=ENDED_RARE)),
+            models.Index(fields=["kind", "created_at", "id"], name="delivery_kind_created"),
+            *(models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
+              for f in ("message_id", "trace_id")),
         ]
 
     def __str__(self) -> str:

@@ -237,11 +237,11 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, sp
     metrics.retry_scheduled(delivery, spend)
 
 
-def deactivate_devices(device_ids: tuple[int, ...], reason: str) -> int:
-    """Stop sending to devices Xiaomi called invalid; the reason stays visible in the admin."""
-    return PushDevice.objects.filter(pk__in=device_ids, is_active=True).update(
-        is_active=False,
-        deactivated_reason=text.one_line(reason, 255),
+def deactivate_devices(device_ids: tuple[int, ...], reason: str, regids: Any = None) -> int:
+    """Stop sending to devices Xiaomi called invalid (given ``regids``: those of them with one)."""
+    wanted = Q() if regids is None else Q(registration_id__in=list(regids))
+    return PushDevice.objects.filter(wanted, pk__in=device_ids, is_active=True).update(
+        is_active=False, deactivated_reason=text.one_line(reason, 255),
         deactivated_at=timezone.now(),
     )
 

@@ -30,6 +30,7 @@ from pushworker.models import Delivery
 from pushworker.records import Failure
 
 log = logging.getLogger("pushworker.delivery")
+BAD_REGID_REASON = "Xiaomi bad_regids: unknown registration id"
 
 
 @lru_cache(maxsize=32)
@@ -102,6 +103,7 @@ def send_unit(
     targets): a bad unit is an outcome for that unit, never a crash of the delivery.
     """
     assert unit.credentials is not None
+    fields = fields | content.callback_fields(delivery.event_id, settings.receipts)
     log_fields = {
         "delivery_id": str(delivery.event_id),
         "platform": unit.platform,
@@ -136,6 +138,12 @@ def send_unit(
     log.info(
         "sent", extra=log_fields | {"message_id": result.message_id, "trace_id": result.trace_id}
     )
+    if result.bad_regids and unit.target_type == "regid":
+        # Accepted for the others; only the named regids' devices stop being sent to.
+        retired = records.deactivate_devices(
+            unit.device_ids, BAD_REGID_REASON, regids=result.bad_regids
+        )
+        log.warning("xiaomi named unknown regids", extra=log_fields | {"deactivated": retired})
     return result
 
 

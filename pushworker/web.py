@@ -15,8 +15,9 @@ from gunicorn.glogging import Logger
 
 from pushworker import metrics_web
 
-# A registration id is a device token: the access log shows where it was, never the id itself.
-_DEVICE_PATH = re.compile(r"(/api/v1/devices/)[^ ?\"]+")
+# A registration id is a device token, and the receipts path holds RECEIPTS_TOKEN: the access
+# log shows where they were, never the values themselves.
+_DEVICE_PATH = re.compile(r"(/api/v1/(?:devices|receipts)/)[^ ?\"]+")
 
 
 class MaskingLogger(Logger):

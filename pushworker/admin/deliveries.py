@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -19,9 +20,25 @@ from django.views.decorators.http import require_POST
 
 from pushworker import outbox
 from pushworker.admin import display, overview
-from pushworker.admin.filters import CreatedFilter, KindFilter, RecipientFilter, StatusFilter
+from pushworker.admin.filters import (
+    AppFilter,
+    CreatedFilter,
+    ErrorCategoryFilter,
+    KindFilter,
+    RecipientFilter,
+    StatusFilter,
+)
+from pushworker.admin.paging import BoundedPaginator, shown_count
 from pushworker.admin.story import story
 from pushworker.models import Delivery
+
+
+class BoundedChangeList(ChangeList):
+    """Shows the paginator's bounded count as "10,000+" (templates' ``pagination.html``)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_count_shown = shown_count(self.result_count)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -56,8 +73,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
         KindFilter,
         StatusFilter,
         CreatedFilter,
-        "app_name",
-        "error_category",
+        AppFilter,
+        ErrorCategoryFilter,
         "possible_duplicate",
     )
     search_fields = (
@@ -75,6 +92,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ordering = ("-created_at",)  # newest first, on the created_at index
     list_per_page = 50
     show_full_result_count = False  # a second COUNT(*) over a large table for the "(n total)"
+    paginator = BoundedPaginator  # counts at most 10,001 rows: "10,000+ deliveries"
     actions = ("requeue",)
     fieldsets = (
         ("Story", {"fields": ("story",)}),
@@ -127,13 +145,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
+        # Every field has an index (migration 0009 for the Xiaomi ids), so the OR stays index scans.
         match = Q(recipient_id=term) | Q(subject_id=term) | Q(message_id=term)
         match |= Q(trace_id=term)
-        try:
-            match |= Q(event_id=uuid.UUID(term))
-        except ValueError:
-            if len(term) >= 4 and all(c in "0123456789abcdef-" for c in term.lower()):
-                match |= Q(event_id__startswith=term.lower())
+        digits = term.lower().replace("-", "")
+        if 4 <= len(digits) <= 32 and all(c in "0123456789abcdef" for c in digits):
+            # An event id or its start (the short id in the list) as a range of the unique index;
+            # a LIKE on the id's text would read the whole table.
+            low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+            match |= Q(event_id__gte=low, event_id__lte=high)
         return queryset.filter(match), False
 
     @admin.display(description="event", ordering="event_id")
@@ -234,6 +254,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
             else None,
         }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def get_changelist(self, request, **kwargs):
+        return BoundedChangeList
 
     def changelist_view(self, request, extra_context=None):
         extra = {"overview_url": reverse("admin:pushworker_overview")}

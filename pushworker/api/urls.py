@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from pushworker.api import views
+from pushworker.api import receipts, views
 
 device_patterns = [
     path("api/v1/devices", views.DeviceCollection.as_view(), name="pushworker-devices"),
@@ -15,6 +15,8 @@ device_patterns = [
 ]
 urlpatterns = [
     *device_patterns,
+    # Xiaomi's delivery receipts; the token is the README's RECEIPTS_TOKEN.
+    path("api/v1/receipts/<str:token>", receipts.receive, name="pushworker-receipts"),
     path(
         "api/v1/openapi.json",
         views.OpenAPIDocument.as_view(patterns=device_patterns),

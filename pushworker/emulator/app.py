@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import admin
+from . import admin, receipts
 from .apps import ANDROID, EmulatorApp
 from .faults import HANG, RESET, SANDBOX, XIAOMI_FAULTS, FaultState, http_status
 from .responses import DAY_QUOTA, Rejected, encode, error_body, new_id, new_trace_id, ok_body
@@ -134,7 +134,7 @@ class _Api:
         validate_message(fields, app)
         known = [t for t in targets if self.core.is_known(t)]
         dropped = [t for t in targets if not self.core.is_known(t)]
-        return self._accept(app, target_type, path, [(known, fields)], dropped)
+        return self._accept(app, target_type, path, [(known, fields)], dropped, multi=False)
 
     def _accept_multi(
         self, form: Form, app: EmulatorApp, target_type: TargetType, path: str
@@ -144,7 +144,7 @@ class _Api:
             validate_message(fields, app)
         known = [([t], f) for t, f in items if self.core.is_known(t)]
         dropped = [t for t, _ in items if not self.core.is_known(t)]
-        return self._accept(app, target_type, path, known, dropped)
+        return self._accept(app, target_type, path, known, dropped, multi=True)
 
     def _accept(
         self,
@@ -153,6 +153,8 @@ class _Api:
         path: str,
         sends: list[tuple[list[str], dict[str, str]]],
         dropped: list[str],
+        *,
+        multi: bool,
     ) -> dict[str, Any]:
         count = sum(len(targets) for targets, _ in sends)
         if not count:
@@ -177,8 +179,13 @@ class _Api:
         ttl = _int_or(sends[0][1].get("time_to_live"), DEFAULT_TTL_MS)
         entry = TraceEntry(self.environment, app.package, app.platform, int(now * 1000), ttl, count)
         self.core.recorder.add_messages(records, entry)
+        receipts.post_later(records, target_type.name)
         info = f"Received push messages for {count} {target_type.label}"
-        return ok_body(info=info, data={"id": message_id}, trace_id=trace_id)
+        data: dict[str, Any] = {"id": message_id}
+        if dropped and target_type is REGID and not multi:
+            # Xiaomi names a regid list's unknown targets and still sends to the others (§4.1).
+            data["bad_regids"] = ",".join(dropped)
+        return ok_body(info=info, data=data, trace_id=trace_id)
 
     def _status(self, message_id: str, app: EmulatorApp) -> dict[str, Any]:
         if not message_id:

@@ -84,13 +84,25 @@ class Endpoints:
 
 @dataclass(frozen=True)
 class SendResult:
-    """One accepted request. `message_id` is Xiaomi's `data.id` (None if the body had none)."""
+    """One accepted request. `message_id` is Xiaomi's `data.id` (None if the body had none).
+
+    `bad_regids`: the targets of a regid request Xiaomi named unknown in `data.bad_regids` while
+    accepting it for the others (§4.1); empty for every other answer.
+    """
 
     message_id: str | None
     trace_id: str | None
     info: str | None
     description: str | None
     http_status: int
+    bad_regids: tuple[str, ...] = ()
+
+
+def _bad_regids(data: object) -> tuple[str, ...]:
+    # Seen as a comma string; a JSON list is taken too rather than misread as one target.
+    bad = data.get("bad_regids") if isinstance(data, dict) else None
+    items = bad.split(",") if isinstance(bad, str) else bad if isinstance(bad, list) else []
+    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 _live_clients: weakref.WeakSet[Client] = weakref.WeakSet()
@@ -223,6 +235,7 @@ class Client:
                 message_id=str(data["id"]) if isinstance(data, dict) and "id" in data else None,
                 trace_id=wire.body_text(body, "trace_id"), info=wire.body_text(body, "info"),
                 description=wire.body_text(body, "description"), http_status=status,
+                bad_regids=_bad_regids(data),
             ))
         return results
 

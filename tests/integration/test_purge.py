@@ -26,11 +26,11 @@ def fill_expired(count: int) -> None:
     long_ago = timezone.now() - timedelta(days=40)
     rows = Delivery.objects.bulk_create(
         Delivery(
+            kind="goods_visit",
             app_name="qqc",
-            owner_id=f"old-{n}",
-            visitor_id="v",
-            goods_id="g",
-            goods_name="旧",
+            recipient_id=f"old-{n}",
+            subject_id="g",
+            payload={"visitor_id": "v", "goods_id": "g", "goods_name": "旧", "visitor_name": None},
             status="sent",
             finished_at=long_ago,
         )
@@ -81,7 +81,7 @@ def test_two_purges_beside_a_worker_lose_nothing_and_send_nothing_twice(clean_st
     # Nothing lost: every new event kept its row and attempt; every expired row is gone.
     assert Delivery.objects.filter(event_id__in=events).count() == len(events)
     assert DeliveryAttempt.objects.filter(delivery__event_id__in=events).count() == len(events)
-    assert not Delivery.objects.filter(owner_id__startswith="old-").exists()
+    assert not Delivery.objects.filter(recipient_id__startswith="old-").exists()
     assert DeliveryAttempt.objects.count() == len(events)
     # Nothing twice: one request per event, and no expired row counted by both purges.
     notify_ids = [m["fields"]["notify_id"] for m in clean_stack.emulator.messages()]

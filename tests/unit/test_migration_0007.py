@@ -72,6 +72,9 @@ def test_old_rows_keep_everything_and_a_pending_one_is_delivered_after(executor,
 
     executor.loader.build_graph()
     executor.migrate(AFTER)
+    # The rows are read with today's model: the columns later migrations add must exist too.
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     rows = {name: Delivery.objects.get(pk=row.pk) for name, row in before.items()}
     assert Delivery.objects.count() == 3

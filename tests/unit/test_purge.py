@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from pushworker import purge, records, service
 from pushworker.events import GoodsVisit
+from pushworker.events.order_shipped import OrderShipped
 from pushworker.models import (
     DailyAggregate,
     DeadLetter,
@@ -24,9 +25,14 @@ pytestmark = pytest.mark.django_db
 RULES = RetentionSettings(default=Retention(days=30, dead_letter_days=90))
 
 
-def delivery(status: str, age_days: float | None, *, app: str = "qqc", **fields) -> Delivery:
-    """A delivery in ``status`` that finished ``age_days`` ago (None: not finished)."""
-    event = GoodsVisit.from_call(owner_id="42", visitor_id="7", goods_id="1", goods_name="碗")
+def delivery(
+    status: str, age_days: float | None, *, app: str = "qqc", event=None, **fields
+) -> Delivery:
+    """A delivery in ``status`` that finished ``age_days`` ago (None: not finished); a goods
+    visit unless ``event`` is given."""
+    event = event or GoodsVisit.from_call(
+        owner_id="42", visitor_id="7", goods_id="1", goods_name="碗"
+    )
     made = records.ensure(event, app)[0]
     finished = None if age_days is None else timezone.now() - timedelta(days=age_days)
     Delivery.objects.filter(pk=made.pk).update(status=status, finished_at=finished, **fields)
@@ -113,6 +119,22 @@ def test_the_daily_aggregate_survives_the_purge_and_counts_per_platform_status_a
     purge.purge(rules=RULES)
     assert DailyAggregate.objects.get(day=day, platform="", status="sent").count == 1
     assert DailyAggregate.objects.get(day=day, platform="android", status="sent").count == 1
+
+
+def test_every_kind_is_purged_and_counted_from_the_generic_row() -> None:
+    shipped = OrderShipped.from_call(buyer_id="42", order_id="o-9", goods_name="碗", carrier="顺丰")
+    order = delivery(DeliveryStatus.SENT, 40, event=shipped)
+    assert (order.kind, order.recipient_id, order.subject_id) == ("order_shipped", "42", "o-9")
+    attempt(order, "ios")
+    visit = delivery(DeliveryStatus.FAILED, 40, error_code=20301)
+    attempt(visit, "android")
+    report = purge.purge(rules=RULES)
+    assert (report.deliveries, report.attempts, report.aggregated) == (2, 2, 2)
+    assert not Delivery.objects.exists() and not DeliveryAttempt.objects.exists()
+    counts = {
+        (a.app_name, a.platform, a.status, a.code): a.count for a in DailyAggregate.objects.all()
+    }
+    assert counts == {("qqc", "ios", "sent", 0): 1, ("qqc", "android", "failed", 20301): 1}
 
 
 def test_no_aggregate_is_kept_when_the_app_does_not_want_one() -> None:

@@ -17,7 +17,7 @@ import pytest
 import redis
 from celery import Celery
 
-from pushworker import brokerredis, celeryconfig, conf, integration, ratelimit
+from pushworker import brokerredis, conf, integration, ratelimit
 from pushworker.beatlock import KEY, LockedScheduler
 from pushworker.ratelimit import Deferred, RedisLimiter
 from tests.support.sentinel import MASTER_NAME, SentinelCluster
@@ -27,6 +27,10 @@ RATE = 10  # requests/s: small, so a few seconds show the limit
 
 def sentinel_app(cluster: SentinelCluster) -> Celery:
     """A Celery app configured as the standalone service is for this cluster's sentinel:// URL."""
+    # Imported here, not at collection: the standalone configuration reads the environment once,
+    # when first imported, and a suite's stack sets its broker URL only when it starts.
+    from pushworker import celeryconfig
+
     env = {"PUSHWORKER_BROKER_URL": cluster.url, "PUSHWORKER_BROKER_MASTER_NAME": MASTER_NAME}
     url, transport, options = celeryconfig.broker_settings(env)
     app = Celery("sentinel-test", set_as_current=False)

@@ -188,7 +188,7 @@ def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
 @pytest.mark.parametrize(
     "name",
     ["service", "sending", "content", "routing", "records", "outbox", "events", "models", "conf"]
-    + ["metrics"],
+    + ["metrics", "text", "nicknames", "ratelimit"],
 )
 def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> None:
     imported = imports_of_module(name)

@@ -1,0 +1,42 @@
+"""Specifies the emulator's partial regid answer (§4.1) as the real client reads it over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from pushworker.emulator import Emulator
+from pushworker.mipush import Client, Endpoints, InvalidTargetError
+from tests.integration.emulator.emulator_support import ANDROID_APP, android_message
+
+
+@pytest.fixture
+def client(emulator: Emulator):
+    with Client(ANDROID_APP.secret, endpoints=Endpoints(emulator.production_url)) as client:
+        yield client
+
+
+def test_a_regid_list_with_unknown_ones_is_accepted_naming_them_in_bad_regids(
+    emulator: Emulator, client: Client
+) -> None:
+    emulator.set_known_targets({"regid-known"})
+    [result] = client.send_to_regid(android_message(), ["regid-known", "regid-ghost", "regid-gone"])
+    assert result.message_id and set(result.bad_regids) == {"regid-ghost", "regid-gone"}
+    [message] = emulator.messages()
+    assert message["targets"] == ["regid-known"]
+
+
+def test_all_regids_known_or_an_alias_send_name_no_bad_regids(
+    emulator: Emulator, client: Client
+) -> None:
+    emulator.set_known_targets({"regid-known", "alias-known"})
+    assert client.send_to_regid(android_message(), ["regid-known"])[0].bad_regids == ()
+    assert client.send_to_alias(android_message(), ["alias-known", "alias-x"])[0].bad_regids == ()
+
+
+def test_every_regid_unknown_is_still_refused_whole_with_20301(
+    emulator: Emulator, client: Client
+) -> None:
+    emulator.set_known_targets({"someone-else"})
+    with pytest.raises(InvalidTargetError) as refused:
+        client.send_to_regid(android_message(), ["regid-ghost"])
+    assert refused.value.code == 20301

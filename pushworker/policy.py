@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import redis
 from django.db.models import Q
 from django.utils import timezone
 
-from pushworker import brokerredis, content, ratelimit
+from pushworker import content, ratelimit
 from pushworker.conf_types import AppSettings
 from pushworker.events.base import Event
 from pushworker.models import Delivery, DeliveryStatus, PushDevice
@@ -241,12 +239,6 @@ def use(client: redis.Redis | None) -> None:
 
 
 def _client() -> redis.Redis | None:
-    return _override if _override is not None else _process_client(os.getpid())
-
-
-@lru_cache(maxsize=1)
-def _process_client(pid: int) -> redis.Redis | None:
-    # Per process, like the rate limiter: the broker of the Celery app the worker runs; none when
-    # no worker app was installed (unit tests of the code above, a web process).
-    app = ratelimit._app
-    return brokerredis.for_app(app) if app is not None else None
+    # The rate limit's client (the broker's Redis, per process, Sentinel-aware); none where the
+    # limiter has no Redis, such as the unit tests of the code above, which replace it.
+    return _override if _override is not None else getattr(ratelimit.limiter(), "client", None)

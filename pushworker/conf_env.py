@@ -57,6 +57,7 @@ APP_KEYS: dict[Path, str] = {
     ("ANDROID", "PACKAGE_NAME"): "MIPUSH_ANDROID_PACKAGE_NAME",
     ("IOS", "APP_SECRET"): "MIPUSH_IOS_APP_SECRET",
     ("IOS", "BUNDLE_ID"): "MIPUSH_IOS_BUNDLE_ID",
+    ("POLICY",): "PUSHWORKER_POLICY",  # "off" or "KEY=value,...": pushworker.policy_conf
 }
 # Retention (pushworker/retention.py reads and checks PUSHWORKER['RETENTION']).
 RETENTION_KEYS: dict[Path, str] = {

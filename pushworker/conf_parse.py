@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pushworker import policy_conf
 from pushworker.conf_types import (
     DEFAULT_ANONYMOUS_NICKNAME,
     XIAOMI_PRODUCTION_URL,
@@ -33,9 +34,8 @@ TOP_KEYS = (
     "RATE_LIMITS", "RETENTION",  # read and checked by pushworker.ratelimit, .retention
     "RECEIPTS_URL", "RECEIPTS_TOKEN", "RECEIPTS_TYPES",  # read by pushworker.conf_receipts
 )  # fmt: skip
-APP_KEYS = ("ALIAS_PREFIX", "ANONYMOUS_NICKNAME", "ANDROID", "IOS")
+APP_KEYS = ("ALIAS_PREFIX", "ANONYMOUS_NICKNAME", "ANDROID", "IOS", "POLICY")  # policy_conf
 PLATFORM_KEYS = {"ANDROID": ("APP_SECRET", "PACKAGE_NAME"), "IOS": ("APP_SECRET", "BUNDLE_ID")}
-
 # Xiaomi's app secrets are base64-like; a space, a control or a non-ASCII character is always a
 # paste or quoting mistake, and would only show up later as 21301 at Xiaomi (or not be sendable).
 SECRET_SHAPE = re.compile(r"[\x21-\x7e]{1,256}")
@@ -47,12 +47,9 @@ DOTTED_PATH_SHAPE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 NAME_SHAPE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 A_NAME = "1 to 64 characters without control characters"
 RESOLVER = ("pushworker.nicknames.from_user_model", DOTTED_PATH_SHAPE, "a dotted path (a.b.func)")
+A_PREFIX = "at most 64 characters without commas, spaces or controls"
 APP_TEXT = {
-    "ALIAS_PREFIX": (
-        "QQC_",
-        ALIAS_PREFIX_SHAPE,
-        "at most 64 characters without commas, spaces or controls",
-    ),
+    "ALIAS_PREFIX": ("QQC_", ALIAS_PREFIX_SHAPE, A_PREFIX),
     "ANONYMOUS_NICKNAME": (DEFAULT_ANONYMOUS_NICKNAME, NAME_SHAPE, A_NAME),
 }
 
@@ -182,7 +179,10 @@ def _apps(reader: Reader) -> dict[str, AppSettings]:
         reader.mapping(path, APP_KEYS)
         prefix, nickname = (reader.text((*path, key), *APP_TEXT[key]) for key in APP_TEXT)
         android, ios = _platform(reader, path, "ANDROID"), _platform(reader, path, "IOS")
-        app = AppSettings(name, prefix, android, ios, anonymous_nickname=nickname)
+        policy, problems = policy_conf.parse(reader.raw((*path, "POLICY")))
+        for problem in problems:  # named as the dict key or as PUSHWORKER_POLICY
+            reader.problem((*path, "POLICY"), problem)
+        app = AppSettings(name, prefix, android, ios, anonymous_nickname=nickname, policy=policy)
         if app.android is None and app.ios is None and not _has_platform(reader, path):
             reader.problem(
                 path, f"has no credentials: set {_credential_keys(reader, path)}", credentials=True

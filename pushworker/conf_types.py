@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pushworker.policy_conf import Policy
+
 XIAOMI_PRODUCTION_URL = "https://api.xmpush.xiaomi.com"
 XIAOMI_SANDBOX_URL = "https://sandbox.xmpush.xiaomi.com"
 
@@ -98,6 +100,7 @@ class AppSettings:
     android: PlatformCredentials | None
     ios: PlatformCredentials | None
     anonymous_nickname: str = DEFAULT_ANONYMOUS_NICKNAME
+    policy: Policy = field(default_factory=Policy)  # the delivery policy (pushworker.policy)
 
     def credentials(self, platform: str) -> PlatformCredentials | None:
         return self.android if platform == "android" else self.ios
@@ -177,6 +180,7 @@ class Settings:
             apps[app.name] = {
                 "alias_prefix": app.alias_prefix,
                 "anonymous_nickname": app.anonymous_nickname,
+                "policy": app.policy.describe(),
                 **{
                     platform: (
                         {"package": creds.package, "app_secret": creds.secret.masked()}

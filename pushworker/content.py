@@ -30,6 +30,7 @@ class Notification:
     notify_id: int  # Android only: a repeated send with the same id replaces the first
     channel_id: str | None = None  # Android 8+ notification channel; None keeps Xiaomi's default
     badge: int = 1
+    time_to_send_ms: int | None = None  # epoch ms: Xiaomi shows it then (quiet hours' end)
 
 
 def utf16_units(text: str) -> int:
@@ -73,6 +74,8 @@ def android_fields(note: Notification, *, package: str) -> dict[str, str]:
     )
     if note.channel_id:
         message = message.channel_id(note.channel_id)
+    if note.time_to_send_ms is not None:
+        message = message.time_to_send(note.time_to_send_ms)
     return message.extra(note.extra).android_fields()
 
 
@@ -82,7 +85,7 @@ def ios_fields(note: Notification, *, package: str) -> dict[str, str]:
     Xiaomi's iOS messages have no ``notify_id``, so a repeated iOS send cannot replace the first;
     such repeats are still counted and flagged on the delivery.
     """
-    return (
+    message = (
         Message()
         .restricted_package_name(package)
         .description(note.description)
@@ -91,8 +94,10 @@ def ios_fields(note: Notification, *, package: str) -> dict[str, str]:
         .badge(note.badge)
         .time_to_live(note.time_to_live_ms)
         .extra(note.extra)
-        .ios_fields()
     )
+    if note.time_to_send_ms is not None:
+        message = message.time_to_send(note.time_to_send_ms)
+    return message.ios_fields()
 
 
 def callback_fields(event_id: object, receipts: ReceiptSettings) -> dict[str, str]:

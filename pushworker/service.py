@@ -12,7 +12,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from pushworker import conf, ratelimit, records, routing, sending
+from pushworker import conf, policy, ratelimit, records, routing, sending
 from pushworker.events.base import Event
 from pushworker.mipush import InvalidMessageError, SendResult
 from pushworker.models import TERMINAL_STATUSES, Delivery, DeliveryStatus
@@ -82,11 +82,24 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
     suppressed = event.suppressed()
     if suppressed:
         return _end(delivery, DeliveryStatus.SUPPRESSED, Failure("suppressed", suppressed))
-    devices = records.active_devices(event.recipient_id, app.name)
+    # The delivery policy runs once per event before its first request: a run that resumes a
+    # partly sent delivery was admitted already, and asking again could hold back the rest.
+    resumed = past.sent or past.maybe_sent
+    decision = policy.Decision() if resumed else policy.admit(event, delivery, app)
+    if decision.held is not None:
+        return _end(delivery, DeliveryStatus.SUPPRESSED, decision.held)
+    if decision.wait is not None:
+        # Quiet hours (mode "hold"): come back at their end, in hops no longer than the retry
+        # cap (Redis redelivers a longer countdown), without spending the retry budget.
+        countdown = max(1.0, min(settings.retry.cap_seconds, decision.wait))
+        quiet = Failure("quiet_hours", "held until the quiet hours end")
+        records.park_for_retry(delivery, quiet, countdown, spend=False)
+        return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
+    devices = policy.devices(records.active_devices(event.recipient_id, app.name), app)
     if not devices and not past.sent:
         return _end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
-    note = event.notification(settings)
+    note = policy.shape(event.notification(settings), event, delivery, app, decision)
     accepted: list[SendResult] = []
     retryable: list[Failure] = []
     permanent: list[Failure] = []

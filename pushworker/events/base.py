@@ -8,7 +8,8 @@ A kind is a frozen dataclass subclassing :class:`Event` with the fields ``event_
 - ``recipient`` and ``subject`` (which arguments say whose phones hear it and what the admin
   searches it by);
 - ``suppressed`` (why it must not be sent, or None) and ``notification`` (what the phone shows);
-- its policy: ``quota_exhausted`` ("fail" or "retry"), ``dedup_key`` and ``batchable``.
+- its policy: ``quota_exhausted`` ("fail" or "retry"), ``dedup_key``, ``batchable``,
+  ``daily_capped`` and ``digest`` (the delivery policy, ``pushworker.policy``).
 
 The delivery row keeps ``kind``, ``recipient_id``, ``subject_id`` and the rest as a JSON
 ``payload``; :meth:`Event.from_row` rebuilds the event from them, so a new kind needs no column.
@@ -37,6 +38,7 @@ class Event:
     subject: ClassVar[str]  # the argument the admin searches by (goods id, order id...)
     quota_exhausted: ClassVar[str] = "fail"  # Xiaomi's daily quota is used up: fail or retry later
     batchable: ClassVar[bool] = False  # whether several events may share one Xiaomi request
+    daily_capped: ClassVar[bool] = False  # whether the app's DAILY_CAP counts this kind
 
     event_id: str
     app_name: str | None
@@ -105,6 +107,10 @@ class Event:
     def dedup_key(self) -> str:
         """What makes two calls one event: by default the event id (the task id)."""
         return self.event_id
+
+    def digest(self, held: list[Event]) -> str | None:
+        """The description that reports ``held`` (events the policy held back) with this one."""
+        return None
 
     def summary(self) -> str:
         """One line for the admin's story of the delivery."""

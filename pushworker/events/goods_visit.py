@@ -24,6 +24,8 @@ from pushworker.events.registry import register
 
 TITLE = "您有一条新消息~"
 DESCRIPTION = "【{nickname}】刚刚浏览了您的商品【{goods}】~"
+DIGEST = "{count} 位用户浏览了您的商品【{goods}】"  # held-back visits, reported by the next push
+DIGEST_MANY = "{count} 位用户浏览了您的商品【{goods}】等 {kinds} 件商品"
 GOODS_VISIT_TYPE = "2"  # the app routes a tap on this notification by extra.type
 NICKNAME_MIN_UNITS = 12  # a long goods name never squeezes the nickname below this
 TIME_TO_LIVE_MS = 24 * 3600 * 1000  # a day-old "someone viewed your goods" is not worth showing
@@ -80,6 +82,7 @@ class GoodsVisit(Event):
     recipient: ClassVar[str] = "owner_id"
     subject: ClassVar[str] = "goods_id"
     quota_exhausted: ClassVar[str] = "fail"  # tomorrow, a visit from today is worthless
+    daily_capped: ClassVar[bool] = True  # visits are many and alike: the app's DAILY_CAP holds
 
     event_id: str
     owner_id: str
@@ -95,6 +98,25 @@ class GoodsVisit(Event):
             f"visitor {visitor} viewed goods {self.goods_id} “{self.goods_name[:120]}” "
             f"of owner {self.owner_id}"
         )
+
+    def dedup_key(self) -> str:
+        """One visitor viewing one goods again is the same news (anonymous visits never repeat)."""
+        visitor = self.visitor_id if self.visitor_id is not None else self.event_id
+        return f"{self.owner_id}\0{visitor}\0{self.goods_id}"
+
+    def digest(self, held: list[Event]) -> str | None:
+        """The digest text (``DIGEST``): how many people viewed, counting this visit."""
+        visits = [self, *(e for e in held if isinstance(e, GoodsVisit))]
+        people = {v.visitor_id or v.event_id for v in visits}
+        if len(people) < 2:
+            return None
+        goods = {v.goods_id for v in visits}
+        template = DIGEST if len(goods) == 1 else DIGEST_MANY
+        room = DESCRIPTION_MAX_UNITS - utf16_units(
+            template.format(count=len(people), goods="", kinds=len(goods))
+        )
+        name = shorten(clean(self.goods_name), room)
+        return template.format(count=len(people), goods=name, kinds=len(goods))
 
     def suppressed(self) -> str | None:
         if self.visitor_id is not None and self.owner_id == self.visitor_id:

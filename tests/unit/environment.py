@@ -12,6 +12,9 @@ FAST = {
     "PUSHWORKER_QUICK_BUDGET": "1",
     "PUSHWORKER_ENQUEUE_BUDGET_MS": "100",
     "PUSHWORKER_BREAKER_COOLDOWN": "0.2",
+    # Unit tests of the middle send many visits to one owner; tests/unit/test_policy.py turns the
+    # delivery policy on where it is the subject.
+    "PUSHWORKER_POLICY": "off",
 }
 CREDENTIALS = {
     "MIPUSH_ANDROID_APP_SECRET": ANDROID_SECRET,

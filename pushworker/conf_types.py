@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pushworker.policy_conf import Policy
+from pushworker.redaction import mask_url_credentials
 
 XIAOMI_PRODUCTION_URL = "https://api.xmpush.xiaomi.com"
 XIAOMI_SANDBOX_URL = "https://sandbox.xmpush.xiaomi.com"
@@ -210,7 +211,7 @@ class Settings:
             "nickname_resolver": self.nickname_resolver,
             "unknown_visitor_name": self.unknown_visitor_name,
             "receipts": {
-                "url": self.receipts.url or None,  # None: off
+                "url": mask_url_credentials(self.receipts.url) or None,  # None: off
                 "token": self.receipts.token.masked(),
                 "types": self.receipts.types,
             },

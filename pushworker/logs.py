@@ -139,6 +139,8 @@ class _QuietMaintenance(logging.Filter):
         self.names = names
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:  # a failed run is never noise
+            return True
         args = record.args
         if isinstance(args, dict) and args.get("name") in self.names:
             # "received" always; "succeeded" only when it returned 0 (the run's own count)

@@ -102,8 +102,12 @@ def enqueued(app: str | None, path: str) -> bool:
     return path == "broker"
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def api_answered(method: str, status: int) -> None:
-    API_REQUESTS.labels(method, str(status)).inc()
+    # Any client picks the method: an unknown one must not grow a series per word.
+    API_REQUESTS.labels(method if method in _METHODS else "other", str(status)).inc()
 
 
 # Servers.

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -153,8 +154,12 @@ def _duplicate_of(event: Event, delivery: Delivery, policy: Policy) -> str | Non
             if not client.set(name, event.event_id, nx=True, ex=policy.dedup_window):
                 holder = (client.get(name) or b"").decode()
                 if holder and holder != event.event_id:
-                    return holder
-                if holder:  # this event's own key: a run again of an admitted event
+                    if _may_push(holder):
+                        return holder
+                    # The holder was held back or failed: nothing reached the phone, so this one
+                    # takes the window over instead of being called a repeat of nothing.
+                    client.set(name, event.event_id, ex=policy.dedup_window)
+                elif holder:  # this event's own key: a run again of an admitted event
                     return None
         except (redis.RedisError, OSError) as error:
             _unreachable(error)
@@ -177,6 +182,15 @@ def _duplicate_of(event: Event, delivery: Delivery, policy: Policy) -> str | Non
         if other.dedup_key() == key:
             return str(event_id)
     return None
+
+
+def _may_push(event_id: str) -> bool:
+    """Whether the event holding a dedup window was sent, or may still be."""
+    pending = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.RETRYING)
+    try:
+        return Delivery.objects.filter(event_id=event_id, status__in=(*SENT, *pending)).exists()
+    except (ValueError, ValidationError):  # not an event id: nothing was pushed under it
+        return False
 
 
 def _within_cap(event: Event, delivery: Delivery, policy: Policy, local: datetime) -> bool:

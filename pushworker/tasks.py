@@ -85,8 +85,9 @@ def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]
     except InvalidEventError as error:
         # A message written by hand or by an old producer: record it, never crash-loop on it.
         raw = {name: given.get(name) for name in names[:-1]}
-        records.reject(given["event_id"], raw, str(error), kind.kind)
-        return _shown(DeliveryStatus.FAILED, given["event_id"])
+        # A malformed copy of an event already recorded keeps (and shows) that event's status.
+        recorded = records.reject(given["event_id"], raw, str(error), kind.kind)
+        return _shown(recorded.status, given["event_id"])
     # Redis marks every restored message redelivered, also one restored only because a live worker
     # held it past the visibility timeout waiting for its ETA: that copy runs beside the original.
     # So for a message with an ETA, redelivery is no sign that an earlier run died, and only the

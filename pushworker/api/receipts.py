@@ -51,7 +51,11 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
     if not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
         return _refused("Must be a JSON object of message id → receipt.")
     for message_id, entry in entries.items():
-        apply(str(message_id), entry)
+        try:
+            apply(str(message_id), entry)
+        except Exception:  # noqa: BLE001 - one bad receipt must not drop the rest, nor log a 500
+            # (Django's 500 line would carry this path, and the path carries the token).
+            log.exception("receipt not applied", extra={"message_id": str(message_id)[:64]})
     return HttpResponse("ok", content_type="text/plain")
 
 
@@ -69,8 +73,11 @@ def _unlogged(response: HttpResponse) -> HttpResponse:
 def apply(message_id: str, entry: dict[str, Any]) -> int:
     """Apply one receipt; returns the rows it changed (0 for a repeat)."""
     kind = _int(entry.get("type"))
-    delivery = _delivery(message_id, entry.get("param"))
     fields = {"message_id": message_id[:64], "receipt_type": kind}
+    if kind not in (DELIVERED, CLICKED, INVALID_TARGET):  # stored nowhere: no lookup either
+        log.info(f"receipt: {TYPES.get(kind, 'unknown type')}", extra=fields)
+        return 0
+    delivery = _delivery(message_id, entry.get("param"))
     if delivery is None:
         log.warning("receipt for no known delivery", extra=fields)
         return 0
@@ -126,4 +133,7 @@ def _time(value: Any) -> datetime:
     millis = _int(value)
     if millis is None or millis <= 0:
         return timezone.now()
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    try:
+        return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):  # a clock no datetime can hold
+        return timezone.now()

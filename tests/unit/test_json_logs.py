@@ -72,3 +72,10 @@ def test_idle_maintenance_runs_write_no_line_busy_ones_do() -> None:
     assert not kept("celery.beat", "Sending due task %s (%s)", due)
     other = {"name": "pushworker.send_goods_visit", "id": "2"}
     assert kept("celery.worker.strategy", "received", other)
+
+
+def test_a_failed_maintenance_run_is_always_logged() -> None:
+    quiet = logs._QuietMaintenance(("pushworker.relay_outbox",))
+    record = logging.LogRecord("celery.app.trace", logging.ERROR, __file__, 1, "raised", None, None)
+    record.args = {"name": "pushworker.relay_outbox", "id": "1", "exc": "OperationalError"}  # type: ignore[assignment]
+    assert quiet.filter(record)

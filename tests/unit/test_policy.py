@@ -83,6 +83,18 @@ def test_five_visits_by_one_buyer_to_one_goods_are_one_push(with_policy) -> None
     assert reasons == {"", "duplicate of a push sent within 600 s"}  # no id: a metric label
 
 
+def test_a_visit_held_back_by_the_cap_does_not_make_the_next_one_a_duplicate(
+    with_policy, monkeypatch
+) -> None:
+    emulator = with_policy("DAILY_CAP=1")
+    service.deliver(visit("1"))
+    service.deliver(visit("2"))  # over the cap: held back, nothing pushed under its dedup key
+    at(monkeypatch, datetime.now(SHANGHAI) + timedelta(days=1))  # the cap has room again
+    service.deliver(visit("2"))  # the same buyer and goods, within the dedup window
+    assert [status for status, _ in outcomes()] == ["sent", "suppressed", "sent"]
+    assert len(emulator.messages()) == 2
+
+
 def test_seven_buyers_are_five_pushes_and_the_next_days_push_is_a_digest(
     with_policy, monkeypatch
 ) -> None:

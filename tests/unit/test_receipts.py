@@ -197,3 +197,20 @@ def test_the_token_never_shows_in_the_settings_repr_or_check(configure) -> None:
     assert settings.receipts.enabled and settings.receipts.types == 147
     assert TOKEN not in repr(settings) and TOKEN not in json.dumps(settings.describe())
     assert settings.describe()["receipts"]["token"] == f"**** ({len(TOKEN)} chars)"
+
+
+def test_a_receipt_that_cannot_be_applied_is_logged_and_the_others_still_are(client) -> None:
+    # An absurd timestamp falls back to now; an entry naming an unknown app's delivery is skipped
+    # with a log line (never a 500, whose log line would show the token in the path).
+    delivery = sent()
+    entries = receipt(delivery, 1, timestamp=10**20)
+    Delivery.objects.filter(pk=delivery.pk).update(app_name="gone")
+    entries["alm2"] = {"param": str(delivery.event_id), "type": 16, "targets": "QQC_42"}
+    assert post(client, entries).status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.delivered_at is not None
+
+
+def test_a_receipt_type_stored_nowhere_reads_no_delivery(client, django_assert_num_queries) -> None:
+    with django_assert_num_queries(0):
+        post(client, {"alm9": {"type": 128, "targets": "QQC_42", "timestamp": 1764560000000}})

@@ -75,6 +75,22 @@ def test_a_message_with_an_unknown_argument_is_recorded_failed_naming_it(emulato
     assert row.error_category == "bad_request" and "colour" in row.error_reason
 
 
+def test_a_malformed_copy_of_a_sent_event_keeps_and_shows_its_status(emulator) -> None:
+    PushDevice.objects.create(user_id="42", app_name="qqc", os_type="android")
+    task_id = str(uuid.uuid4())
+    assert tasks.send_goods_visit.apply(kwargs=EVENT, task_id=task_id).get() == "sent"
+    copy = tasks.send_goods_visit.apply(kwargs=EVENT | {"colour": "red"}, task_id=task_id)
+    assert copy.state == "SUCCESS" and copy.result == "sent"
+    assert Delivery.objects.get(event_id=task_id).status == "sent"
+
+
+def test_an_unknown_http_method_is_counted_as_other() -> None:
+    from pushworker import metrics
+
+    metrics.api_answered("BREW", 405)
+    assert metrics.API_REQUESTS.labels("other", "405")._value.get() >= 1
+
+
 def test_delay_refuses_an_unknown_argument_as_an_invalid_event(configure) -> None:
     configure(**CREDENTIALS)
     with pytest.raises(InvalidEventError, match="colour"):

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kombu.transport import redis
 from kombu.utils.encoding import bytes_to_str
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from pushworker import consumer, envelope
 
@@ -33,7 +34,8 @@ log = logging.getLogger("pushworker.transport")
 # First and last kombu release read for these overrides: Channel._brpop_read and _get (copied),
 # _receive_one, _deliver_fanout_message, basic_consume and QoS.restore_by_tag (wrapped), and what
 # the copies call (_flush_brpop_reauth, _queue_cycle, _maybe_update_queues_expire, _q_for_pri,
-# Transport._deliver), and Connection.cycle (set by SentinelTransport). Widen it only after
+# Transport._deliver), Channel._connparams (guarded), and Connection.cycle (set by
+# SentinelTransport). Widen it only after
 # reading them again in the new release.
 KOMBU_CHECKED = ("5.7.0", "5.7.0")
 
@@ -89,6 +91,16 @@ class _Hardened(redis.Channel):
         except envelope.GarbageError as error:
             _dead_letter(str(error), raw, error.message)
             return None
+
+    # Private: when Redis goes away the consumer releases the connection, then closes the channel,
+    # which restores unacknowledged messages through a client built from connection parameters
+    # that are gone: kombu raises AttributeError there and the worker stops ("Unrecoverable
+    # error"). A connection error lets the consumer reconnect instead; the messages stay in the
+    # unacked hash until the visibility timeout restores them.
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        if self.connection.client is None:
+            raise RedisConnectionError("the broker connection was released")
+        return super()._connparams(asynchronous)
 
     def _deliver_checked(self, message: dict[str, Any], raw: Any, queue: str) -> None:
         """Deliver; a checked envelope kombu still cannot turn into a Message is dead-lettered."""

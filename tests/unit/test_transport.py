@@ -201,3 +201,18 @@ def test_a_broadcast_nested_too_deeply_is_skipped_and_the_next_broadcast_arrives
             return received
 
         assert wait_for(arrived, 10, interval=0) == [{"hello": 1}]
+
+
+def test_a_channel_closed_after_its_connection_was_released_raises_a_connection_error() -> None:
+    # kombu restores unacked messages while closing a channel whose connection the consumer has
+    # already released; stock kombu then raises AttributeError and the worker stops. A connection
+    # error is what the consumer ignores before it reconnects.
+    from types import SimpleNamespace
+
+    from pushworker.transport import Channel, SentinelChannel
+
+    for kind in (Channel, SentinelChannel):
+        channel = kind.__new__(kind)
+        channel.connection = SimpleNamespace(client=None)
+        with pytest.raises(redis.exceptions.ConnectionError):
+            channel._connparams()

@@ -39,7 +39,7 @@ def wait_healthy(compose: Compose, services: list[str], notes: list[str]) -> Non
     )
 
 
-def register_devices(compose: Compose, web: bool, notes: list[str]) -> None:
+def register_devices(compose: Compose, notes: list[str]) -> None:
     s = compose.settings
     android = {"user_id": OWNER, "platform": "android", "registration_id": "regid-" + OWNER}
     ios = {
@@ -48,45 +48,6 @@ def register_devices(compose: Compose, web: bool, notes: list[str]) -> None:
         "alias": "QQC_" + OWNER,
         "ios_environment": "sandbox",
     }
-    if not web:
-        print(
-            "SKIPPED the device API: this image has no `pushworker web` yet; devices are added "
-            "with `pushworker device add` in the worker container instead",
-            flush=True,
-        )
-        compose(
-            "exec",
-            "-T",
-            "worker",
-            "pushworker",
-            "device",
-            "add",
-            "--user",
-            OWNER,
-            "--os",
-            "android",
-            "--reg-id",
-            android["registration_id"],
-            timeout=120,
-        )
-        compose(
-            "exec",
-            "-T",
-            "worker",
-            "pushworker",
-            "device",
-            "add",
-            "--user",
-            OWNER,
-            "--os",
-            "ios",
-            "--alias",
-            ios["alias"],
-            "--sandbox",
-            timeout=120,
-        )
-        notes.append("SKIPPED API (no `pushworker web` in the image): added through the CLI")
-        return
     url = f"http://127.0.0.1:{s['WEB_PORT']}/api/v1/devices"
     refused, _ = http("POST", url, android)
     if refused not in (401, 403):

@@ -125,19 +125,8 @@ def prune_replaced() -> None:
         run(["docker", "image", "prune", "-f", "--filter", label], timeout=120)
 
 
-def has_web() -> bool:
-    return (
-        run(
-            ["docker", "run", "--rm", APP_IMAGE, "pushworker", "web", "--help"],
-            check=False,
-            timeout=120,
-        ).returncode
-        == 0
-    )
-
-
 def main() -> int:
-    report, compose, daemon, web = Report(), None, None, False
+    report, compose, daemon = Report(), None, None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("compose-test: terminated"))
     # One bound on the whole run, well inside CI's time; the teardown below still runs after it.
     signal.signal(signal.SIGALRM, lambda *_: sys.exit(f"compose-test: over {TIME_LIMIT} s"))
@@ -156,13 +145,11 @@ def main() -> int:
         with report.stage("project image") as notes:
             build_project(notes)
             prune_replaced()
-            web = has_web()
         compose = Compose(PROJECT, settings())
         with report.stage("compose file") as notes:
             check_compose_file(compose, notes)
         compose("down", "-v", "--remove-orphans", timeout=180)  # what an aborted run left
-        services = ["redis", "postgres", "migrate", "worker", "beat", "flower", "emulator"]
-        services += ["web"] if web else []
+        services = ["redis", "postgres", "migrate", "worker", "beat", "flower", "emulator", "web"]
         with report.stage("up") as notes:
             try:
                 compose("up", "-d", "--no-build", "--pull", "never", *services, timeout=300)
@@ -172,7 +159,7 @@ def main() -> int:
         with report.stage("healthy") as notes:
             wait_healthy(compose, services, notes)
         with report.stage("devices") as notes:
-            register_devices(compose, web, notes)
+            register_devices(compose, notes)
         with report.stage("enqueue+restart") as notes:
             goods = enqueue_with_restart(compose, prefix, notes)
         with report.stage("delivered") as notes:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pushworker import conf
+from tests.support.redis_server import RedisServer
 from tests.unit.environment import emulator_env
 
 
@@ -51,3 +52,11 @@ def emulator(fresh_emulator, configure):
     """The real emulator (tests/support/emulator.py), with pushworker configured to send to it."""
     configure(**emulator_env(fresh_emulator))
     return fresh_emulator
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of this test module's own, on a free port (never the shared one)."""
+    started = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield started
+    started.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,16 +21,9 @@ pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    started = RedisServer(Path(tmp_path_factory.mktemp("policy-redis"))).start()
-    yield started
-    started.stop()
-
-
 @pytest.fixture
-def client(server: RedisServer) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(server.url)
+def client(private_redis: RedisServer) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(private_redis.url)
     connection.flushall()
     policy.use(connection)
     yield connection
@@ -115,7 +107,7 @@ def test_seven_buyers_are_five_pushes_and_the_next_days_push_is_a_digest(
 
 @pytest.mark.parametrize("loss", ["flushall", "restart"])
 def test_redis_losing_its_data_mid_day_neither_bursts_past_the_cap_nor_repeats(
-    with_policy, client, server, loss
+    with_policy, client, private_redis, loss
 ) -> None:
     emulator = with_policy()
     for buyer in range(1, 4):
@@ -123,8 +115,8 @@ def test_redis_losing_its_data_mid_day_neither_bursts_past_the_cap_nor_repeats(
     if loss == "flushall":
         client.flushall()
     else:  # no persistence configured: a restarted redis-server comes back empty
-        server.stop()
-        server.start()
+        private_redis.stop()
+        private_redis.start()
     assert not client.keys("pushworker:policy:*")
     service.deliver(visit("1"))  # a repeat Redis forgot: the database still knows it was sent
     for buyer in range(4, 8):

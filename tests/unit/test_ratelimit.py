@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -15,16 +14,9 @@ from pushworker.ratelimit import Deferred, RateLimits, RedisLimiter
 from tests.support.redis_server import RedisServer, free_port
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    started = RedisServer(Path(tmp_path_factory.mktemp("ratelimit-redis"))).start()
-    yield started
-    started.stop()
-
-
 @pytest.fixture
-def client(server: RedisServer) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(server.url)
+def client(private_redis: RedisServer) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(private_redis.url)
     connection.flushall()
     yield connection
     connection.close()

@@ -41,6 +41,8 @@ TOP_LEVEL = {
             "NICKNAME_RESOLVER",
             "UNKNOWN_VISITOR_NAME",
             "METRICS_PORT",
+            "BATCH_SIZE",
+            "BACKLOG_THRESHOLD",
             "RECEIPTS_URL",
             "RECEIPTS_TOKEN",
             "RECEIPTS_TYPES",

@@ -30,7 +30,7 @@ TOP_KEYS = (
     "QUICK_ATTEMPTS", "QUICK_BUDGET", "QUICK_BASE", "RETRY_BASE", "RETRY_THROTTLED_BASE",
     "RETRY_CAP", "RETRY_MAX", "VISIBILITY_TIMEOUT", "ENQUEUE_BUDGET_MS", "BREAKER_COOLDOWN",
     "ENQUEUE_OUTBOX", "STALE_AFTER", "MAX_CRASHES", "RELAY_INTERVAL", "SWEEP_INTERVAL",
-    "NICKNAME_RESOLVER", "UNKNOWN_VISITOR_NAME", "METRICS_PORT",
+    "NICKNAME_RESOLVER", "UNKNOWN_VISITOR_NAME", "METRICS_PORT", "BATCH_SIZE", "BACKLOG_THRESHOLD",
     "RATE_LIMITS", "RETENTION",  # read and checked by pushworker.ratelimit, .retention
     "RECEIPTS_URL", "RECEIPTS_TOKEN", "RECEIPTS_TYPES",  # read by pushworker.conf_receipts
 )  # fmt: skip
@@ -46,6 +46,7 @@ ALIAS_PREFIX_SHAPE = re.compile(r"[^\s,\x00-\x1f\x7f-\x9f]{0,64}")
 DOTTED_PATH_SHAPE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 NAME_SHAPE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 A_NAME = "1 to 64 characters without control characters"
+OUTBOX = ("always", re.compile("always|on-failure"), "one of always, on-failure")
 RESOLVER = ("pushworker.nicknames.from_user_model", DOTTED_PATH_SHAPE, "a dotted path (a.b.func)")
 A_PREFIX = "at most 64 characters without commas, spaces or controls"
 APP_TEXT = {
@@ -90,7 +91,9 @@ class Reader:
                 self.problem((*path, str(key)), f"is not a known key ({', '.join(known)})")
         return value
 
-    def number(self, key: str, default: float, *, minimum: float, integer: bool = False) -> Any:
+    def number(
+        self, key: str, default: float, *, minimum: float, maximum=float("inf"), integer=False
+    ) -> Any:
         raw, kind = self.raw((key,)), "an integer" if integer else "a number"
         cast = int if integer else float
         if raw is None:
@@ -104,8 +107,9 @@ class Reader:
         if isinstance(raw, bool) or not isinstance(raw, int if integer else int | float):
             self.problem((key,), f"must be {kind}, got {type(raw).__name__} {raw!r}")
             return cast(default)
-        if raw < minimum:
-            self.problem((key,), f"must be at least {minimum}, got {raw}")
+        if not minimum <= raw <= maximum:
+            bound = f"at least {minimum}" if raw < minimum else f"at most {maximum}"
+            self.problem((key,), f"must be {bound}, got {raw}")
             return cast(default)
         return cast(raw)
 
@@ -120,10 +124,6 @@ class Reader:
             self.problem(path, f"must be {what}, got {raw[:80]!r}")
             return default
         return raw
-
-    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
-        pattern = re.compile("|".join(map(re.escape, allowed)))
-        return self.text((key,), default, pattern, f"one of {', '.join(allowed)}")
 
     def url(self, key: str, default: str) -> str:
         shape = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
@@ -183,7 +183,8 @@ def _apps(reader: Reader) -> dict[str, AppSettings]:
         for problem in problems:  # named as the dict key or as PUSHWORKER_POLICY
             reader.problem((*path, "POLICY"), problem)
         app = AppSettings(name, prefix, android, ios, anonymous_nickname=nickname, policy=policy)
-        if app.android is None and app.ios is None and not _has_platform(reader, path):
+        named = any(reader.raw((*path, p)) for p in PLATFORM_KEYS)  # a broken one is reported
+        if app.android is None and app.ios is None and not named:
             reader.problem(
                 path, f"has no credentials: set {_credential_keys(reader, path)}", credentials=True
             )
@@ -206,11 +207,6 @@ def _app_names(reader: Reader) -> list[str]:
         else:
             reader.problem(("APPS", str(name)), "is not an app name (letters, digits, . _ -)")
     return names
-
-
-def _has_platform(reader: Reader, app_path: Path) -> bool:
-    """Whether the app names a platform at all (a broken one is reported on its own)."""
-    return any(reader.raw((*app_path, p)) for p in PLATFORM_KEYS)
 
 
 def _credential_keys(reader: Reader, app_path: Path) -> str:
@@ -263,7 +259,7 @@ def parse(
         retry=retry,
         enqueue_budget_seconds=number("ENQUEUE_BUDGET_MS", 250, minimum=10) / 1000,
         breaker_cooldown_seconds=number("BREAKER_COOLDOWN", 5.0, minimum=0),
-        enqueue_outbox=reader.choice("ENQUEUE_OUTBOX", "always", ("always", "on-failure")),
+        enqueue_outbox=reader.text(("ENQUEUE_OUTBOX",), *OUTBOX),
         visibility_timeout=visibility_timeout,
         stale_after_seconds=number(
             "STALE_AFTER", max(120, 2 * visibility_timeout), minimum=1, integer=True
@@ -275,6 +271,8 @@ def parse(
         nickname_resolver=reader.text(("NICKNAME_RESOLVER",), *RESOLVER),
         unknown_visitor_name=reader.text(("UNKNOWN_VISITOR_NAME",), "访客", NAME_SHAPE, A_NAME),
         metrics_port=number("METRICS_PORT", 0, minimum=0, integer=True),  # 0: no /metrics
+        batch_size=number("BATCH_SIZE", 100, minimum=1, maximum=1000, integer=True),
+        backlog_threshold=number("BACKLOG_THRESHOLD", 20, minimum=0, integer=True),
         credential_problems=tuple(str(p) for p in reader.problems if p.credentials),
     )
     return settings, reader.problems

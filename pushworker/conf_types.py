@@ -158,6 +158,8 @@ class Settings:
     nickname_resolver: str
     unknown_visitor_name: str
     metrics_port: int = 0  # the worker's /metrics port; 0: not served
+    batch_size: int = 100  # events per batch run and per Xiaomi multi_messages request
+    backlog_threshold: int = 20  # queued messages from which new events join the batch drain
     receipts: ReceiptSettings = ReceiptSettings()  # filled by pushworker.conf_receipts
     credential_problems: tuple[str, ...] = ()
 
@@ -208,6 +210,8 @@ class Settings:
             "claim_lease_seconds": self.claim_lease_seconds,
             "relay_interval_seconds": self.relay_interval_seconds,
             "sweep_interval_seconds": self.sweep_interval_seconds,
+            "batch_size": self.batch_size,
+            "backlog_threshold": self.backlog_threshold,
             "nickname_resolver": self.nickname_resolver,
             "unknown_visitor_name": self.unknown_visitor_name,
             "receipts": {

@@ -153,11 +153,10 @@ class Delivery(models.Model):
     )
     published_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Requests made to Xiaomi.")
-    crashes = models.PositiveIntegerField(
-        default=0, help_text="Runs that started on it and never finished (worker died)."
-    )
+    crashes = models.PositiveIntegerField(default=0, help_text="Runs that died while on it.")
     retries = models.PositiveIntegerField(default=0, help_text="Broker retries used.")
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True, help_text="The batch run's task id.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     possible_duplicate = models.BooleanField(
         default=False,

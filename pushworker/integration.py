@@ -28,6 +28,7 @@ MAINTENANCE_QUEUE = "pushworker.maintenance"
 # One route for every kind's task: the registry names them (adding a kind adds its route).
 ROUTES = {
     **{name: {"queue": QUEUE} for name in registry.task_names()},
+    "pushworker.drain": {"queue": QUEUE},
     "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
     "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
     "pushworker.purge_expired": {"queue": MAINTENANCE_QUEUE},
@@ -168,8 +169,12 @@ def install(app: Celery) -> Celery:
     # First, so a host's catch-all route ("*") never takes pushworker's tasks.
     config.task_routes = (ROUTES, *_as_tuple(config.task_routes))
     options = task_options(settings)
+    # A batch run starts no request after RETRY_CAP seconds (pushworker.batch), and the last one
+    # ends within a lease: still before the visibility timeout (conf_parse checks the sum).
+    batch_limit = math.ceil(settings.retry.cap_seconds + settings.claim_lease_seconds)
     config.task_annotations = (
-        {name: options for name in ROUTES if name not in OWN_OPTIONS},
+        {name: options for name in ROUTES if name not in OWN_OPTIONS}
+        | {"pushworker.drain": options | {"time_limit": batch_limit}},
         *_as_tuple(config.task_annotations),
     )
     config.beat_schedule = {**(config.beat_schedule or {}), **beat_entries(settings)}

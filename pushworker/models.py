@@ -211,6 +211,8 @@ class Delivery(models.Model):
             models.Index(fields=["status", "created_at", "id"], name="delivery_ended_created",
                          condition=models.Q(status__in=ENDED_RARE)),
             models.Index(fields=["kind", "created_at", "id"], name="delivery_kind_created"),
+            models.Index(fields=["claimed_by"], condition=Q(status="sending"),  # batch runs' rows
+                         name="delivery_claimed_by"),
             *(models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
               for f in ("message_id", "trace_id")),
         ]

@@ -41,7 +41,7 @@ class Failure:
     http_status: int | None = None
 
 
-def _xiaomi_id(value: str) -> str:  # a remote answer's id, made to fit its column whatever it is
+def xiaomi_id(value: str) -> str:  # a remote answer's id, made to fit its column whatever it is
     return text.one_line(value, 64)
 
 
@@ -170,8 +170,8 @@ def attempt_sent(
 ) -> None:
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(
         status=AttemptStatus.SENT,
-        message_id=_xiaomi_id(message_id),
-        trace_id=_xiaomi_id(trace_id),
+        message_id=xiaomi_id(message_id),
+        trace_id=xiaomi_id(trace_id),
         http_status=http_status,
         finished_at=timezone.now(),
     )
@@ -186,7 +186,7 @@ def attempt_failed(
         error_code=failure.code,
         error_category=failure.category,
         error_reason=text.one_line(failure.reason, 2000),
-        trace_id=_xiaomi_id(failure.trace_id),
+        trace_id=xiaomi_id(failure.trace_id),
         http_status=failure.http_status,
         finished_at=timezone.now(),
     )
@@ -204,7 +204,7 @@ def finish(
     now = timezone.now()
     fields = {"status": status, "finished_at": now, "updated_at": now, "next_attempt_at": None}
     if message_id:
-        fields |= {"message_id": _xiaomi_id(message_id), "trace_id": _xiaomi_id(trace_id)}
+        fields |= {"message_id": xiaomi_id(message_id), "trace_id": xiaomi_id(trace_id)}
     if failure:
         fields |= {
             "error_code": failure.code,
@@ -212,7 +212,7 @@ def finish(
             "error_reason": text.one_line(failure.reason, 2000),
         }
         if not message_id:
-            fields["trace_id"] = _xiaomi_id(failure.trace_id)
+            fields["trace_id"] = xiaomi_id(failure.trace_id)
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
@@ -231,7 +231,7 @@ def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, sp
         error_code=failure.code,
         error_category=failure.category,
         error_reason=text.one_line(failure.reason, 2000),
-        trace_id=_xiaomi_id(failure.trace_id),
+        trace_id=xiaomi_id(failure.trace_id),
         updated_at=now,
     )
     metrics.retry_scheduled(delivery, spend)

@@ -147,6 +147,20 @@ def send_unit(
     return result
 
 
+def quick_retries(settings: conf.Settings) -> Retrying:
+    """A few quick repeats of one request within the task, for transient failures only."""
+    policy = settings.retry
+    return Retrying(
+        retry=retry_if_exception(_is_quick_retryable),
+        stop=stop_after_attempt(policy.quick_attempts)
+        | stop_after_delay(policy.quick_budget_seconds),
+        wait=wait_random_exponential(
+            multiplier=policy.quick_base_seconds, max=policy.quick_budget_seconds
+        ),
+        reraise=True,
+    )
+
+
 def _send(
     delivery: Delivery,
     unit: routing.SendUnit,
@@ -157,17 +171,7 @@ def _send(
 ) -> SendResult:
     send = client.send_to_regid if unit.target_type == "regid" else client.send_to_alias
     environment = Environment(unit.environment)
-    policy = settings.retry
-    retrying = Retrying(
-        retry=retry_if_exception(_is_quick_retryable),
-        stop=stop_after_attempt(policy.quick_attempts)
-        | stop_after_delay(policy.quick_budget_seconds),
-        wait=wait_random_exponential(
-            multiplier=policy.quick_base_seconds, max=policy.quick_budget_seconds
-        ),
-        reraise=True,
-    )
-    for try_ in retrying:
+    for try_ in quick_retries(settings):
         with try_:
             ratelimit.acquire(delivery.app_name, unit.platform)  # may raise Deferred
             if maybe_sent:

@@ -3,19 +3,20 @@
 No Celery here. The task hands in the event and whether the broker redelivered its message; this
 module answers with an :class:`Outcome` that says whether the broker should try again and when.
 The mechanics of one request (client, quick retries, masking) live in ``sending``; every row is
-read and written through ``records``.
+read and written through ``records``. A batch run (``pushworker.batch``) uses the same three
+steps for many events at once: :func:`plan`, then its own grouped requests, then :func:`judge`.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pushworker import conf, policy, ratelimit, records, routing, sending
 from pushworker.events.base import Event
 from pushworker.mipush import InvalidMessageError, SendResult
-from pushworker.models import TERMINAL_STATUSES, Delivery, DeliveryStatus
+from pushworker.models import TERMINAL_STATUSES, Delivery, DeliveryStatus, PushDevice
 from pushworker.records import Failure
 
 log = logging.getLogger("pushworker.delivery")
@@ -31,6 +32,22 @@ class Outcome:
     @property
     def retry(self) -> bool:
         return self.countdown is not None
+
+
+@dataclass
+class Planned:
+    """One claimed event that will make requests: its sendable units with their form fields."""
+
+    event: Event
+    delivery: Delivery
+    app: conf.AppSettings
+    past: records.History
+    units: list[tuple[routing.SendUnit, dict[str, str]]] = field(default_factory=list)
+    permanent: list[Failure] = field(default_factory=list)  # units refused before any request
+
+    def maybe_sent(self, unit: routing.SendUnit) -> bool:
+        """An earlier request for the unit may have reached Xiaomi: a repeat is flagged."""
+        return bool(unit.target_keys & self.past.maybe_sent)
 
 
 def _retryable(event: Event, failure: Failure) -> bool:
@@ -55,7 +72,7 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
         app = settings.app(event.app_name)
     except KeyError as error:
         delivery, _ = records.ensure(event, event.app_name or settings.default_app)
-        return _end(delivery, DeliveryStatus.FAILED, Failure("configuration", str(error.args[0])))
+        return end(delivery, DeliveryStatus.FAILED, Failure("configuration", str(error.args[0])))
     delivery, _ = records.ensure(event, app.name, create=not retried)
     if delivery is None:
         return Outcome("purged")
@@ -68,26 +85,49 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
         # the retry cap: a longer countdown would outlive Redis's visibility timeout.
         countdown = min(settings.claim_lease_seconds, settings.retry.cap_seconds)
         return Outcome(DeliveryStatus.SENDING, countdown=countdown)
+    planned = plan(event, delivery, app, settings)
+    if isinstance(planned, Outcome):
+        return planned
+    accepted: list[SendResult] = []
+    retryable: list[Failure] = []
+    permanent = list(planned.permanent)
+    for unit, fields in planned.units:
+        try:
+            answer = sending.send_unit(
+                delivery, unit, fields, settings, maybe_sent=planned.maybe_sent(unit)
+            )
+        except ratelimit.Deferred as over:
+            return defer(delivery, over, settings)
+        sort(event, answer, accepted, retryable, permanent)
+    return judge(planned, accepted, retryable, permanent, settings)
+
+
+def plan(
+    event: Event,
+    delivery: Delivery,
+    app: conf.AppSettings,
+    settings: conf.Settings,
+    devices: list[PushDevice] | None = None,
+) -> Outcome | Planned:
+    """What a claimed delivery sends, or how it ended (suppressed, no device, dead, held back).
+
+    ``devices``: the recipient's active devices when the caller read them already (a batch reads
+    every recipient's in one query).
+    """
     # A delivery that never made a request (the usual case) has no history worth a query.
     past = records.history(delivery) if delivery.attempts else records.History()
     if delivery.crashes >= settings.max_crashes:
-        return _end(
-            delivery,
-            DeliveryStatus.DEAD,
-            Failure(
-                "poison", f"a worker died {delivery.crashes} times while delivering this event"
-            ),
-        )
-
+        reason = f"a worker died {delivery.crashes} times while delivering this event"
+        return end(delivery, DeliveryStatus.DEAD, Failure("poison", reason))
     suppressed = event.suppressed()
     if suppressed:
-        return _end(delivery, DeliveryStatus.SUPPRESSED, Failure("suppressed", suppressed))
+        return end(delivery, DeliveryStatus.SUPPRESSED, Failure("suppressed", suppressed))
     # The delivery policy runs once per event before its first request: a run that resumes a
     # partly sent delivery was admitted already, and asking again could hold back the rest.
     resumed = past.sent or past.maybe_sent
     decision = policy.Decision() if resumed else policy.admit(event, delivery, app)
     if decision.held is not None:
-        return _end(delivery, DeliveryStatus.SUPPRESSED, decision.held)
+        return end(delivery, DeliveryStatus.SUPPRESSED, decision.held)
     if decision.wait is not None:
         # Quiet hours (mode "hold"): come back at their end, in hops no longer than the retry
         # cap (Redis redelivers a longer countdown), without spending the retry budget.
@@ -95,43 +135,67 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
         quiet = Failure("quiet_hours", "held until the quiet hours end")
         records.park_for_retry(delivery, quiet, countdown, spend=False)
         return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
-    devices = policy.devices(records.active_devices(event.recipient_id, app.name), app)
+    if devices is None:
+        devices = records.active_devices(event.recipient_id, app.name)
+    devices = policy.devices(devices, app)
     if not devices and not past.sent:
-        return _end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
+        return end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
     note = policy.shape(event.notification(settings), event, delivery, app, decision)
-    accepted: list[SendResult] = []
-    retryable: list[Failure] = []
-    permanent: list[Failure] = []
+    planned = Planned(event, delivery, app, past)
     for unit in routing.plan(devices, app, skip=past.sent):
         if unit.credentials is None:
             log.error("no sender configured", extra={"app": app.name, "platform": unit.platform})
-            permanent.append(
+            planned.permanent.append(
                 Failure("configuration", f"app {app.name!r} has no {unit.platform} credentials")
             )
             continue
         try:
-            fields = sending.fields_for(note, unit)
+            planned.units.append((unit, sending.fields_for(note, unit)))
         except InvalidMessageError as error:
-            permanent.append(Failure("bad_request", str(error)))
-            continue
-        try:
-            maybe_sent = bool(unit.target_keys & past.maybe_sent)
-            answer = sending.send_unit(delivery, unit, fields, settings, maybe_sent=maybe_sent)
-        except ratelimit.Deferred as over:
-            # Over the shared rate limit: come back when the slots free up, without spending the
-            # retry budget (targets already accepted in this run are skipped next time).
-            countdown = min(settings.retry.cap_seconds, over.wait * random.uniform(1.0, 1.5))
-            failure = Failure("rate_limited", str(over))
-            records.park_for_retry(delivery, failure, countdown, spend=False)
-            return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
-        if isinstance(answer, SendResult):
-            accepted.append(answer)
-        elif _retryable(event, answer):
-            retryable.append(answer)
-        else:
-            permanent.append(answer)
+            planned.permanent.append(Failure("bad_request", str(error)))
+    return planned
 
+
+def sort(
+    event: Event,
+    answer: Failure | SendResult,
+    accepted: list[SendResult],
+    retryable: list[Failure],
+    permanent: list[Failure],
+) -> None:
+    """File one unit's answer as accepted, worth another try, or final."""
+    if isinstance(answer, SendResult):
+        accepted.append(answer)
+    elif _retryable(event, answer):
+        retryable.append(answer)
+    else:
+        permanent.append(answer)
+
+
+def defer(delivery: Delivery, over: ratelimit.Deferred, settings: conf.Settings) -> Outcome:
+    """Over the shared rate limit: come back when the slots free up, without spending the retry
+    budget (targets already accepted in this run are skipped next time)."""
+    countdown = min(settings.retry.cap_seconds, over.wait * random.uniform(1.0, 1.5))
+    records.park_for_retry(delivery, Failure("rate_limited", str(over)), countdown, spend=False)
+    return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
+
+
+def judge(
+    planned: Planned,
+    accepted: list[SendResult],
+    retryable: list[Failure],
+    permanent: list[Failure],
+    settings: conf.Settings,
+    *,
+    record_sent: bool = True,
+) -> Outcome:
+    """End the delivery from its units' answers, or park it for a broker retry.
+
+    ``record_sent=False``: a batch writes its sent deliveries in one statement; the outcome says
+    which they are, and nothing is written here for them.
+    """
+    delivery, past = planned.delivery, planned.past
     if retryable:
         # The row counts broker retries spent on failures; Celery's own count also includes
         # waits for another run's claim, which must not eat the budget.
@@ -141,19 +205,18 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
             countdown = random.uniform(0, ceiling)
             records.park_for_retry(delivery, retryable[0], countdown)
             return Outcome(DeliveryStatus.RETRYING, countdown=countdown)
-        return _end(delivery, DeliveryStatus.DEAD, retryable[0])
+        return end(delivery, DeliveryStatus.DEAD, retryable[0])
     if accepted or past.sent:
         # Reached some of the recipient's devices: "partial" when others could not be sent to.
-        return _end(
-            delivery,
-            DeliveryStatus.PARTIAL if permanent else DeliveryStatus.SENT,
-            permanent[0] if permanent else None,
-            accepted[0] if accepted else None,
-        )
-    return _end(delivery, DeliveryStatus.FAILED, permanent[0])
+        status = DeliveryStatus.PARTIAL if permanent else DeliveryStatus.SENT
+        if status == DeliveryStatus.SENT and accepted and not record_sent:
+            return Outcome(status)
+        failure = permanent[0] if permanent else None
+        return end(delivery, status, failure, accepted[0] if accepted else None)
+    return end(delivery, DeliveryStatus.FAILED, permanent[0])
 
 
-def _end(
+def end(
     delivery: Delivery, status: str, failure: Failure | None, answer: SendResult | None = None
 ) -> Outcome:
     """Finish the delivery; a sent one keeps Xiaomi's ids (an earlier run's if none now)."""
@@ -161,6 +224,11 @@ def _end(
     if status in (DeliveryStatus.SENT, DeliveryStatus.PARTIAL) and answer is None:
         message_id, trace_id = records.last_sent_ids(delivery)
     records.finish(delivery, status, failure=failure, message_id=message_id, trace_id=trace_id)
+    finished(delivery, status, failure)
+    return Outcome(status)
+
+
+def finished(delivery: Delivery, status: str, failure: Failure | None = None) -> None:
     log.info(
         "finished",
         extra={
@@ -169,4 +237,3 @@ def _end(
             "code": failure.code if failure else None,
         },
     )
-    return Outcome(status)

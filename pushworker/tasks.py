@@ -10,7 +10,7 @@ from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from django.db import close_old_connections
 
-from pushworker import conf, enqueue, logs, metrics, outbox, purge, records, service
+from pushworker import backlog, batch, conf, enqueue, logs, metrics, outbox, purge, records, service
 from pushworker.events import GoodsVisit, InvalidEventError, registry
 from pushworker.events.base import Event
 from pushworker.models import Delivery, DeliveryStatus
@@ -32,6 +32,7 @@ signals.worker_process_shutdown.connect(metrics.child_exited)
 signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
 signals.task_postrun.connect(logs.task_ended)
 logs.quiet_maintenance(("pushworker.relay_outbox", "pushworker.sweep_stuck"))
+DRAIN = "pushworker.drain"
 
 
 class DeliveryFailed(Exception):
@@ -158,15 +159,46 @@ def _republish(deliveries: list[Delivery]) -> None:
         log.error("deliveries of unknown kinds not republished", extra={"kinds": unknown})
 
 
+@shared_task(bind=True, name=DRAIN)
+def drain(self: Any) -> str:
+    """Deliver a batch of the backlog: outbox rows no per-event message carries (``batch``).
+
+    While whole batches are found, another run is asked for before this one sends, so every pool
+    child drains; the run that finds less says the backlog is over (producers publish per event
+    again), then looks once more for rows that arrived meanwhile.
+    """
+    settings = conf.get()
+    claimed = batch.claim(self.request.id, settings)
+    if claimed.alone:  # a dead run's batch: each event runs alone, as its own message
+        _republish(claimed.alone)
+    elif len(claimed.deliveries) >= settings.batch_size:
+        backlog.kick()
+    else:
+        backlog.settle()
+        batch.claim_rest(self.request.id, claimed, settings)
+    report = batch.deliver(claimed.deliveries, settings)
+    for event, countdown in report.retries:
+        TASKS[event.kind].apply_async(
+            kwargs=event.as_kwargs(), task_id=event.event_id, countdown=countdown
+        )
+    if claimed.deliveries:
+        log.info(
+            "drained a batch", extra={"count": len(claimed.deliveries), "summary": report.summary()}
+        )
+    return report.summary()
+
+
 # Maintenance sends no task events: Flower lists deliveries, not a relay run every 2 s.
 @shared_task(name="pushworker.relay_outbox", ignore_result=True, send_events=False)
 def relay_outbox() -> int:
-    """Publish deliveries the broker never took (it was down when they were enqueued)."""
-    pending = outbox.unpublished(BATCH)
-    _republish(pending)
-    if pending:
-        log.info("relayed outbox", extra={"count": len(pending)})
-    return len(pending)
+    """Ask for a batch run when outbox rows wait that no message carries: the broker was down
+    when they were enqueued, they joined a backlog whose run was lost, or an operator requeued
+    them. Rows younger than one relay interval are left to the run the web path asked for."""
+    waiting = batch.backlog_waits(conf.get().relay_interval_seconds)
+    if waiting:
+        backlog.kick()
+        log.info("asked for a batch run for the outbox")
+    return int(waiting)
 
 
 @shared_task(name="pushworker.sweep_stuck", ignore_result=True, send_events=False)

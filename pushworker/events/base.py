@@ -37,7 +37,7 @@ class Event:
     recipient: ClassVar[str]  # the argument holding the user whose devices are sent to
     subject: ClassVar[str]  # the argument the admin searches by (goods id, order id...)
     quota_exhausted: ClassVar[str] = "fail"  # Xiaomi's daily quota is used up: fail or retry later
-    batchable: ClassVar[bool] = False  # whether several events may share one Xiaomi request
+    batchable: ClassVar[bool] = False  # whether a batch run may put it in one request with others
     daily_capped: ClassVar[bool] = False  # whether the app's DAILY_CAP counts this kind
 
     event_id: str

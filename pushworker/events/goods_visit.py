@@ -83,6 +83,7 @@ class GoodsVisit(Event):
     subject: ClassVar[str] = "goods_id"
     quota_exhausted: ClassVar[str] = "fail"  # tomorrow, a visit from today is worthless
     daily_capped: ClassVar[bool] = True  # visits are many and alike: the app's DAILY_CAP holds
+    batchable: ClassVar[bool] = True  # many visits to many owners share one multi_messages request
 
     event_id: str
     owner_id: str

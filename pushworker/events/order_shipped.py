@@ -48,6 +48,7 @@ class OrderShipped(Event):
     subject: ClassVar[str] = "order_id"
     # Xiaomi's daily quota used up: the buyer still wants to know tomorrow, so retry later.
     quota_exhausted: ClassVar[str] = "retry"
+    batchable: ClassVar[bool] = True  # a backlog of shipments goes out in multi_messages requests
 
     event_id: str
     buyer_id: str

@@ -1,0 +1,147 @@
+"""Specifies batch runs (pushworker.batch) on the real emulator: grouped, split, retried."""
+
+from __future__ import annotations
+
+import pytest
+
+from pushworker import batch, conf, records, service
+from pushworker.events import GoodsVisit
+from pushworker.models import AttemptStatus, Delivery, DeliveryAttempt, DeliveryStatus, PushDevice
+
+pytestmark = pytest.mark.django_db
+
+
+def backlog(owners: list[str], os_type: str = "android", **device) -> list[GoodsVisit]:
+    """One visit per owner, each owner with one device, kept as rows no message carries."""
+    events = []
+    for owner in owners:
+        PushDevice.objects.create(user_id=owner, app_name="qqc", os_type=os_type, **device)
+        event = GoodsVisit.from_call(owner, "7", "g-1", "青花瓷碗", "小明")
+        records.ensure(event, "qqc", published=False)
+        events.append(event)
+    return events
+
+
+def run(run_id: str = "run-1") -> batch.Report:
+    settings = conf.get()
+    claimed = batch.claim(run_id, settings)
+    return batch.deliver(claimed.deliveries, settings)
+
+
+def statuses(events) -> dict[str, str]:
+    found = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    return {str(d.event_id): d.status for d in found}
+
+
+def test_a_backlog_goes_out_in_one_request_per_platform_and_every_event_keeps_its_row(emulator):
+    android = backlog([f"a{n}" for n in range(30)])
+    ios = backlog([f"i{n}" for n in range(10)], os_type="ios")
+    report = run()
+    assert report.counts == {"sent": 40} and not report.retries
+    assert len(emulator.requests()) == 2
+    assert len(emulator.messages()) == 40  # one recorded message per event
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in android + ios])
+    assert {d.status for d in rows} == {"sent"}
+    assert {d.attempts for d in rows} == {1} and all(d.finished_at for d in rows)
+    assert len({d.message_id for d in rows}) == 2  # Xiaomi's one id per request
+    assert DeliveryAttempt.objects.filter(status=AttemptStatus.SENT).count() == 40
+
+
+def test_each_event_gets_its_own_message_in_the_batch(emulator):
+    backlog(["a1", "a2"])
+    run()
+    by_target = {m["targets"][0]: m["fields"] for m in emulator.messages()}
+    assert set(by_target) == {"QQC_a1", "QQC_a2"}
+    assert by_target["QQC_a1"]["notify_id"] != by_target["QQC_a2"]["notify_id"]
+
+
+def test_a_run_claims_at_most_the_batch_size_oldest_first(emulator, configure):
+    configure(**{**_env(emulator), "PUSHWORKER_BATCH_SIZE": "10"})
+    events = backlog([f"a{n:02d}" for n in range(25)])
+    assert run("r1").counts == {"sent": 10}
+    sent = {k for k, v in statuses(events).items() if v == "sent"}
+    assert sent == {e.event_id for e in events[:10]}
+    assert run("r2").counts == {"sent": 10} and run("r3").counts == {"sent": 5}
+    assert run("r4").counts == {}
+
+
+def test_a_batch_refused_for_one_bad_message_is_split_until_the_bad_one_is_isolated(emulator):
+    events = backlog([f"a{n}" for n in range(16)])
+    # Xiaomi refuses a whole request when one message in it is bad (mipush-api.md §4.1).
+    emulator.set_faults(fail_rate=1.0, fail_with="65011", target="QQC_a5")
+    report = run()
+    assert report.counts == {"sent": 15, "failed": 1}
+    found = statuses(events)
+    assert found.pop(events[5].event_id) == "failed"
+    assert set(found.values()) == {"sent"}
+    bad = Delivery.objects.get(event_id=events[5].event_id)
+    assert bad.error_code == 65011
+    # Halving 16 takes 4 levels: at most 2 requests per level and the whole one.
+    assert len(emulator.requests()) <= 1 + 2 * 4
+
+
+def test_a_transient_failure_of_a_batch_retries_only_its_events_with_their_own_budget(emulator):
+    events = backlog([f"a{n}" for n in range(5)])
+    settings = conf.get()
+    emulator.set_faults(script=("http500",) * settings.retry.quick_attempts)
+    report = run()
+    assert report.counts == {"retrying": 5}
+    assert sorted(e.event_id for e, _ in report.retries) == sorted(e.event_id for e in events)
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.status, d.retries) for d in rows} == {("retrying", 1)}
+    # The retry of each event (its own message) sends it; nothing is sent twice unflagged.
+    for event in events:
+        assert service.deliver(event).status == DeliveryStatus.SENT
+    flagged = {str(d.event_id) for d in rows.all() if d.possible_duplicate}
+    assert flagged == {e.event_id for e in events}  # a 500 may have reached Xiaomi
+
+
+def test_a_partly_accepted_event_is_not_sent_again_to_the_accepted_target(emulator):
+    [event] = backlog(["a1"])
+    PushDevice.objects.create(user_id="a1", app_name="qqc", os_type="ios", registration_id="r1")
+    backlog(["a2"], os_type="ios", registration_id="r2")
+    emulator.set_faults(fail_rate=1.0, fail_with="10002", environment="production", target="r1")
+    report = run()  # the iOS request (r1 and r2) failed, the Android one (QQC_a1) went out
+    assert report.counts == {"retrying": 2}
+    emulator.set_faults()
+    assert service.deliver(event).status == DeliveryStatus.SENT
+    assert sum(1 for m in emulator.messages() if "QQC_a1" in m["targets"]) == 1
+
+
+def test_a_run_that_died_mid_batch_flags_only_its_batch_and_reruns_each_event_alone(emulator):
+    events = backlog([f"a{n}" for n in range(4)])
+    others = backlog(["b1"])
+    settings = conf.get()
+    claimed = batch.claim("dead-run", settings)
+    held = [d for d in claimed.deliveries if str(d.event_id) in {e.event_id for e in events}]
+    for delivery in held:  # the requests were on their way when the worker died
+        records.start_attempt(
+            delivery, key="k", platform="android", environment="production",
+            target_type="alias", targets=f"QQC_{delivery.recipient_id}",
+        )  # fmt: skip
+    Delivery.objects.filter(event_id=others[0].event_id).update(
+        status="queued", claimed_by="", published_at=None
+    )  # b1 was not in the dead batch
+    again = batch.claim("dead-run", settings)  # the redelivered message of the same run
+    assert again.deliveries == [] and len(again.alone) == 4
+    for event in events:
+        assert service.deliver(event).status == DeliveryStatus.SENT
+    rows = {str(d.event_id): d for d in Delivery.objects.all()}
+    assert all(rows[e.event_id].possible_duplicate for e in events)
+    assert all(rows[e.event_id].crashes == 1 for e in events)
+    assert run("next").counts == {"sent": 1}
+    assert not rows[others[0].event_id].possible_duplicate
+
+
+def test_an_event_without_devices_or_app_ends_in_the_batch_with_its_reason(emulator):
+    event = GoodsVisit.from_call("nobody", "7", "g-1", "碗", "小明")
+    records.ensure(event, "qqc", published=False)
+    backlog(["a1"])
+    assert run().counts == {"failed": 1, "sent": 1}
+    assert Delivery.objects.get(event_id=event.event_id).error_category == "no_device"
+
+
+def _env(emulator) -> dict[str, str]:
+    from tests.unit.environment import emulator_env
+
+    return emulator_env(emulator)

@@ -134,29 +134,29 @@ class _Api:
         validate_message(fields, app)
         known = [t for t in targets if self.core.is_known(t)]
         dropped = [t for t in targets if not self.core.is_known(t)]
-        return self._accept(app, target_type, path, [(known, fields)], dropped, multi=False)
+        return self._accept(app, target_type, path, [(known, dropped, fields)], multi=False)
 
     def _accept_multi(
         self, form: Form, app: EmulatorApp, target_type: TargetType, path: str
     ) -> dict[str, Any]:
         items = parse_multi(form)
-        for _, fields in items:
+        for _, fields in items:  # every item before any is recorded: one bad one refuses all
             validate_message(fields, app)
-        known = [([t], f) for t, f in items if self.core.is_known(t)]
-        dropped = [t for t, _ in items if not self.core.is_known(t)]
-        return self._accept(app, target_type, path, known, dropped, multi=True)
+        # Each item is its own record under the request's one id; an unknown target's record
+        # holds it as dropped, so its invalid-target receipt carries its own callback param.
+        sends = [([t], [], f) if self.core.is_known(t) else ([], [t], f) for t, f in items]
+        return self._accept(app, target_type, path, sends, multi=True)
 
     def _accept(
         self,
         app: EmulatorApp,
         target_type: TargetType,
         path: str,
-        sends: list[tuple[list[str], dict[str, str]]],
-        dropped: list[str],
+        sends: list[tuple[list[str], list[str], dict[str, str]]],
         *,
         multi: bool,
     ) -> dict[str, Any]:
-        count = sum(len(targets) for targets, _ in sends)
+        count = sum(len(targets) for targets, _, _ in sends)
         if not count:
             raise Rejected(20301, "No valid targets!")
         message_id, trace_id, now = new_id(target_type.id_prefix), new_trace_id(), time.time()
@@ -174,17 +174,18 @@ class _Api:
                 "trace_id": trace_id,
                 "received_at": now,
             }
-            for targets, fields in sends
+            for targets, dropped, fields in sends
         ]
-        ttl = _int_or(sends[0][1].get("time_to_live"), DEFAULT_TTL_MS)
+        ttl = _int_or(sends[0][2].get("time_to_live"), DEFAULT_TTL_MS)
         entry = TraceEntry(self.environment, app.package, app.platform, int(now * 1000), ttl, count)
         self.core.recorder.add_messages(records, entry)
         receipts.post_later(records, target_type.name)
         info = f"Received push messages for {count} {target_type.label}"
         data: dict[str, Any] = {"id": message_id}
-        if dropped and target_type is REGID and not multi:
-            # Xiaomi names a regid list's unknown targets and still sends to the others (§4.1).
-            data["bad_regids"] = ",".join(dropped)
+        if sends[0][1] and target_type is REGID and not multi:
+            # Xiaomi names a regid list's unknown targets and still sends to the others (§4.1);
+            # no per-target field was found for multi_messages, so none is invented here.
+            data["bad_regids"] = ",".join(sends[0][1])
         return ok_body(info=info, data=data, trace_id=trace_id)
 
     def _status(self, message_id: str, app: EmulatorApp) -> dict[str, Any]:

@@ -193,9 +193,11 @@ class Client:
         """Send a different message to each target, all of one `target_type`.
 
         More than 1000 items are sent in chunks of 1000, like send_to_*: one SendResult per
-        chunk, and `.completed` on the error of a failed chunk.
+        chunk, and `.completed` on the error of a failed chunk. Xiaomi answers a request with
+        one message id and nothing per target, and refuses a request whole when one of its
+        messages is bad (a BadRequestError such as 65011, or a ConfigurationError for 22022).
         """
-        kind = TargetType(target_type)
+        kind = wire.checked_target_type(target_type)
         _, field, multi_path = wire.ROUTES[kind]
         checked = wire.checked_items(field, items)
         return self._chunked(multi_path, environment, checked, wire.multi_messages_form)

@@ -223,3 +223,19 @@ def test_latency_applies_once_per_multi_request_which_is_recorded_whole_even_if_
     wait_for(lambda: len(emulator.messages()) == 3, 5, message="the late batch recorded")
     assert len({m["message_id"] for m in emulator.messages()}) == 1
 
+
+def test_the_quota_fault_on_a_multi_request_drops_every_item_and_counts_them_per_channel(
+    client: httpx.Client, emulator: Emulator
+) -> None:
+    # Xiaomi's multi endpoints never answer 200001 (mipush-api.md §4.1, DOC-LIMIT): code 0,
+    # and data.channel_exceed_quota counts the messages dropped, per channel id.
+    emulator.set_faults(script=["200001"])
+    orders = {"notify_effect": "1", "channel_id": "orders"}
+    items = [multi_item("a"), multi_item("b", extra=orders), multi_item("c", extra=orders)]
+    body = post_multi(client, items).json()
+    assert (body["result"], body["code"]) == ("ok", 0)
+    assert body["data"]["channel_exceed_quota"] == "no_channel:1 orders:2"
+    assert body["data"]["id"].startswith("a")
+    assert emulator.messages() == []
+    assert emulator.stats()["by_fault"] == {"200001": 1}
+

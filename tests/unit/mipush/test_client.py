@@ -193,6 +193,17 @@ def test_send_multi_chunk_failure_carries_the_completed_chunks() -> None:
     assert [r.message_id for r in info.value.completed] == ["adm03290562213241161sM"]
 
 
+@pytest.mark.parametrize(("exceeded", "raw", "dropped"), [
+    ("no_channel:2 a:3", "no_channel:2 a:3", 5), ("", None, 0), ("a:x", "a:x", None),
+])
+def test_send_multi_reports_messages_dropped_over_quota(
+        exceeded: str, raw: str | None, dropped: int | None) -> None:
+    answer = {**OK, "data": {"id": "adm1", "channel_exceed_quota": exceeded}}
+    client, _ = make(answer)
+    [result] = client.send_multi([("a", FIELDS)], target_type="alias")
+    assert (result.channel_exceed_quota, result.quota_dropped) == (raw, dropped)
+
+
 def test_send_multi_refuses_an_unknown_target_type_before_any_request() -> None:
     client, recorder = make()
     with pytest.raises(InvalidMessageError, match="target_type: must be one of alias, regid"):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,7 +14,17 @@ from aiohttp import web
 
 from . import admin, receipts
 from .apps import ANDROID, EmulatorApp
-from .faults import HANG, RESET, SANDBOX, XIAOMI_FAULTS, FaultState, http_status
+from .disconnect import reset_connection, reset_mid_response
+from .faults import (
+    HANG,
+    QUOTA,
+    RESET,
+    SANDBOX,
+    XIAOMI_FAULTS,
+    FaultState,
+    channel_exceed_quota,
+    http_status,
+)
 from .responses import DAY_QUOTA, Rejected, encode, error_body, new_id, new_trace_id, ok_body
 from .state import DEFAULT_TTL_MS, Recorder, TraceEntry
 from .validation import (
@@ -45,7 +53,6 @@ SEND_ROUTES = (
 )
 TRACE_PATH = "/v1/trace/message/status"
 XIAOMI_TZ = timezone(timedelta(hours=8))  # create_time is Beijing wall-clock time
-_RST_LINGER = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, not FIN
 
 
 @dataclass
@@ -91,6 +98,8 @@ class _Api:
         fault = self.core.faults.draw(self.environment, scope)
         if fault is not None:
             await asyncio.sleep(delay)
+            if fault == QUOTA and multi:
+                return self._over_quota(request, form, target_type)
             return await self._fault(request, fault)
         try:
             app = self._authenticate(request)
@@ -134,29 +143,29 @@ class _Api:
         validate_message(fields, app)
         known = [t for t in targets if self.core.is_known(t)]
         dropped = [t for t in targets if not self.core.is_known(t)]
-        return self._accept(app, target_type, path, [(known, fields)], dropped, multi=False)
+        return self._accept(app, target_type, path, [(known, dropped, fields)], multi=False)
 
     def _accept_multi(
         self, form: Form, app: EmulatorApp, target_type: TargetType, path: str
     ) -> dict[str, Any]:
         items = parse_multi(form)
-        for _, fields in items:
+        for _, fields in items:  # every item before any is recorded: one bad one refuses all
             validate_message(fields, app)
-        known = [([t], f) for t, f in items if self.core.is_known(t)]
-        dropped = [t for t, _ in items if not self.core.is_known(t)]
-        return self._accept(app, target_type, path, known, dropped, multi=True)
+        # Each item is its own record under the request's one id; an unknown target's record
+        # holds it as dropped, so its invalid-target receipt carries its own callback param.
+        sends = [([t], [], f) if self.core.is_known(t) else ([], [t], f) for t, f in items]
+        return self._accept(app, target_type, path, sends, multi=True)
 
     def _accept(
         self,
         app: EmulatorApp,
         target_type: TargetType,
         path: str,
-        sends: list[tuple[list[str], dict[str, str]]],
-        dropped: list[str],
+        sends: list[tuple[list[str], list[str], dict[str, str]]],
         *,
         multi: bool,
     ) -> dict[str, Any]:
-        count = sum(len(targets) for targets, _ in sends)
+        count = sum(len(targets) for targets, _, _ in sends)
         if not count:
             raise Rejected(20301, "No valid targets!")
         message_id, trace_id, now = new_id(target_type.id_prefix), new_trace_id(), time.time()
@@ -174,18 +183,31 @@ class _Api:
                 "trace_id": trace_id,
                 "received_at": now,
             }
-            for targets, fields in sends
+            for targets, dropped, fields in sends
         ]
-        ttl = _int_or(sends[0][1].get("time_to_live"), DEFAULT_TTL_MS)
+        ttl = _int_or(sends[0][2].get("time_to_live"), DEFAULT_TTL_MS)
         entry = TraceEntry(self.environment, app.package, app.platform, int(now * 1000), ttl, count)
         self.core.recorder.add_messages(records, entry)
         receipts.post_later(records, target_type.name)
         info = f"Received push messages for {count} {target_type.label}"
         data: dict[str, Any] = {"id": message_id}
-        if dropped and target_type is REGID and not multi:
-            # Xiaomi names a regid list's unknown targets and still sends to the others (§4.1).
-            data["bad_regids"] = ",".join(dropped)
+        if sends[0][1] and target_type is REGID and not multi:
+            # Xiaomi names a regid list's unknown targets and still sends to the others (§4.1);
+            # no per-target field was found for multi_messages, so none is invented here.
+            data["bad_regids"] = ",".join(sends[0][1])
         return ok_body(info=info, data=data, trace_id=trace_id)
+
+    def _over_quota(self, request: web.Request, form: Form, kind: TargetType) -> web.Response:
+        # Accepted with an id, nothing delivered or recorded: every item is over quota.
+        try:
+            items = parse_multi(form)
+        except Rejected as exc:
+            return self._error(request, exc)
+        self._count(request, "fault", code=0, fault=QUOTA)
+        exceeded = channel_exceed_quota(fields.get("extra.channel_id") for _, fields in items)
+        data = {"id": new_id(kind.id_prefix), "channel_exceed_quota": exceeded}
+        info = f"Received push messages for {len(items)} {kind.label}"
+        return _json(ok_body(info=info, data=data))
 
     def _status(self, message_id: str, app: EmulatorApp) -> dict[str, Any]:
         if not message_id:
@@ -215,14 +237,8 @@ class _Api:
         }
         return ok_body(data={"data": status})
 
-    def _count(
-        self,
-        request: web.Request,
-        outcome: str,
-        code: int | None = None,
-        fault: str | None = None,
-        status: int | None = 200,
-    ) -> None:
+    def _count(self, request: web.Request, outcome: str, code: int | None = None,
+               fault: str | None = None, status: int | None = 200) -> None:
         self.core.recorder.count_request(
             self.environment, request.method, request.path, outcome, code, fault, status
         )
@@ -243,10 +259,10 @@ class _Api:
             # Cancelled when the client disconnects (handler_cancellation); `closing` releases
             # it at shutdown so stop() never waits for a client that is itself waiting.
             await self.core.closing.wait()
-            _reset_connection(request)
+            reset_connection(request)
             return web.Response(status=503)
         if kind == RESET:
-            return await _reset_mid_response(request)
+            return await reset_mid_response(request)
         if xiaomi:
             return _json(error_body(xiaomi[0], xiaomi[1].format(quota=DAY_QUOTA)))
         page = f"<html><body><h1>{status} Server Error</h1></body></html>"
@@ -261,26 +277,6 @@ def _scope_targets(form: Form, target_type: TargetType, multi: bool) -> list[str
         return [target for target, _ in parse_multi(form)]
     except Rejected:
         return []
-
-
-async def _reset_mid_response(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(status=200)
-    response.content_type = "application/json"
-    response.content_length = 256  # promise more than is ever sent
-    await response.prepare(request)
-    await response.write(b'{"result":"ok","code":0,"data":{')
-    _reset_connection(request)
-    return response
-
-
-def _reset_connection(request: web.Request) -> None:
-    transport = request.transport
-    if transport is None or transport.is_closing():
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST_LINGER)
-    transport.abort()
 
 
 def _int_or(value: str | None, default: int) -> int:

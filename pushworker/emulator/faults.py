@@ -17,6 +17,8 @@ ENVIRONMENTS = (PRODUCTION, SANDBOX)
 HANG = "hang"
 RESET = "reset"
 OK = "ok"  # a script entry meaning "answer this request normally"
+QUOTA = "200001"
+NO_CHANNEL = "no_channel"
 _HTTP = re.compile(r"http(5\d\d)")
 QUOTA_REASON = "exceed quota, quota: {quota}, have acked: {quota}"
 
@@ -29,8 +31,22 @@ XIAOMI_FAULTS: dict[str, tuple[int, str]] = {
     # What Xiaomi answers a notification without title or description. pushworker never builds
     # one, so fault tests need this to see that such a refusal is recorded and not retried.
     "65011": (65011, "Title or Description is empty!"),
-    "200001": (200001, QUOTA_REASON),
+    # A multi_messages request is never refused with it: see channel_exceed_quota below.
+    QUOTA: (200001, QUOTA_REASON),
 }
+
+
+def channel_exceed_quota(channel_ids: Iterable[str | None]) -> str:
+    """What a multi_messages answer says instead of 200001: dropped messages per channel id.
+
+    Xiaomi's multi endpoints answer code 0 and count in `data.channel_exceed_quota` the messages
+    it dropped over quota, e.g. "no_channel:2 a:3" (2 without a channel_id, 3 with channel "a").
+    Sources: mipush-api.md §4.1 (DOC-LIMIT); the exact text format is from third-party notes.
+    """
+    counts: dict[str, int] = {}
+    for channel in channel_ids:
+        counts[channel or NO_CHANNEL] = counts.get(channel or NO_CHANNEL, 0) + 1
+    return " ".join(f"{channel}:{count}" for channel, count in counts.items())
 
 
 def is_fault_kind(kind: str) -> bool:
@@ -53,6 +69,9 @@ class Faults:
     fail_rate / fail_with: probability that a send gets the `fail_with` fault.
     script: faults consumed one per in-scope send, before fail_rate applies; "ok" passes one.
     environment / target: limit every fault above to one environment or to sends naming a target.
+    A multi_messages request is one send: a fault fails (or delays) all its items together, and
+    it is in a `target` scope when any item names that target. "200001" on it drops every item
+    and answers code 0 with `data.channel_exceed_quota`, as Xiaomi does, instead of the error.
     """
 
     latency_ms: float = 0.0

@@ -88,6 +88,9 @@ class SendResult:
 
     `bad_regids`: the targets of a regid request Xiaomi named unknown in `data.bad_regids` while
     accepting it for the others (§4.1); empty for every other answer.
+    `channel_exceed_quota`: Xiaomi's `data.channel_exceed_quota` as sent, e.g. "no_channel:2 a:3".
+    A multi_messages request over the daily quota is not refused with 200001: it is answered
+    code 0 with the messages dropped and counted here per channel id (None: nothing dropped).
     """
 
     message_id: str | None
@@ -96,6 +99,15 @@ class SendResult:
     description: str | None
     http_status: int
     bad_regids: tuple[str, ...] = ()
+    channel_exceed_quota: str | None = None
+
+    @property
+    def quota_dropped(self) -> int | None:
+        """Messages Xiaomi dropped over quota: 0 if none, None if the text is unreadable."""
+        if not self.channel_exceed_quota:
+            return 0
+        counts = [part.rpartition(":")[2] for part in self.channel_exceed_quota.split()]
+        return sum(int(count) for count in counts) if all(c.isdigit() for c in counts) else None
 
 
 def _bad_regids(data: object) -> tuple[str, ...]:
@@ -193,9 +205,11 @@ class Client:
         """Send a different message to each target, all of one `target_type`.
 
         More than 1000 items are sent in chunks of 1000, like send_to_*: one SendResult per
-        chunk, and `.completed` on the error of a failed chunk.
+        chunk, and `.completed` on the error of a failed chunk. Xiaomi answers a request with
+        one message id and nothing per target, and refuses a request whole when one of its
+        messages is bad (a BadRequestError such as 65011, or a ConfigurationError for 22022).
         """
-        kind = TargetType(target_type)
+        kind = wire.checked_target_type(target_type)
         _, field, multi_path = wire.ROUTES[kind]
         checked = wire.checked_items(field, items)
         return self._chunked(multi_path, environment, checked, wire.multi_messages_form)
@@ -231,11 +245,13 @@ class Client:
                 exc.completed = list(results)
                 raise
             data = body.get("data")
+            data = data if isinstance(data, dict) else {}
             results.append(SendResult(
-                message_id=str(data["id"]) if isinstance(data, dict) and "id" in data else None,
+                message_id=str(data["id"]) if "id" in data else None,
                 trace_id=wire.body_text(body, "trace_id"), info=wire.body_text(body, "info"),
                 description=wire.body_text(body, "description"), http_status=status,
                 bad_regids=_bad_regids(data),
+                channel_exceed_quota=wire.body_text(data, "channel_exceed_quota") or None,
             ))
         return results
 

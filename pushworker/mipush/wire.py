@@ -105,6 +105,15 @@ def multi_messages_form(items: Sequence[tuple[str, Mapping[str, str]]]) -> dict[
     }
 
 
+def checked_target_type(value: str) -> TargetType:
+    """`value` as a TargetType; anything else is an InvalidMessageError naming the choices."""
+    try:
+        return TargetType(value)
+    except ValueError:
+        choices = ", ".join(kind.value for kind in TargetType)
+        raise InvalidMessageError("target_type", f"must be one of {choices}") from None
+
+
 def checked_items(field: str, items: object) -> list[tuple[str, dict[str, str]]]:
     """send_multi's (target, fields) pairs, each checked like a single send's."""
     if items is None or isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):

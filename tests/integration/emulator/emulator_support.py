@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import httpx
 
 from tests.support.emulator import ANDROID_APP, IOS_APP  # the shared emulator's apps
 
@@ -29,3 +32,28 @@ def ios_message(**overrides: Any) -> dict[str, Any]:
     fields = {"description": "3 new visitors today", "extra.badge": "1"}
     fields.update(overrides)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def multi_item(target: str, **overrides: Any) -> dict[str, Any]:
+    """One `messages` item of a multi_messages request: a valid Android notification to `target`."""
+    message = {
+        "restricted_package_name": ANDROID_APP.package,
+        "title": "t",
+        "description": "d",
+        "pass_through": 0,
+        "extra": {"notify_effect": "1"},
+    }
+    message.update(overrides)
+    return {"target": target, "message": {k: v for k, v in message.items() if v is not None}}
+
+
+def post_multi(
+    client: httpx.Client, items: list[dict[str, Any]], kind: str = "aliases", timeout: float = 5
+) -> httpx.Response:
+    """POST `items` to /v2/multi_messages/<kind> the way the Java SDK does (time_to_send=0)."""
+    return client.post(
+        f"/v2/multi_messages/{kind}",
+        data={"messages": json.dumps(items), "time_to_send": "0"},
+        headers=ANDROID_AUTH,
+        timeout=timeout,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlencode
 
 import httpx
@@ -16,6 +15,8 @@ from tests.integration.emulator.emulator_support import (
     IOS_AUTH,
     android_message,
     ios_message,
+    multi_item,
+    post_multi,
 )
 
 
@@ -187,36 +188,44 @@ def test_unknown_targets_get_20301_and_partly_known_ones_count_only_the_known(
     assert (record["targets"], record["dropped_targets"]) == (["known-1"], ["ghost-1"])
 
 
-def test_multi_messages_accept_a_json_array_with_nested_extras(
+def test_a_multi_request_gets_one_id_and_records_every_item_under_it(
     client: httpx.Client, emulator: Emulator
 ) -> None:
-    items = [
-        {
-            "target": f"a{i}",
-            "message": {**_multi_message(), "extra": {"notify_effect": "1", "n": i}},
-        }
-        for i in range(3)
-    ]
-    response = client.post(
-        "/v2/multi_messages/aliases", data={"messages": json.dumps(items)}, headers=ANDROID_AUTH
-    )
-    body = response.json()
+    items = [multi_item(f"a{i}", extra={"notify_effect": "1", "n": i}) for i in range(3)]
+    body = post_multi(client, items).json()
     assert body["code"] == 0 and body["info"] == "Received push messages for 3 ALIAS"
+    assert list(body["data"]) == ["id"]  # one id for the request, nothing per target
+    assert body["data"]["id"].startswith("a") and len(body["data"]["id"]) == 22
     records = emulator.messages()
     assert [r["targets"] for r in records] == [["a0"], ["a1"], ["a2"]]
     assert records[2]["fields"]["extra.n"] == "2"
-    assert {r["message_id"] for r in records} == {body["data"]["id"]}
+    assert {(r["message_id"], r["trace_id"]) for r in records} == {
+        (body["data"]["id"], body["trace_id"])
+    }
+    assert emulator.stats()["requests"] == 1
 
 
-def test_multi_messages_validate_every_item(client: httpx.Client) -> None:
-    items = [
-        {"target": "a", "message": _multi_message()},
-        {"target": "b", "message": {**_multi_message(), "description": ""}},
-    ]
-    response = client.post(
-        "/v2/multi_messages/regids", data={"messages": json.dumps(items)}, headers=ANDROID_AUTH
-    )
-    assert response.json()["code"] == 65011
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        ({"description": ""}, 65011),
+        ({"title": None}, 65011),
+        ({"restricted_package_name": "com.other.app"}, 22022),
+        ({"title": "长" * 50}, 65009),
+        ({"notify_id": "x"}, 10017),
+        ({"extra": {f"k{i}": "v" for i in range(11)}}, 65014),
+    ],
+    ids=["empty-description", "no-title", "wrong-package", "long-title", "bad-int", "extras"],
+)
+def test_one_bad_message_refuses_the_whole_multi_request_and_records_nothing(
+    client: httpx.Client, emulator: Emulator, bad: dict, code: int
+) -> None:
+    items = [multi_item("a"), multi_item("b"), multi_item("c", **bad)]  # the bad one last
+    body = post_multi(client, items, "regids").json()
+    assert (body["result"], body["code"]) == ("error", code)
+    assert "data" not in body
+    assert emulator.messages() == []
+    assert emulator.stats()["by_code"] == {str(code): 1}
 
 
 def test_the_trace_status_of_an_accepted_message_has_the_documented_shape(
@@ -276,12 +285,3 @@ def test_no_response_carries_an_x_push_host_list_header(client: httpx.Client) ->
     )
     assert response.json()["code"] == 0
     assert "x-push-host-list" not in response.headers
-
-
-def _multi_message() -> dict:
-    return {
-        "restricted_package_name": ANDROID_APP.package,
-        "title": "t",
-        "description": "d",
-        "pass_through": 0,
-    }

@@ -40,3 +40,33 @@ def test_every_regid_unknown_is_still_refused_whole_with_20301(
     with pytest.raises(InvalidTargetError) as refused:
         client.send_to_regid(android_message(), ["regid-ghost"])
     assert refused.value.code == 20301
+
+
+def test_a_multi_request_with_unknown_regids_is_accepted_with_no_per_target_field(
+    emulator: Emulator, client: Client
+) -> None:
+    # §4.1: no per-target field was found for multi_messages; the fate of an unknown target
+    # arrives later as an invalid-target receipt, so the answer names nobody.
+    emulator.set_known_targets({"regid-known"})
+    fields = android_message()
+    [result] = client.send_multi(
+        [("regid-ghost", fields), ("regid-known", fields)], target_type="regid"
+    )
+    assert result.message_id and result.bad_regids == ()
+    assert result.info == "Received push messages for 1 REGID"
+    records = emulator.messages()
+    assert [(r["targets"], r["dropped_targets"]) for r in records] == [
+        ([], ["regid-ghost"]),
+        (["regid-known"], []),
+    ]
+    assert {r["message_id"] for r in records} == {result.message_id}
+
+
+def test_a_multi_request_naming_no_known_target_is_refused_whole_with_20301(
+    emulator: Emulator, client: Client
+) -> None:
+    emulator.set_known_targets({"someone-else"})
+    items = [("regid-ghost", android_message()), ("regid-gone", android_message())]
+    with pytest.raises(InvalidTargetError) as refused:
+        client.send_multi(items, target_type="regid")
+    assert refused.value.code == 20301 and emulator.messages() == []

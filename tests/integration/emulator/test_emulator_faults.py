@@ -14,7 +14,10 @@ from tests.integration.emulator.emulator_support import (
     IOS_AUTH,
     android_message,
     ios_message,
+    multi_item,
+    post_multi,
 )
+from tests.support.stack import wait_for
 
 
 def send(client: httpx.Client, alias: str = "a1", timeout: float = 5.0) -> httpx.Response:
@@ -172,3 +175,67 @@ def test_unknown_fault_kinds_are_refused_when_set() -> None:
         Faults(script=("teapot",))
     with pytest.raises(ValueError, match="fail_rate"):
         Faults(fail_rate=1.5)
+
+
+def test_a_script_entry_fails_one_whole_multi_request_and_records_none_of_its_items(
+    client: httpx.Client, emulator: Emulator
+) -> None:
+    emulator.set_faults(script=["10002", "http500"])
+    items = [multi_item(f"a{i}") for i in range(5)]
+    assert post_multi(client, items).json()["code"] == 10002
+    assert post_multi(client, items).status_code == 500
+    assert emulator.messages() == []
+    accepted = post_multi(client, items).json()
+    assert accepted["code"] == 0
+    assert [m["message_id"] for m in emulator.messages()] == [accepted["data"]["id"]] * 5
+    assert emulator.stats()["by_fault"] == {"10002": 1, "http500": 1}
+
+
+def test_a_target_scoped_fault_refuses_every_multi_request_naming_it_until_it_is_alone(
+    client: httpx.Client, emulator: Emulator
+) -> None:
+    # How a test makes one message "bad": every request carrying it is refused whole, so a
+    # sender that halves refused batches ends with that one message alone, still refused.
+    emulator.set_faults(fail_rate=1.0, fail_with="65011", target="bad")
+    codes = {
+        names: post_multi(client, [multi_item(n) for n in names.split()]).json()["code"]
+        for names in ("a b bad c", "a b", "bad c", "bad", "c")
+    }
+    assert codes == {"a b bad c": 65011, "a b": 0, "bad c": 65011, "bad": 65011, "c": 0}
+    assert sorted(t for m in emulator.messages() for t in m["targets"]) == ["a", "b", "c"]
+
+
+def test_a_script_scoped_to_a_target_is_consumed_only_by_multi_requests_naming_it(
+    client: httpx.Client, emulator: Emulator
+) -> None:
+    emulator.set_faults(script=["10003"], target="x")
+    assert post_multi(client, [multi_item("a"), multi_item("b")]).json()["code"] == 0
+    assert post_multi(client, [multi_item("a"), multi_item("x")]).json()["code"] == 10003
+    assert post_multi(client, [multi_item("a"), multi_item("x")]).json()["code"] == 0
+
+
+def test_latency_applies_once_per_multi_request_which_is_recorded_whole_even_if_too_late(
+    client: httpx.Client, emulator: Emulator
+) -> None:
+    emulator.set_faults(latency_ms=400)
+    with pytest.raises(httpx.ReadTimeout):
+        post_multi(client, [multi_item(f"a{i}") for i in range(3)], timeout=0.1)
+    wait_for(lambda: len(emulator.messages()) == 3, 5, message="the late batch recorded")
+    assert len({m["message_id"] for m in emulator.messages()}) == 1
+
+
+def test_the_quota_fault_on_a_multi_request_drops_every_item_and_counts_them_per_channel(
+    client: httpx.Client, emulator: Emulator
+) -> None:
+    # Xiaomi's multi endpoints never answer 200001 (mipush-api.md §4.1, DOC-LIMIT): code 0,
+    # and data.channel_exceed_quota counts the messages dropped, per channel id.
+    emulator.set_faults(script=["200001"])
+    orders = {"notify_effect": "1", "channel_id": "orders"}
+    items = [multi_item("a"), multi_item("b", extra=orders), multi_item("c", extra=orders)]
+    body = post_multi(client, items).json()
+    assert (body["result"], body["code"]) == ("ok", 0)
+    assert body["data"]["channel_exceed_quota"] == "no_channel:1 orders:2"
+    assert body["data"]["id"].startswith("a")
+    assert emulator.messages() == []
+    assert emulator.stats()["by_fault"] == {"200001": 1}
+

@@ -100,3 +100,18 @@ def test_only_the_asked_types_are_posted_and_no_callback_means_no_post(
     wait_for(lambda: len(catcher.forms) == 2, 20, message="the delivered receipt")
     assert [e["type"] for _, e in catcher.entries()] == [16, 1]
     assert silent not in [key for key, _ in catcher.entries()]
+
+
+def test_each_multi_item_gets_its_own_receipt_with_its_own_param_under_the_one_id(
+    emulator: Emulator, client: Client, catcher: Catcher
+) -> None:
+    emulator.set_known_targets({"regid-ok"})
+    ok = android_message(**{**callback(catcher.url, 1 | 16), "extra.callback.param": "evt-ok"})
+    bad = android_message(**{**callback(catcher.url, 1 | 16), "extra.callback.param": "evt-bad"})
+    [result] = client.send_multi([("regid-ok", ok), ("regid-bad", bad)], target_type="regid")
+    wait_for(lambda: len(catcher.forms) == 2, 20, message="one receipt per item")
+    entries = {e["param"]: (key, e["type"], e["targets"]) for key, e in catcher.entries()}
+    assert entries == {
+        "evt-ok": (result.message_id, 1, "regid-ok"),
+        "evt-bad": (result.message_id, 16, "regid-bad"),
+    }

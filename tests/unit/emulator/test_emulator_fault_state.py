@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pushworker.emulator import Faults
-from pushworker.emulator.faults import FaultState
+from pushworker.emulator.faults import FaultState, channel_exceed_quota
 
 
 def test_the_script_is_consumed_before_the_fail_rate_applies() -> None:
@@ -37,3 +37,7 @@ def test_faults_round_trip_through_json_and_refuse_unknown_keys() -> None:
         Faults.from_json({"colour": "red"})
     with pytest.raises(ValueError, match="latency_ms"):
         Faults.from_json({"latency_ms": True})
+
+
+def test_channel_exceed_quota_counts_dropped_messages_per_channel_in_first_seen_order() -> None:
+    assert channel_exceed_quota([None, "a", "", "a", "b"]) == "no_channel:2 a:2 b:1"

@@ -184,6 +184,33 @@ def test_send_multi_chunks_more_than_1000_items() -> None:
     assert recorder.requests[0].url.path == "/v2/multi_messages/aliases"
 
 
+def test_send_multi_chunk_failure_carries_the_completed_chunks() -> None:
+    busy = {"result": "error", "code": 10002, "reason": "busy", "trace_id": "Xbusy"}
+    client, recorder = make(OK, busy)
+    with pytest.raises(TransientError) as info:
+        client.send_multi([(f"a{i}", FIELDS) for i in range(2001)], target_type="alias")
+    assert len(recorder.requests) == 2
+    assert [r.message_id for r in info.value.completed] == ["adm03290562213241161sM"]
+
+
+@pytest.mark.parametrize(("exceeded", "raw", "dropped"), [
+    ("no_channel:2 a:3", "no_channel:2 a:3", 5), ("", None, 0), ("a:x", "a:x", None),
+])
+def test_send_multi_reports_messages_dropped_over_quota(
+        exceeded: str, raw: str | None, dropped: int | None) -> None:
+    answer = {**OK, "data": {"id": "adm1", "channel_exceed_quota": exceeded}}
+    client, _ = make(answer)
+    [result] = client.send_multi([("a", FIELDS)], target_type="alias")
+    assert (result.channel_exceed_quota, result.quota_dropped) == (raw, dropped)
+
+
+def test_send_multi_refuses_an_unknown_target_type_before_any_request() -> None:
+    client, recorder = make()
+    with pytest.raises(InvalidMessageError, match="target_type: must be one of alias, regid"):
+        client.send_multi([("t", FIELDS)], target_type="topic")
+    assert recorder.requests == []
+
+
 @pytest.mark.parametrize("items", [[], [("a", FIELDS, 1)], [("a,b", FIELDS)], "ab", None])
 def test_send_multi_refuses_bad_items_before_any_request(items: Any) -> None:
     client, recorder = make()

@@ -21,6 +21,7 @@ from pushworker.mipush import (
     InvalidMessageError,
     InvalidTargetError,
     MiPushError,
+    QuotaExceededError,
     SendResult,
 )
 from pushworker.records import Failure
@@ -129,6 +130,8 @@ def _request(entries: Sequence[Entry], settings: conf.Settings) -> SendResult:
                     target_type=first.target_type,
                     environment=Environment(first.environment),
                 )
+                if result.quota_dropped != 0:
+                    raise _over_quota(result, len(items))
             except MiPushError as error:
                 ratelimit.feedback(app_name, first.platform, error.code)
                 failure = sending.failure_of(error)
@@ -154,3 +157,17 @@ def _request(entries: Sequence[Entry], settings: conf.Settings) -> SendResult:
         },
     )
     return result
+
+
+def _over_quota(result: SendResult, items: int) -> QuotaExceededError:
+    """A multi request over the daily quota is answered code 0 with the dropped messages counted
+    per channel, not which ones (mipush-api.md §4.1): every event in it may or may not have gone."""
+    dropped = "some" if result.quota_dropped is None else result.quota_dropped
+    return QuotaExceededError(
+        "Xiaomi dropped messages of a batch over the daily quota",
+        code=200001,
+        reason=f"{dropped} of {items} messages dropped over quota ({result.channel_exceed_quota})",
+        trace_id=result.trace_id,
+        http_status=result.http_status,
+        maybe_delivered=True,
+    )

@@ -145,3 +145,14 @@ def _env(emulator) -> dict[str, str]:
     from tests.unit.environment import emulator_env
 
     return emulator_env(emulator)
+
+
+def test_a_batch_over_the_daily_quota_ends_each_event_by_its_kinds_quota_policy(emulator):
+    events = backlog(["a1", "a2", "a3"])
+    # Xiaomi answers a multi request over quota with code 0 and a count of dropped messages.
+    emulator.set_faults(fail_rate=1.0, fail_with="200001")
+    assert run().counts == {"failed": 3}  # a visit from today is worthless tomorrow
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.error_code, d.error_category) for d in rows} == {(200001, "quota")}
+    # Which messages were dropped is not said: every attempt may have reached a phone.
+    assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {"unknown"}

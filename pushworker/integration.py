@@ -171,7 +171,7 @@ def install(app: Celery) -> Celery:
     options = task_options(settings)
     # A batch run starts no request after RETRY_CAP seconds (pushworker.batch), and the last one
     # ends within a lease: still before the visibility timeout (conf_parse checks the sum).
-    batch_limit = math.ceil(settings.retry.cap_seconds + settings.claim_lease_seconds)
+    batch_limit = settings.retry.cap_seconds + settings.claim_lease_seconds
     config.task_annotations = (
         {name: options for name in ROUTES if name not in OWN_OPTIONS}
         | {"pushworker.drain": options | {"time_limit": batch_limit}},

@@ -156,14 +156,13 @@ class Delivery(models.Model):
     crashes = models.PositiveIntegerField(default=0, help_text="Runs that died while on it.")
     retries = models.PositiveIntegerField(default=0, help_text="Broker retries used.")
     claimed_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=64, blank=True, help_text="The batch run's task id.")
+    # The batch run's task id; db_default: an older version's inserts (rolling deploys) have it.
+    claimed_by = models.CharField(max_length=64, blank=True, default="", db_default="")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    possible_duplicate = models.BooleanField(
-        default=False,
-        help_text="A request may have reached Xiaomi (a crash, a timeout or a 500 cut it) and was "
-        "sent again. On Android the stable notify_id makes the phone replace the first "
-        "notification; iOS messages have no notify_id, so an iPhone may show both.",
-    )
+    possible_duplicate = models.BooleanField(default=False, help_text=(
+        "A request may have reached Xiaomi (a crash, a timeout or a 500 cut it) and was sent again. "
+        "On Android the stable notify_id makes the phone replace the first notification; iOS "
+        "messages have no notify_id, so an iPhone may show both."))  # fmt: skip
     redelivered = models.BooleanField(default=False)
 
     message_id = models.CharField(max_length=64, blank=True)
@@ -211,7 +210,7 @@ class Delivery(models.Model):
             models.Index(fields=["status", "created_at", "id"], name="delivery_ended_created",
                          condition=models.Q(status__in=ENDED_RARE)),
             models.Index(fields=["kind", "created_at", "id"], name="delivery_kind_created"),
-            models.Index(fields=["claimed_by"], condition=Q(status="sending"),  # batch runs' rows
+            models.Index(fields=["claimed_by"], condition=Q(status="sending"),
                          name="delivery_claimed_by"),
             *(models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
               for f in ("message_id", "trace_id")),

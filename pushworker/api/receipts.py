@@ -77,7 +77,7 @@ def apply(message_id: str, entry: dict[str, Any]) -> int:
     if kind not in (DELIVERED, CLICKED, INVALID_TARGET):  # stored nowhere: no lookup either
         log.info(f"receipt: {TYPES.get(kind, 'unknown type')}", extra=fields)
         return 0
-    delivery = _delivery(message_id, entry.get("param"))
+    delivery = _delivery(message_id, entry.get("param"), entry.get("targets"))
     if delivery is None:
         log.warning("receipt for no known delivery", extra=fields)
         return 0
@@ -97,14 +97,19 @@ def apply(message_id: str, entry: dict[str, Any]) -> int:
     return changed
 
 
-def _delivery(message_id: str, param: Any) -> Delivery | None:
+def _delivery(message_id: str, param: Any, targets: Any) -> Delivery | None:
     # The param is the event id pushworker sent; an over-quota receipt carries none, so the
-    # message id of the attempt that sent it is the way back.
+    # message id of the attempt that sent it is the way back. A batch's one id is shared by the
+    # attempts of all its events: the receipt's targets say whose it is.
     try:
         return Delivery.objects.filter(event_id=uuid.UUID(str(param))).first()
     except ValueError:
-        attempt = DeliveryAttempt.objects.filter(message_id=message_id[:64]).first()
-        return attempt.delivery if attempt else None
+        attempts = list(DeliveryAttempt.objects.filter(message_id=message_id[:64])[:1000])
+    named = {t.strip() for t in str(targets or "").split(",") if t.strip()}
+    for attempt in attempts:
+        if named & set(attempt.targets.split(",")):
+            return attempt.delivery
+    return attempts[0].delivery if attempts else None
 
 
 def _devices(delivery: Delivery, targets: Any) -> tuple[int, ...]:

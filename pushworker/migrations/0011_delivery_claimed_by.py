@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="delivery",
             name="claimed_by",
-            field=models.CharField(blank=True, help_text="The batch run's task id.", max_length=64),
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
         migrations.AlterField(
             model_name="delivery",

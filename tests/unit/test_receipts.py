@@ -127,6 +127,22 @@ def test_a_receipt_without_param_finds_its_delivery_by_message_id(client) -> Non
     assert delivery.delivered_at is not None
 
 
+def test_a_receipt_without_param_of_a_batch_finds_the_delivery_its_targets_name(client) -> None:
+    other, _ = records.ensure(GoodsVisit.from_call("43", "7", "1", "碗", "小明"), "qqc")
+    for delivery, target in ((other, "QQC_43"), (sent(), "QQC_42")):  # one request, one id
+        attempt = records.start_attempt(
+            delivery, key="k", platform="android", environment="production",
+            target_type="alias", targets=target,
+        )  # fmt: skip
+        records.attempt_sent(attempt, message_id="alm1", trace_id="Xlm1", http_status=200)
+    mine = Delivery.objects.get(recipient_id="42")
+    entry = receipt(mine, 1)
+    del entry["alm1"]["param"]
+    post(client, entry)
+    assert Delivery.objects.get(recipient_id="42").delivered_at is not None
+    assert Delivery.objects.get(recipient_id="43").delivered_at is None
+
+
 def test_a_receipt_of_an_unknown_message_is_answered_ok_and_ignored(client) -> None:
     entry = {"nope": {"param": str(uuid.uuid4()), "type": 1, "targets": "QQC_42"}}
     assert post(client, entry).status_code == 200

@@ -11,8 +11,10 @@ captured from the queue (LINDEX), then, interleaved in rounds so drift hits ever
 * stock Celery ``send_goods_visit.apply_async(kwargs=...)`` (what plain Celery costs);
 * ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=on-failure (publish only, within
   the enqueue budget on the publisher thread);
-* ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=always (the default: Delivery row,
-  then the publish).
+* ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=always (the default: the backlog
+  question, the Delivery row, then the publish), with a queue below the backlog threshold;
+* the same under a backlog (PUSHWORKER_BACKLOG_THRESHOLD=0): the row, no message of its own (a
+  drain run would send it), the flag checked.
 
 Then the failure path, each in a fresh process: ``.delay()`` × 200 with the broker refusing
 connections (nothing listens on its port) and with a silent broker (accepts TCP, never answers).
@@ -59,7 +61,10 @@ VARIANTS = {
     "apply_async": "stock Celery apply_async(kwargs=...)",
     "on-failure": ".delay(), PUSHWORKER_ENQUEUE_OUTBOX=on-failure",
     "always": ".delay(), PUSHWORKER_ENQUEUE_OUTBOX=always (default)",
+    "backlog": ".delay(), always, under a backlog (no message)",
 }
+OUTBOX_VARIANTS = ("on-failure", "always", "backlog")
+FLAG = "pushworker:draining"
 
 
 # -- children: one fresh interpreter per configuration (conf and celeryconfig are read once) ------
@@ -79,7 +84,9 @@ def _django() -> None:
 def _set_mode(mode: str) -> None:
     from pushworker import conf
 
-    os.environ["PUSHWORKER_ENQUEUE_OUTBOX"] = mode
+    # The per-event variants keep the queue below the threshold whatever the bench has pushed.
+    os.environ["PUSHWORKER_BACKLOG_THRESHOLD"] = "0" if mode == "backlog" else "1000000000"
+    os.environ["PUSHWORKER_ENQUEUE_OUTBOX"] = "always" if mode == "backlog" else mode
     conf.get.cache_clear()
     conf.get()  # loaded here, not inside the first timed call
 
@@ -104,23 +111,24 @@ def child_happy(args: argparse.Namespace) -> dict:
         "apply_async": lambda: send_goods_visit.apply_async(kwargs=EVENT),
         "on-failure": lambda: send_goods_visit.delay(**EVENT),
         "always": lambda: send_goods_visit.delay(**EVENT),
+        "backlog": lambda: send_goods_visit.delay(**EVENT),
     }
     results: dict[str, dict] = {name: {"latencies": [], "wall": 0.0} for name in calls}
     order = list(calls)
     for name in order:  # warm-up: connections, pools, publisher threads, Django's statement cache
-        if name in ("on-failure", "always"):
+        if name in OUTBOX_VARIANTS:
             _set_mode(name)
         timed(calls[name], args.warmup)
-        r.delete(QUEUE)
+        r.delete(QUEUE, FLAG)
     block = max(1, args.calls // args.rounds)
     for round_ in range(args.rounds):
         for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
-            if name in ("on-failure", "always"):
+            if name in OUTBOX_VARIANTS:
                 _set_mode(name)
             latencies, wall = timed(calls[name], block)
             results[name]["latencies"] += latencies
             results[name]["wall"] += wall
-            r.delete(QUEUE)
+            r.delete(QUEUE, FLAG)
     rows = Delivery.objects.count()
     return {"message_bytes": len(message), "results": results, "delivery_rows": rows}
 

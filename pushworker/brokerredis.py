@@ -27,25 +27,32 @@ log = logging.getLogger("pushworker.ratelimit")
 SENTINEL_PORT = 26379  # kombu's default for a sentinel:// URL without a port
 
 
-def _quick() -> dict[str, Any]:
-    # The master connection gives up within a second whatever the broker's timeouts: the limiter
-    # is asked before every send, and redis-py's own retries would stall each one (fail open).
-    return {"socket_timeout": 0.5, "socket_connect_timeout": 0.5, "retry": Retry(NoBackoff(), 0)}
+def _quick(timeout: float) -> dict[str, Any]:
+    # The master connection gives up quickly whatever the broker's timeouts: the limiter is asked
+    # before every send, the backlog before every enqueue, and redis-py's own retries would stall
+    # each one (they fail open).
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
 
 
-def for_app(app: Any) -> redis.Redis | None:
+def for_app(app: Any, timeout: float = 0.5) -> redis.Redis | None:
     """:func:`connect` to the broker of a Celery ``app`` (anything with its ``conf``)."""
-    return connect(app.conf.broker_url, app.conf.broker_transport_options)
+    return connect(app.conf.broker_url, app.conf.broker_transport_options, timeout)
 
 
-def connect(url: str | None, options: Mapping[str, Any] | None = None) -> redis.Redis | None:
-    """A client of the broker's Redis that gives up within a second; ``options`` are the broker's
-    transport options. None (logged) for a broker that is not Redis, or a sentinel URL with no
-    ``master_name``."""
+def connect(
+    url: str | None, options: Mapping[str, Any] | None = None, timeout: float = 0.5
+) -> redis.Redis | None:
+    """A client of the broker's Redis whose connects and reads give up after ``timeout`` seconds;
+    ``options`` are the broker's transport options. None (logged) for a broker that is not Redis,
+    or a sentinel URL with no ``master_name``."""
     url, options = url or "", options or {}
     scheme = url.partition("://")[0].lower()
     if scheme == "sentinel":
-        return _master(url, options)
+        return _master(url, options, timeout)
     if scheme in ("redis+socket", "socket"):  # kombu's Unix socket URLs; the db is virtual_host
         parts = urlsplit("unix://" + url.partition("://")[2])
         query = [("db" if k == "virtual_host" else k, v) for k, v in parse_qsl(parts.query)]
@@ -53,10 +60,10 @@ def connect(url: str | None, options: Mapping[str, Any] | None = None) -> redis.
     elif scheme not in ("redis", "rediss", "unix"):
         log.warning("no shared rate limit or beat lock for this broker URL scheme")
         return None
-    return redis.Redis.from_url(url, **_quick())
+    return redis.Redis.from_url(url, **_quick(timeout))
 
 
-def _master(url: str, options: Mapping[str, Any]) -> redis.Redis | None:
+def _master(url: str, options: Mapping[str, Any], timeout: float) -> redis.Redis | None:
     master_name = options.get("master_name")
     if not master_name:
         log.warning("no shared rate limit or beat lock: a sentinel:// broker without master_name")
@@ -78,5 +85,5 @@ def _master(url: str, options: Mapping[str, Any]) -> redis.Redis | None:
         db=int(first.path.strip("/") or 0),
         username=unquote(first.username) if first.username else None,
         password=unquote(first.password) if first.password else None,
-        **_quick(),
+        **_quick(timeout),
     )

@@ -5,6 +5,11 @@ pool of daemon threads and the caller stops waiting at the deadline. The event i
 Delivery table (the outbox) first, so the relay can publish whatever Redis did not take. After a
 failure a circuit breaker sends the following calls straight to the outbox for a cool-down period,
 so an outage costs one budget, not one per call.
+
+With the outbox on, each call first asks the broker's Redis whether the event joins the backlog
+(``pushworker.backlog``: one round trip, bounded by the budget), then writes its row in one
+statement (``records_bulk.insert_event``), then publishes its own message, or, under a backlog,
+leaves the row unpublished for a drain run and kicks one drain if none is under way.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
-from pushworker import conf, logs, metrics, outbox, records
+from pushworker import backlog, conf, logs, metrics, outbox, records_bulk
 from pushworker.events import InvalidEventError
 from pushworker.events.base import Event
 
@@ -91,9 +96,9 @@ class _Publisher:
 _publisher = _Publisher()
 
 
-def publish(task: Any, event: Event) -> bool:
-    """Give the event to the broker within the budget; False if breaker, error or clock said no."""
-    settings = conf.get()
+def publish(task: Any, event: Event, budget: float | None = None) -> bool:
+    """Give the event to the broker within ``budget`` seconds (default: the enqueue budget);
+    False if breaker, error or clock said no."""
     if not breaker.allows():
         return metrics.enqueued(event.app_name, "breaker_open")
     future = _publisher.submit(
@@ -103,19 +108,72 @@ def publish(task: Any, event: Event) -> bool:
         retry=False,
         headers=logs.task_headers(event.event_id),  # the correlation id, to the worker's lines
     )
-    try:
-        future.result(timeout=settings.enqueue_budget_seconds)
-    except FutureTimeout:
-        future.cancel()
-        problem = f"no answer within {settings.enqueue_budget_seconds * 1000:.0f} ms"
-    except Exception as error:  # noqa: BLE001 - any broker failure means "use the outbox"
-        problem = f"{type(error).__name__}: {error}"
-    else:
+    problem = _wait(future, budget)
+    if problem is None:
         breaker.close()
         return metrics.enqueued(event.app_name, "broker")
-    breaker.trip(settings.breaker_cooldown_seconds)
-    log.warning("broker unavailable", extra={"delivery_id": event.event_id, "problem": problem})
+    _broker_failed(event, problem)
     return metrics.enqueued(event.app_name, "broker_failed")
+
+
+def _wait(future: Future, budget: float | None) -> str | None:
+    """Wait for a broker call within the budget; None when it succeeded, else what went wrong."""
+    budget = conf.get().enqueue_budget_seconds if budget is None else max(budget, 0.0)
+    try:
+        future.result(timeout=budget)
+    except FutureTimeout:
+        future.cancel()
+        return f"no answer within {budget * 1000:.0f} ms"
+    except Exception as error:  # noqa: BLE001 - any broker failure means "use the outbox"
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def _broker_failed(event: Event, problem: str) -> None:
+    breaker.trip(conf.get().breaker_cooldown_seconds)
+    log.warning("broker unavailable", extra={"delivery_id": event.event_id, "problem": problem})
+
+
+# How an outbox enqueue goes, decided before its row is written (the row's published_at says it):
+MESSAGE = "message"  # its own broker message, as stock Celery (the queue is short)
+BACKLOG = "backlog"  # no message: the row waits for a drain run (pushworker.backlog)
+SKIPPED = "skipped"  # the breaker is open: the relay publishes the row
+FAILED = "failed"  # Redis did not answer the backlog question: the relay publishes the row
+
+
+def _route(task: Any, event: Event) -> tuple[str, Any]:
+    """Message, backlog, skipped or failed, and the broker's Redis client that answered."""
+    if not breaker.allows():
+        metrics.enqueued(event.app_name, "breaker_open")
+        return SKIPPED, None
+    app = getattr(task, "app", None)
+    client = backlog.client(app) if app is not None else None
+    if client is None:  # no Redis to ask (tests, a broker that is not Redis): as stock Celery
+        return MESSAGE, None
+    try:
+        joined = backlog.join_backlog(client, conf.get().backlog_threshold)
+    except Exception as error:  # noqa: BLE001 - any Redis failure means "use the outbox"
+        _broker_failed(event, f"{type(error).__name__}: {error}")
+        metrics.enqueued(event.app_name, "broker_failed")
+        return FAILED, None
+    return (BACKLOG if joined else MESSAGE), client
+
+
+def _join(task: Any, event: Event, client: Any, budget: float) -> None:
+    """The row is written unpublished: set the flag, and kick one drain if this call set it."""
+    try:
+        kicks = backlog.claim_kick(client)
+    except Exception as error:  # noqa: BLE001 - the row stays for the relay, which kicks a drain
+        _broker_failed(event, f"{type(error).__name__}: {error}")
+        metrics.enqueued(event.app_name, "broker_failed")
+        return
+    if kicks and (problem := _wait(_publisher.submit(backlog.send_drain, task.app), budget)):
+        _broker_failed(event, problem)  # the relay kicks again within its interval
+    metrics.enqueued(event.app_name, "backlog")
+
+
+def _left(started: float) -> float:
+    return conf.get().enqueue_budget_seconds - (time.monotonic() - started)
 
 
 def _app_name(event: Event) -> str:
@@ -137,21 +195,40 @@ def enqueue(task: Any, event: Event) -> str:
             _keep_or_raise(event, app_name)
             _relayed(event)
         return event.event_id
-    try_broker = breaker.allows()  # decided once: the row must say what this call will do
+    started = time.monotonic()
+    route, client = _route(task, event)  # decided once: the row must say what this call will do
     try:
-        _, created = records.ensure(event, app_name, published=try_broker)
+        created = records_bulk.insert_event(event, app_name, published=route == MESSAGE)
     except DatabaseError as error:
         log.error(
             "outbox write failed; publishing without a durable copy",
             extra={"delivery_id": event.event_id, "problem": str(error)},
         )
-        if publish(task, event):
+        if publish(task, event, _left(started)):
             return event.event_id
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
-    if created and try_broker and not publish(task, event):
+    if not created:
+        return event.event_id
+    if route == MESSAGE and not publish(task, event, _left(started)):
         outbox.mark_unpublished(event.event_id)
         _relayed(event)
+    elif route == BACKLOG:
+        _join(task, event, client, _left(started))
+    elif route == FAILED:
+        _relayed(event)
     return event.event_id
+
+
+def _after_commit(task: Any, event: Event) -> None:
+    # The row committed unpublished: its own message as now, or it joins the backlog.
+    started = time.monotonic()
+    route, client = _route(task, event)
+    if route == MESSAGE and publish(task, event, _left(started)):
+        outbox.mark_event_published(event.event_id)
+    elif route == BACKLOG:
+        _join(task, event, client, _left(started))
+    else:
+        _relayed(event)
 
 
 def _relayed(event: Event) -> None:
@@ -163,7 +240,7 @@ def _relayed(event: Event) -> None:
 
 def _keep_or_raise(event: Event, app_name: str) -> None:
     try:
-        records.ensure(event, app_name, published=False)
+        records_bulk.insert_event(event, app_name, published=False)
     except DatabaseError as error:
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
 
@@ -183,7 +260,7 @@ def enqueue_on_commit(task: Any, event: Event, using: str | None = None) -> str:
         try:
             # A savepoint: a failed insert must not break the caller's transaction.
             with transaction.atomic(using=using):
-                records.ensure(event, app_name, published=False)
+                records_bulk.insert_event(event, app_name, published=False)
         except DatabaseError as error:
             log.error(
                 "outbox write failed; publishing after commit without a durable copy",
@@ -194,10 +271,7 @@ def enqueue_on_commit(task: Any, event: Event, using: str | None = None) -> str:
     def after_commit() -> None:
         try:
             if keep_in_transaction:
-                if publish(task, event):
-                    outbox.mark_event_published(event.event_id)
-                else:
-                    _relayed(event)
+                _after_commit(task, event)
             else:
                 enqueue(task, event)
         except Exception:  # noqa: BLE001 - the caller's data is committed; an error here must not 500

@@ -46,7 +46,8 @@ DEAD_LETTERS = Counter(
 # The web side (pushworker web, or any process calling delay()).
 ENQUEUED = Counter(
     "pushworker_enqueued",
-    "Publishes by delay(): broker, or broker_failed/breaker_open (the outbox relays those)",
+    "Publishes by delay(): broker, backlog (a drain run sends it), or broker_failed/breaker_open "
+    "(the outbox relays those)",
     ["app", "path"],
 )
 API_REQUESTS = Counter(

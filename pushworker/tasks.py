@@ -172,9 +172,9 @@ def drain(self: Any) -> str:
     if claimed.alone:  # a dead run's batch: each event runs alone, as its own message
         _republish(claimed.alone)
     elif len(claimed.deliveries) >= settings.batch_size:
-        backlog.kick()
+        backlog.kick(self.app)
     else:
-        backlog.settle()
+        backlog.settle(self.app)
         batch.claim_rest(self.request.id, claimed, settings)
     report = batch.deliver(claimed.deliveries, settings)
     for event, countdown in report.retries:
@@ -196,7 +196,7 @@ def relay_outbox() -> int:
     them. Rows younger than one relay interval are left to the run the web path asked for."""
     waiting = batch.backlog_waits(conf.get().relay_interval_seconds)
     if waiting:
-        backlog.kick()
+        backlog.kick(drain.app)
         log.info("asked for a batch run for the outbox")
     return int(waiting)
 

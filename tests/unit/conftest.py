@@ -13,10 +13,12 @@ from tests.unit.environment import emulator_env
 
 
 def _clear_caches() -> None:
-    from pushworker import enqueue, nicknames, ratelimit, sending
+    from pushworker import backlog, enqueue, nicknames, ratelimit, sending
 
     # The shared rate limit needs a Redis; tests/unit/test_ratelimit.py starts its own.
     ratelimit.use(ratelimit.Unlimited())
+    # So does the backlog question of delay(): one message per event unless a test gives a Redis.
+    backlog.use(backlog.OFF)
 
     conf.get.cache_clear()
     sending._client.cache_clear()

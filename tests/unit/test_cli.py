@@ -143,7 +143,7 @@ def published(monkeypatch) -> list:
     """Publishes recorded instead of sent to Redis; the rest of the enqueue path is real."""
     calls: list = []
 
-    def publish(task, event) -> bool:
+    def publish(task, event, budget=None) -> bool:
         calls.append((task.name, event))
         return True
 

@@ -13,7 +13,7 @@ import time
 import pytest
 from django.db import DatabaseError, transaction
 
-from pushworker import conf, enqueue
+from pushworker import conf, enqueue, records_bulk
 from pushworker.events import GoodsVisit, InvalidEventError
 from pushworker.models import Delivery, DeliveryStatus
 from tests.unit.environment import CREDENTIALS, FAST
@@ -189,7 +189,7 @@ def test_the_event_is_published_without_a_durable_copy_when_the_outbox_write_fai
     def broken(*args, **kwargs):
         raise DatabaseError("database is locked")
 
-    monkeypatch.setattr(Delivery.objects, "get_or_create", broken)
+    monkeypatch.setattr(records_bulk, "insert_event", broken)
     task, event = tasks(), visit()
     assert enqueue.enqueue(task, event) == event.event_id
     assert len(task.calls) == 1
@@ -234,7 +234,7 @@ def test_a_failing_publish_after_commit_never_raises_and_leaves_the_row_for_the_
 def test_an_error_after_commit_is_logged_not_raised_into_the_committing_code(
     tasks, monkeypatch, caplog
 ) -> None:
-    def explode(task, event):
+    def explode(task, event, budget=None):
         raise RuntimeError("unexpected")
 
     monkeypatch.setattr(enqueue, "publish", explode)
@@ -248,8 +248,6 @@ def test_an_error_after_commit_is_logged_not_raised_into_the_committing_code(
 
 
 def test_the_log_says_the_relay_publishes_only_when_a_row_was_kept(tasks, monkeypatch, caplog):
-    from pushworker import records
-
     def said() -> list[str]:
         return [r.getMessage() for r in caplog.records if r.name == "pushworker.enqueue"]
 
@@ -262,7 +260,7 @@ def test_the_log_says_the_relay_publishes_only_when_a_row_was_kept(tasks, monkey
     def refuse(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(records, "ensure", refuse)
+    monkeypatch.setattr(records_bulk, "insert_event", refuse)
     with pytest.raises(enqueue.EnqueueError):
         enqueue.enqueue(tasks("fail"), visit())
     assert not [m for m in said() if "relay" in m], said()
@@ -273,12 +271,10 @@ def test_a_failed_outbox_write_never_breaks_the_callers_transaction(tasks, monke
     # Issue #7: a DataError from the outbox insert used to reach the caller's transaction.
     from django.db import DataError
 
-    from pushworker import records
-
     def refuse(*args, **kwargs):
         raise DataError("invalid byte sequence for encoding UTF8: 0x00")
 
-    monkeypatch.setattr(records, "ensure", refuse)
+    monkeypatch.setattr(records_bulk, "insert_event", refuse)
     task, event = tasks(), visit()
     with transaction.atomic():
         assert enqueue.enqueue_on_commit(task, event) == event.event_id
@@ -291,7 +287,7 @@ def test_a_failed_outbox_write_never_breaks_the_callers_transaction(tasks, monke
 def test_delay_on_commit_returns_the_event_id(tasks, monkeypatch) -> None:
     from pushworker.tasks import send_goods_visit
 
-    monkeypatch.setattr(enqueue, "publish", lambda task, event: True)
+    monkeypatch.setattr(enqueue, "publish", lambda task, event, budget=None: True)
     with transaction.atomic():
         event_id = send_goods_visit.delay_on_commit(
             owner_id="42", visitor_id=None, goods_id="1", goods_name="碗"

@@ -102,7 +102,7 @@ def test_the_command_line_and_the_admin_know_the_kind(
 ) -> None:
     configure(**CREDENTIALS)
     published = []  # recorded instead of sent to a broker; the rest of the enqueue path is real
-    monkeypatch.setattr(enqueue, "publish", lambda task, event: published.append(task.name) or 1)
+    monkeypatch.setattr(enqueue, "publish", lambda task, *_: published.append(task.name) or 1)
     argv = ["send", "order_shipped", "--buyer-id", "42", "--order-id", "o-1"]
     argv += ["--goods-name", "碗", "--carrier", "中通", "--app", "qqc"]
     assert cli.main(argv) == 0

@@ -94,7 +94,6 @@ def relative(path: Path) -> str:
 BROKER_MODULES = {
     "tasks.py", "celery.py", "integration.py", "consumer.py", "transport.py", "envelope.py",
     "cli.py", "demo/stack.py", "beatlock.py",
-    "backlog.py",  # publishes the batch run it asks for (pushworker.drain)
 }  # fmt: skip
 
 

@@ -99,7 +99,7 @@ def test_delay_refuses_an_unknown_argument_as_an_invalid_event(configure) -> Non
 
 def test_delay_refuses_bad_arguments_at_the_call_site(configure, monkeypatch) -> None:
     configure(**CREDENTIALS)
-    monkeypatch.setattr(enqueue, "publish", lambda task, event: pytest.fail("published"))
+    monkeypatch.setattr(enqueue, "publish", lambda *a, **k: pytest.fail("published"))
     with pytest.raises(InvalidEventError, match="goods_name"):
         tasks.send_goods_visit.delay(**EVENT | {"goods_name": ""})
     assert Delivery.objects.count() == 0
@@ -107,7 +107,7 @@ def test_delay_refuses_bad_arguments_at_the_call_site(configure, monkeypatch) ->
 
 def test_delay_returns_the_event_id_as_the_task_id(configure, monkeypatch) -> None:
     configure(**CREDENTIALS)
-    monkeypatch.setattr(enqueue, "publish", lambda task, event: True)
+    monkeypatch.setattr(enqueue, "publish", lambda task, event, budget=None: True)
     result = tasks.send_goods_visit.delay(**EVENT)
     assert Delivery.objects.get(event_id=result.id).published_at is not None
 
@@ -127,7 +127,7 @@ def queued(**fields) -> Delivery:
 def kicks(monkeypatch) -> list[str]:
     """The batch runs asked for (``backlog.kick``), instead of messages on a broker."""
     asked: list[str] = []
-    monkeypatch.setattr(tasks.backlog, "kick", lambda: asked.append("drain"))
+    monkeypatch.setattr(tasks.backlog, "kick", lambda app: asked.append("drain"))
     return asked
 
 

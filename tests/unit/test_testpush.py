@@ -19,7 +19,7 @@ def _broker_down(configure, settings, monkeypatch):
     configure(**CREDENTIALS)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # No broker in unit tests: every event goes to the outbox, exactly as when Redis is down.
-    monkeypatch.setattr(enqueue, "publish", lambda task, event: False)
+    monkeypatch.setattr(enqueue, "publish", lambda task, event, budget=None: False)
 
 
 def device(user_id: str, **fields) -> PushDevice:

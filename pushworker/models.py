@@ -160,9 +160,9 @@ class Delivery(models.Model):
     claimed_by = models.CharField(max_length=64, blank=True, default="", db_default="")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     possible_duplicate = models.BooleanField(default=False, help_text=(
-        "A request may have reached Xiaomi (a crash, a timeout or a 500 cut it) and was sent again. "
-        "On Android the stable notify_id makes the phone replace the first notification; iOS "
-        "messages have no notify_id, so an iPhone may show both."))  # fmt: skip
+        "A request may have reached Xiaomi (a crash, a timeout or a 500 cut it) and was sent "
+        "again. On Android the stable notify_id makes the phone replace the first notification; "
+        "iOS messages have no notify_id, so an iPhone may show both."))  # fmt: skip
     redelivered = models.BooleanField(default=False)
 
     message_id = models.CharField(max_length=64, blank=True)

@@ -6,6 +6,7 @@ Every event here joins the backlog (``PUSHWORKER_BACKLOG_THRESHOLD=0`` on the we
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -18,7 +19,6 @@ from tests.faults.scenarios.common import (
     add_devices,
     open_requests,
     owners,
-    requests_answered,
     rows,
     sends_per_target,
     tally,
@@ -125,7 +125,10 @@ def worker_killed_mid_batch(stack: Stack, *, count: int = 8) -> Result:
     later_owners = owners("b3later", 3)
     add_devices(later_owners)
     later = visits(later_owners)
-    wait_for(lambda: requests_answered(stack), LATENCY_MS / 1000 + 5, message="answers")
+    # Soft, as in worker.py: a run killed between recording its attempts and sending them leaves
+    # a request the emulator never sees.
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: requests(stack) >= 1, LATENCY_MS / 1000 + 5, message="the batch answer")
     stack.emulator.set_faults(None)
     stack.worker("w1-restarted")
     everything = targets | later

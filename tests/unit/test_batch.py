@@ -156,3 +156,60 @@ def test_a_batch_over_the_daily_quota_ends_each_event_by_its_kinds_quota_policy(
     assert {(d.error_code, d.error_category) for d in rows} == {(200001, "quota")}
     # Which messages were dropped is not said: every attempt may have reached a phone.
     assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {"unknown"}
+
+
+class Broker:
+    """Stands in for the broker where the drain task publishes: kicks, settles and messages."""
+
+    def __init__(self, monkeypatch, emulator) -> None:
+        from pushworker import tasks
+
+        self.emulator = emulator
+        self.calls: list[str] = []
+        self.messages: list[dict] = []
+        monkeypatch.setattr(tasks.backlog, "kick", lambda app: self.calls.append("kick"))
+        monkeypatch.setattr(tasks.backlog, "settle", lambda app: self.calls.append("settle"))
+        monkeypatch.setattr(tasks.TASKS["goods_visit"], "apply_async", self.publish)
+
+    def publish(self, **options) -> None:
+        self.messages.append(options)
+
+    def drain(self, run_id: str) -> str:
+        from pushworker import tasks
+
+        return tasks.drain.apply(task_id=run_id).get()
+
+
+@pytest.fixture
+def broker(monkeypatch, emulator) -> Broker:
+    return Broker(monkeypatch, emulator)
+
+
+def test_a_drain_that_finds_a_full_batch_asks_for_another_run_first(broker, configure, emulator):
+    configure(**{**_env(emulator), "PUSHWORKER_BATCH_SIZE": "3"})
+    backlog(["a1", "a2", "a3", "a4"])
+    assert broker.drain("r1") == "3 sent" and broker.calls == ["kick"]
+    assert broker.drain("r2") == "1 sent" and broker.calls == ["kick", "settle"]
+
+
+def test_a_drain_that_finds_less_says_the_backlog_is_over_and_takes_what_came_meanwhile(broker):
+    backlog(["a1"])
+    assert broker.drain("r1") == "1 sent" and broker.calls == ["settle"]
+    assert broker.drain("r2") == "nothing" and broker.messages == []
+
+
+def test_a_drain_publishes_each_retry_as_the_events_own_message_with_its_countdown(broker):
+    events = backlog(["a1", "a2"])
+    broker.emulator.set_faults(script=("http503",) * conf.get().retry.quick_attempts)
+    assert broker.drain("r1") == "2 retrying"
+    assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
+    assert all(0 <= m["countdown"] <= conf.get().retry.cap_seconds for m in broker.messages)
+
+
+def test_a_redelivered_drain_hands_its_dead_batch_back_one_message_per_event(broker):
+    events = backlog(["a1", "a2", "a3"])
+    batch.claim("r1", conf.get())  # the first copy claimed them, then its worker died
+    assert broker.drain("r1") == "nothing"
+    assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.status, d.crashes, d.claimed_by) for d in rows} == {("queued", 1, "")}

@@ -52,10 +52,6 @@ def kinds() -> list[str]:
     return list(registry.kinds())
 
 
-def backlog_waits(older_than: float) -> bool:
-    return records_batch.has_backlog(kinds(), older_than)
-
-
 def claim(run_id: str, settings: conf.Settings) -> Claimed:
     """Rows a dead copy of this run left behind (crash counted), else the oldest of the backlog.
 

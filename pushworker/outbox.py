@@ -22,12 +22,14 @@ def event_of(delivery: Delivery) -> Event:
     )
 
 
-def unpublished(limit: int) -> list[Delivery]:
-    """Queued deliveries the broker never took (it was down or hung when they were enqueued)."""
+def unpublished(limit: int, *, older_than: float = 0.0) -> list[Delivery]:
+    """Queued deliveries no broker message carries, written more than ``older_than`` s ago: the
+    broker was down or hung when they were enqueued, or they joined a backlog."""
+    cutoff = timezone.now() - timedelta(seconds=older_than)
     return list(
-        Delivery.objects.filter(status=DeliveryStatus.QUEUED, published_at__isnull=True).order_by(
-            "created_at"
-        )[:limit]
+        Delivery.objects.filter(
+            status=DeliveryStatus.QUEUED, published_at__isnull=True, created_at__lt=cutoff
+        ).order_by("created_at")[:limit]
     )
 
 

@@ -7,7 +7,6 @@ a batch of a hundred events costs a handful of statements, not a hundred times e
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 
 from django.db.models import F, Q
 from django.utils import timezone
@@ -43,12 +42,6 @@ def held_by(run_id: str) -> list[Delivery]:
     return list(
         Delivery.objects.filter(claimed_by=run_id, status=DeliveryStatus.SENDING).order_by("pk")
     )
-
-
-def has_backlog(kinds: Iterable[str], older_than: float = 0.0) -> bool:
-    """Whether backlog rows wait, created more than ``older_than`` seconds ago."""
-    cutoff = timezone.now() - timedelta(seconds=older_than)
-    return Delivery.objects.filter(backlog(kinds), created_at__lt=cutoff).exists()
 
 
 def take_over(run_id: str) -> list[Delivery]:

@@ -191,14 +191,20 @@ def drain(self: Any) -> str:
 # Maintenance sends no task events: Flower lists deliveries, not a relay run every 2 s.
 @shared_task(name="pushworker.relay_outbox", ignore_result=True, send_events=False)
 def relay_outbox() -> int:
-    """Ask for a batch run when outbox rows wait that no message carries: the broker was down
-    when they were enqueued, they joined a backlog whose run was lost, or an operator requeued
-    them. Rows younger than one relay interval are left to the run the web path asked for."""
-    waiting = batch.backlog_waits(conf.get().relay_interval_seconds)
-    if waiting:
+    """Hand on outbox rows no message carries (the broker was down when they were enqueued, a
+    backlog's run was lost, an operator requeued them) once they are older than one interval:
+    younger ones are the batch run's the web path asked for. A few get a message each, as the web
+    path gives while the queue is short; a backlog of them is left to a batch run."""
+    settings = conf.get()
+    threshold = settings.backlog_threshold
+    pending = outbox.unpublished(max(threshold, 1), older_than=settings.relay_interval_seconds)
+    if threshold and len(pending) < threshold:
+        _republish(pending)
+    elif pending:
         backlog.kick(drain.app)
-        log.info("asked for a batch run for the outbox")
-    return int(waiting)
+    if pending:
+        log.info("relayed outbox", extra={"count": len(pending)})
+    return len(pending)
 
 
 @shared_task(name="pushworker.sweep_stuck", ignore_result=True, send_events=False)

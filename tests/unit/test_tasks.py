@@ -131,16 +131,38 @@ def kicks(monkeypatch) -> list[str]:
     return asked
 
 
-def test_the_relay_asks_for_a_batch_run_when_outbox_rows_wait_that_no_message_carries(
+def test_the_relay_publishes_a_few_old_unpublished_rows_by_event_id_and_marks_them(
     republished, kicks
 ) -> None:
     a_while_ago = timezone.now() - timedelta(seconds=30)
+    row = queued(published_at=None, created_at=a_while_ago)  # the broker was down
     queued(published_at=timezone.now(), created_at=a_while_ago)  # its message is on the broker
-    assert tasks.relay_outbox() == 0 and kicks == []
-    queued(published_at=None)  # just written: the run the web path asked for takes it
-    assert tasks.relay_outbox() == 0 and kicks == []
-    queued(published_at=None, created_at=a_while_ago)  # the broker was down, or the run lost
-    assert tasks.relay_outbox() == 1 and kicks == ["drain"]
+    queued(published_at=None)  # just written: the batch run the web path asked for takes it
+    assert tasks.relay_outbox() == 1 and kicks == []
+    [options] = republished.published
+    assert options["task_id"] == str(row.event_id)
+    assert options["kwargs"] == {
+        "event_id": str(row.event_id),
+        "owner_id": "42",
+        "visitor_id": "7",
+        "goods_id": "1001",
+        "goods_name": "车",
+        "visitor_name": "小明",
+        "app_name": "qqc",
+    }
+    row.refresh_from_db()
+    assert row.published_at is not None
+    assert tasks.relay_outbox() == 0
+
+
+def test_the_relay_leaves_a_backlog_of_old_unpublished_rows_to_a_batch_run(
+    republished, kicks, configure
+) -> None:
+    configure(**CREDENTIALS, PUSHWORKER_BACKLOG_THRESHOLD="3")
+    a_while_ago = timezone.now() - timedelta(seconds=30)
+    for _ in range(3):
+        queued(published_at=None, created_at=a_while_ago)
+    assert tasks.relay_outbox() == 3 and kicks == ["drain"]
     assert republished.published == []  # rows, not messages: the batch run claims them
 
 
@@ -153,9 +175,11 @@ def test_the_sweeper_republishes_stuck_deliveries_once_per_staleness_period(repu
     assert tasks.sweep_stuck() == 0
 
 
-def test_the_relay_leaves_rows_of_an_unknown_kind_for_a_version_that_has_it(kicks) -> None:
+def test_the_relay_leaves_a_row_of_an_unknown_kind_and_publishes_the_others(republished) -> None:
     a_while_ago = timezone.now() - timedelta(seconds=30)
     stranger = queued(published_at=None, kind="no_such_kind", created_at=a_while_ago)
-    assert tasks.relay_outbox() == 0 and kicks == []
+    row = queued(published_at=None, created_at=a_while_ago)
+    assert tasks.relay_outbox() == 2
+    assert [options["task_id"] for options in republished.published] == [str(row.event_id)]
     stranger.refresh_from_db()
-    assert stranger.published_at is None and stranger.status == DeliveryStatus.QUEUED
+    assert stranger.published_at is None

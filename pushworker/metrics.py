@@ -32,6 +32,12 @@ XIAOMI_REQUESTS = Counter(
 XIAOMI_SECONDS = Histogram(
     "pushworker_xiaomi_request_seconds", "Time of one request to Xiaomi", ["app", "platform"]
 )
+XIAOMI_EVENTS = Histogram(
+    "pushworker_xiaomi_request_events",
+    "Events one request to Xiaomi carried (a batch run's multi_messages request carries many)",
+    ["app", "platform"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
 ENQUEUE_TO_SENT = Histogram(
     "pushworker_enqueue_to_sent_seconds",
     "From the delivery row's creation to its sent/partial end",
@@ -74,10 +80,11 @@ def delivery_finished(delivery: Any, status: str, reason: str = "") -> None:
         ENQUEUE_TO_SENT.labels(delivery.app_name).observe(_seconds_since(delivery.created_at))
 
 
-def request_finished(attempt: Any, code: int | str | None) -> None:
+def request_finished(attempt: Any, code: int | str | None, events: int = 1) -> None:
     app = attempt.delivery.app_name
     XIAOMI_REQUESTS.labels(app, attempt.platform, attempt.environment, str(code)).inc()
     XIAOMI_SECONDS.labels(app, attempt.platform).observe(_seconds_since(attempt.started_at))
+    XIAOMI_EVENTS.labels(app, attempt.platform).observe(events)
 
 
 def retry_scheduled(delivery: Any, spent: bool = True) -> None:

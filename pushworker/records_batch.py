@@ -106,7 +106,7 @@ def attempts_sent(attempts: Sequence[DeliveryAttempt], result: SendResult) -> No
         finished_at=timezone.now(),
     )
     for attempt in attempts[:1]:  # one request, counted once
-        metrics.request_finished(attempt, 0)
+        metrics.request_finished(attempt, 0, events=len(attempts))
 
 
 def attempts_failed(
@@ -123,7 +123,7 @@ def attempts_failed(
         finished_at=timezone.now(),
     )
     for attempt in attempts[:1]:
-        metrics.request_finished(attempt, failure.code or failure.category)
+        metrics.request_finished(attempt, failure.code or failure.category, events=len(attempts))
 
 
 def finish_sent(deliveries: Sequence[Delivery], result: SendResult) -> None:

@@ -141,6 +141,13 @@ SKIPPED = "skipped"  # the breaker is open: the relay publishes the row
 FAILED = "failed"  # Redis did not answer the backlog question: the relay publishes the row
 
 
+# A "the queue is short" answer is trusted this long (seconds) in a process: it saves the one
+# round trip of most calls. A "join the backlog" answer is asked again every time, so the end of
+# a backlog (its last run deletes the flag) is seen at once, and no row waits for the relay.
+SHORT_FOR = 0.05
+_short_until = 0.0
+
+
 def _route(task: Any, event: Event) -> tuple[str, Any]:
     """Message, backlog, skipped or failed, and the broker's Redis client that answered."""
     if not breaker.allows():
@@ -150,12 +157,18 @@ def _route(task: Any, event: Event) -> tuple[str, Any]:
     client = backlog.client(app) if app is not None else None
     if client is None:  # no Redis to ask (tests, a broker that is not Redis): as stock Celery
         return MESSAGE, None
+    global _short_until
+    threshold = conf.get().backlog_threshold
+    if threshold and time.monotonic() < _short_until:
+        return MESSAGE, client  # the queue was short a moment ago: at worst a few more messages
     try:
-        joined = backlog.join_backlog(client, conf.get().backlog_threshold)
+        joined = backlog.join_backlog(client, threshold)
     except Exception as error:  # noqa: BLE001 - any Redis failure means "use the outbox"
         _broker_failed(event, f"{type(error).__name__}: {error}")
         metrics.enqueued(event.app_name, "broker_failed")
         return FAILED, None
+    if not joined:
+        _short_until = time.monotonic() + SHORT_FOR
     return (BACKLOG if joined else MESSAGE), client
 
 

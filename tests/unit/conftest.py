@@ -24,6 +24,7 @@ def _clear_caches() -> None:
     sending._client.cache_clear()
     nicknames.load.cache_clear()
     enqueue.breaker.close()
+    enqueue._short_until = 0.0
 
 
 @pytest.fixture(autouse=True)

@@ -178,3 +178,20 @@ def test_a_broker_that_is_not_redis_has_no_backlog(setup) -> None:
     task, event = Task(app), visit()
     enqueue.enqueue(task, event)
     assert len(task.calls) == 1
+
+
+def test_a_short_queue_is_trusted_for_a_moment_and_a_backlog_is_asked_every_time(
+    setup, broker, redis_url, monkeypatch
+) -> None:
+    task = Task(app_on(redis_url))
+    enqueue.enqueue(task, visit())  # asks: the queue is short
+    broker.set(backlog.FLAG, "1")
+    enqueue.enqueue(task, visit())  # within SHORT_FOR: its own message, without asking
+    assert len(task.calls) == 2
+    monkeypatch.setattr(enqueue, "_short_until", 0.0)  # the moment has passed
+    joined = visit()
+    enqueue.enqueue(task, joined)
+    assert len(task.calls) == 2 and published_at(joined) is None
+    broker.delete(backlog.FLAG)  # the backlog's last run settled it: asked again, not cached
+    enqueue.enqueue(task, visit())
+    assert len(task.calls) == 3

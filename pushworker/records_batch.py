@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -30,11 +31,17 @@ def claim_backlog(run_id: str, limit: int, kinds: Iterable[str]) -> list[Deliver
     both get one (PostgreSQL re-checks it on the locked row; SQLite runs writes one at a time).
     """
     wanted = backlog(kinds)
-    oldest = Delivery.objects.filter(wanted).order_by("created_at").values("pk")[:limit]
+    oldest = Delivery.objects.filter(wanted).order_by("created_at")
+    alias = router.db_for_write(Delivery)
+    if connections[alias].features.has_select_for_update_skip_locked:
+        # PostgreSQL: a run passes over rows another run is claiming instead of waiting for them
+        # (and then finding them taken), so parallel runs each get a full batch.
+        oldest = oldest.select_for_update(skip_locked=True)
     now = timezone.now()
-    taken = Delivery.objects.filter(wanted, pk__in=oldest).update(
-        status=DeliveryStatus.SENDING, claimed_at=now, claimed_by=run_id, updated_at=now
-    )
+    with transaction.atomic(using=alias):
+        taken = Delivery.objects.filter(wanted, pk__in=oldest.values("pk")[:limit]).update(
+            status=DeliveryStatus.SENDING, claimed_at=now, claimed_by=run_id, updated_at=now
+        )
     return held_by(run_id) if taken else []
 
 

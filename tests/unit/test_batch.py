@@ -213,3 +213,27 @@ def test_a_redelivered_drain_hands_its_dead_batch_back_one_message_per_event(bro
     assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
     rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
     assert {(d.status, d.crashes, d.claimed_by) for d in rows} == {("queued", 1, "")}
+
+
+def test_a_per_event_copy_waits_while_a_live_batch_run_holds_the_event_past_one_lease(emulator):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    [event] = backlog(["a1"])
+    settings = conf.get()
+    batch.claim("r1", settings)
+    # One lease after its claim a batch run may still be sending: its time limit is
+    # RETRY_CAP plus a lease. A stray message of the event (the relay's, a late publish) waits.
+    since = timezone.now() - timedelta(seconds=settings.claim_lease_seconds + 1)
+    Delivery.objects.filter(event_id=event.event_id).update(claimed_at=since)
+    outcome = service.deliver(event)
+    assert outcome.status == DeliveryStatus.SENDING and outcome.retry
+    assert emulator.requests() == []
+    # Past the batch run's time limit it is dead: the copy takes the event over.
+    since -= timedelta(seconds=settings.retry.cap_seconds)
+    Delivery.objects.filter(event_id=event.event_id).update(claimed_at=since)
+    assert service.deliver(event).status == DeliveryStatus.SENT
+    row = Delivery.objects.get(event_id=event.event_id)
+    assert (row.crashes, row.claimed_by) == (1, "")  # no longer the dead run's row
+

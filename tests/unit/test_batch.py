@@ -237,3 +237,19 @@ def test_a_per_event_copy_waits_while_a_live_batch_run_holds_the_event_past_one_
     row = Delivery.objects.get(event_id=event.event_id)
     assert (row.crashes, row.claimed_by) == (1, "")  # no longer the dead run's row
 
+
+def test_a_drain_whose_kick_or_settle_fails_still_delivers_the_batch_it_claimed(
+    broker, monkeypatch, configure, emulator
+):
+    from pushworker import tasks
+
+    def refused(app) -> None:
+        raise ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(tasks.backlog, "kick", refused)
+    monkeypatch.setattr(tasks.backlog, "settle", refused)
+    configure(**{**_env(emulator), "PUSHWORKER_BATCH_SIZE": "2"})
+    events = backlog(["a1", "a2", "a3"])
+    assert broker.drain("r1") == "2 sent"  # a full batch: the kick failed, the relay kicks again
+    assert broker.drain("r2") == "1 sent"  # less: the flag stays until its TTL, nothing is lost
+    assert set(statuses(events).values()) == {"sent"}

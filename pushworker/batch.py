@@ -55,15 +55,14 @@ def kinds() -> list[str]:
 def claim(run_id: str, settings: conf.Settings) -> Claimed:
     """Rows a dead copy of this run left behind (crash counted), else the oldest of the backlog.
 
-    A dead run's batch of several events is not tried again as a batch: one of them may be what
-    killed it, and only alone can it reach ``MAX_CRASHES`` without taking the others along.
+    A dead run's batch is not tried again as a batch, nor topped up with fresh events: one of its
+    events may be what killed it, and only alone can it reach ``MAX_CRASHES`` without taking
+    others along.
     """
     left = records_batch.take_over(run_id)
-    if len(left) > 1:
+    if left:
         records_batch.release(left)
         return Claimed(alone=left)
-    if left:
-        return Claimed(deliveries=left)
     return Claimed(deliveries=records_batch.claim_backlog(run_id, settings.batch_size, kinds()))
 
 

@@ -253,3 +253,14 @@ def test_a_drain_whose_kick_or_settle_fails_still_delivers_the_batch_it_claimed(
     assert broker.drain("r1") == "2 sent"  # a full batch: the kick failed, the relay kicks again
     assert broker.drain("r2") == "1 sent"  # less: the flag stays until its TTL, nothing is lost
     assert set(statuses(events).values()) == {"sent"}
+
+
+def test_a_dead_run_of_one_event_is_not_topped_up_with_fresh_events(broker):
+    [suspect] = backlog(["a1"])
+    batch.claim("r1", conf.get())  # the first copy held only a1 when its worker died
+    fresh = backlog(["a2", "a3"])
+    assert broker.drain("r1") == "nothing"  # a1 may be what killed it: it runs alone
+    assert [m["task_id"] for m in broker.messages] == [suspect.event_id]
+    found = statuses(fresh)
+    assert set(found.values()) == {"queued"}  # left to the next batch run, no crash on them
+    assert not Delivery.objects.filter(event_id__in=list(found), crashes__gt=0).exists()

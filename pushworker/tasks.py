@@ -186,6 +186,8 @@ def drain(self: Any) -> str:
     else:
         _signal(backlog.settle, self.app)
         batch.claim_rest(self.request.id, claimed, settings)
+        if len(claimed.deliveries) >= settings.batch_size:  # more came than the last look took
+            _signal(backlog.kick, self.app)
     report = batch.deliver(claimed.deliveries, settings)
     for event, countdown in report.retries:
         TASKS[event.kind].apply_async(

@@ -264,3 +264,21 @@ def test_a_dead_run_of_one_event_is_not_topped_up_with_fresh_events(broker):
     found = statuses(fresh)
     assert set(found.values()) == {"queued"}  # left to the next batch run, no crash on them
     assert not Delivery.objects.filter(event_id__in=list(found), crashes__gt=0).exists()
+
+
+def test_a_drain_whose_last_look_fills_the_batch_asks_for_another_run(
+    broker, monkeypatch, configure, emulator
+):
+    from pushworker import tasks
+
+    configure(**{**_env(emulator), "PUSHWORKER_BATCH_SIZE": "3"})
+    backlog(["a1"])
+
+    def settle(app) -> None:  # producers that saw the flag write their rows meanwhile
+        broker.calls.append("settle")
+        backlog(["b1", "b2", "b3", "b4"])
+
+    monkeypatch.setattr(tasks.backlog, "settle", settle)
+    assert broker.drain("r1") == "3 sent"
+    # Those producers did not kick (the flag was set when they asked): this run does.
+    assert broker.calls == ["settle", "kick"]

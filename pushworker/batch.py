@@ -124,11 +124,7 @@ def _send(entries: dict[int, list[Entry]], settings: conf.Settings) -> None:
     deadline = time.monotonic() + settings.retry.cap_seconds
     for group in groups.values():
         for chunk in _chunks(group, settings.batch_size):
-            if time.monotonic() > deadline:
-                for entry in chunk:
-                    entry.answer = batch_send.OutOfTime(0.0, 0.0)
-                continue
-            batch_send.send(chunk, settings)
+            batch_send.send(chunk, settings, deadline)  # also stops the halves of a refused one
 
 
 def _chunks(group: list[Entry], size: int) -> list[list[Entry]]:

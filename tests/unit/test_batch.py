@@ -282,3 +282,17 @@ def test_a_drain_whose_last_look_fills_the_batch_asks_for_another_run(
     assert broker.drain("r1") == "3 sent"
     # Those producers did not kick (the flag was set when they asked): this run does.
     assert broker.calls == ["settle", "kick"]
+
+
+def test_no_half_of_a_refused_batch_is_requested_once_the_run_is_past_its_budget(
+    emulator, configure
+):
+    # The run's budget for new requests is RETRY_CAP; its time limit is that plus one lease, so
+    # a split must stop there too, or a slow split outlives the run's time limit.
+    configure(**{**_env(emulator), "PUSHWORKER_RETRY_CAP": "0.3"})
+    events = backlog([f"a{n}" for n in range(4)])
+    emulator.set_faults(fail_rate=1.0, fail_with="65011", target="QQC_a3", latency_ms=400)
+    report = run()
+    assert len(emulator.requests()) == 1  # the whole batch, refused after the budget ran out
+    assert report.counts == {"retrying": 4}  # each event goes on as its own message
+    assert sorted(e.event_id for e, _ in report.retries) == sorted(e.event_id for e in events)

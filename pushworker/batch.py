@@ -66,6 +66,13 @@ def claim(run_id: str, settings: conf.Settings) -> Claimed:
     return Claimed(deliveries=records_batch.claim_backlog(run_id, settings.batch_size, kinds()))
 
 
+def hand_back(run_id: str) -> list[Delivery]:
+    """The rows the run still holds, back to ``queued`` to run alone (the run failed)."""
+    held = records_batch.held_by(run_id)
+    records_batch.release(held)
+    return held
+
+
 def claim_rest(run_id: str, claimed: Claimed, settings: conf.Settings) -> None:
     """Top the batch up after the run said the backlog is over (closes the race with a producer
     that saw the draining flag just before it went)."""

@@ -188,7 +188,13 @@ def drain(self: Any) -> str:
         batch.claim_rest(self.request.id, claimed, settings)
         if len(claimed.deliveries) >= settings.batch_size:  # more came than the last look took
             _signal(backlog.kick, self.app)
-    report = batch.deliver(claimed.deliveries, settings)
+    try:
+        report = batch.deliver(claimed.deliveries, settings)
+    except Exception:
+        # One event's error must not hold the batch in sending until the sweeper: the events
+        # still held run alone, as after a crash (an open request makes its repeat flagged).
+        _republish(batch.hand_back(self.request.id))
+        raise
     for event, countdown in report.retries:
         TASKS[event.kind].apply_async(
             kwargs=event.as_kwargs(), task_id=event.event_id, countdown=countdown

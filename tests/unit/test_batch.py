@@ -296,3 +296,23 @@ def test_no_half_of_a_refused_batch_is_requested_once_the_run_is_past_its_budget
     assert len(emulator.requests()) == 1  # the whole batch, refused after the budget ran out
     assert report.counts == {"retrying": 4}  # each event goes on as its own message
     assert sorted(e.event_id for e, _ in report.retries) == sorted(e.event_id for e in events)
+
+
+def test_an_error_in_a_batch_run_hands_its_unfinished_events_back_one_message_each(
+    broker, monkeypatch
+):
+    events = backlog(["a1", "a2", "a3"])
+    real = service.plan
+
+    def plan(event, *args, **kwargs):  # a bug in one event's kind, not a dead worker
+        if event.recipient_id == "a2":
+            raise RuntimeError("the kind's notification() broke")
+        return real(event, *args, **kwargs)
+
+    monkeypatch.setattr(batch.service, "plan", plan)
+    with pytest.raises(RuntimeError):
+        broker.drain("r1")
+    # Not left in sending until the sweeper: each runs alone, where only a2 fails again.
+    assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.status, d.claimed_by) for d in rows} == {("queued", "")}

@@ -85,6 +85,8 @@ def claim_rest(run_id: str, claimed: Claimed, settings: conf.Settings) -> None:
 
 def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
     """Deliver claimed rows; every one ends, or is parked for a retry the report lists."""
+    # The budget for new requests runs from here: planning reads the database for every event.
+    deadline = time.monotonic() + settings.retry.cap_seconds
     report, plans = Report(), []
     devices = _devices(deliveries, settings)
     for delivery in deliveries:
@@ -102,7 +104,7 @@ def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
         else:
             plans.append(planned)
     entries = {id(p): [Entry(p, unit, fields) for unit, fields in p.units] for p in plans}
-    _send(entries, settings)
+    _send(entries, settings, deadline)
     _judge(plans, entries, settings, report)
     return report
 
@@ -117,7 +119,7 @@ def _devices(deliveries: Sequence[Delivery], settings: conf.Settings) -> dict[tu
     return found
 
 
-def _send(entries: dict[int, list[Entry]], settings: conf.Settings) -> None:
+def _send(entries: dict[int, list[Entry]], settings: conf.Settings, deadline: float) -> None:
     """Group the units; each group goes out in requests of at most ``BATCH_SIZE`` targets.
 
     A kind that is not ``batchable`` keeps one request per unit. No new request starts once the
@@ -128,7 +130,6 @@ def _send(entries: dict[int, list[Entry]], settings: conf.Settings) -> None:
     for entry in (e for unit_entries in entries.values() for e in unit_entries):
         alone = () if entry.planned.event.batchable else (id(entry),)
         groups.setdefault((*batch_send.group_key(entry), *alone), []).append(entry)
-    deadline = time.monotonic() + settings.retry.cap_seconds
     for group in groups.values():
         for chunk in _chunks(group, settings.batch_size):
             batch_send.send(chunk, settings, deadline)  # also stops the halves of a refused one

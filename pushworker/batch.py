@@ -55,16 +55,22 @@ def kinds() -> list[str]:
 def claim(run_id: str, settings: conf.Settings) -> Claimed:
     """Rows a dead copy of this run left behind (crash counted), else the oldest of the backlog.
 
-    A dead run's batch of several events is not tried again as a batch: one of them may be what
-    killed it, and only alone can it reach ``MAX_CRASHES`` without taking the others along.
+    A dead run's batch is not tried again as a batch, nor topped up with fresh events: one of its
+    events may be what killed it, and only alone can it reach ``MAX_CRASHES`` without taking
+    others along.
     """
     left = records_batch.take_over(run_id)
-    if len(left) > 1:
+    if left:
         records_batch.release(left)
         return Claimed(alone=left)
-    if left:
-        return Claimed(deliveries=left)
     return Claimed(deliveries=records_batch.claim_backlog(run_id, settings.batch_size, kinds()))
+
+
+def hand_back(run_id: str) -> list[Delivery]:
+    """The rows the run still holds, back to ``queued`` to run alone (the run failed)."""
+    held = records_batch.held_by(run_id)
+    records_batch.release(held)
+    return held
 
 
 def claim_rest(run_id: str, claimed: Claimed, settings: conf.Settings) -> None:
@@ -79,6 +85,8 @@ def claim_rest(run_id: str, claimed: Claimed, settings: conf.Settings) -> None:
 
 def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
     """Deliver claimed rows; every one ends, or is parked for a retry the report lists."""
+    # The budget for new requests runs from here: planning reads the database for every event.
+    deadline = time.monotonic() + settings.retry.cap_seconds
     report, plans = Report(), []
     devices = _devices(deliveries, settings)
     for delivery in deliveries:
@@ -96,7 +104,7 @@ def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
         else:
             plans.append(planned)
     entries = {id(p): [Entry(p, unit, fields) for unit, fields in p.units] for p in plans}
-    _send(entries, settings)
+    _send(entries, settings, deadline)
     _judge(plans, entries, settings, report)
     return report
 
@@ -111,7 +119,7 @@ def _devices(deliveries: Sequence[Delivery], settings: conf.Settings) -> dict[tu
     return found
 
 
-def _send(entries: dict[int, list[Entry]], settings: conf.Settings) -> None:
+def _send(entries: dict[int, list[Entry]], settings: conf.Settings, deadline: float) -> None:
     """Group the units; each group goes out in requests of at most ``BATCH_SIZE`` targets.
 
     A kind that is not ``batchable`` keeps one request per unit. No new request starts once the
@@ -122,14 +130,9 @@ def _send(entries: dict[int, list[Entry]], settings: conf.Settings) -> None:
     for entry in (e for unit_entries in entries.values() for e in unit_entries):
         alone = () if entry.planned.event.batchable else (id(entry),)
         groups.setdefault((*batch_send.group_key(entry), *alone), []).append(entry)
-    deadline = time.monotonic() + settings.retry.cap_seconds
     for group in groups.values():
         for chunk in _chunks(group, settings.batch_size):
-            if time.monotonic() > deadline:
-                for entry in chunk:
-                    entry.answer = batch_send.OutOfTime(0.0, 0.0)
-                continue
-            batch_send.send(chunk, settings)
+            batch_send.send(chunk, settings, deadline)  # also stops the halves of a refused one
 
 
 def _chunks(group: list[Entry], size: int) -> list[list[Entry]]:

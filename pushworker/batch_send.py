@@ -11,6 +11,8 @@ later with its own budget.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,8 +58,14 @@ def group_key(entry: Entry) -> tuple:
     return (unit.credentials, unit.platform, unit.environment, unit.target_type)
 
 
-def send(entries: Sequence[Entry], settings: conf.Settings) -> None:
-    """Give every entry its answer; entries of one group are sent in as few requests as allowed."""
+def send(entries: Sequence[Entry], settings: conf.Settings, deadline: float = math.inf) -> None:
+    """Give every entry its answer; entries of one group are sent in as few requests as allowed.
+
+    No request starts after ``deadline`` (``time.monotonic``): those entries answer OutOfTime."""
+    if time.monotonic() > deadline:
+        for entry in entries:
+            entry.answer = OutOfTime(0.0, 0.0)
+        return
     if len(entries) == 1:
         entry = entries[0]
         planned = entry.planned
@@ -84,8 +92,8 @@ def send(entries: Sequence[Entry], settings: conf.Settings) -> None:
             "xiaomi refused a batch; splitting it",
             extra={"events": len(entries), "problem": str(error)[:200]},
         )
-        send(entries[:half], settings)
-        send(entries[half:], settings)
+        send(entries[:half], settings, deadline)
+        send(entries[half:], settings, deadline)
         return
     except MiPushError as error:
         failure = sending.failure_of(error)

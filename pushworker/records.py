@@ -67,25 +67,25 @@ def ensure(
     )
 
 
-def claim(delivery: Delivery, *, redelivered: bool, lease_seconds: float) -> bool:
+def claim(delivery: Delivery, *, redelivered: bool, lease_seconds: float, batch_lease=0.0) -> bool:
     """Take the delivery for this run with one conditional UPDATE; False if it is not ours to take.
 
-    A row in ``sending`` is taken over only when its claim is older than the longest possible run,
-    or when the broker says the message was redelivered (its holder died: counted as a crash)."""
-    now = timezone.now()
-    rows = Delivery.objects.filter(pk=delivery.pk)
+    A ``sending`` row is taken over when its claim is older than the longest run (a batch run's:
+    ``batch_lease``, its time limit), or when its message was redelivered (its holder died)."""
+    now, rows = timezone.now(), Delivery.objects.filter(pk=delivery.pk)
+    mark = {"claimed_at": now, "updated_at": now, "claimed_by": ""}  # no batch run holds it now
+    mark |= {"redelivered": True} if redelivered else {}
     taken = rows.filter(status__in=[DeliveryStatus.QUEUED, DeliveryStatus.RETRYING]).update(
-        status=DeliveryStatus.SENDING, claimed_at=now, updated_at=now
+        status=DeliveryStatus.SENDING, **mark
     )
     if not taken:
-        abandoned = Q(claimed_at__lt=now - timedelta(seconds=lease_seconds))
+        lease, batch = (timedelta(seconds=max(lease_seconds, s)) for s in (0, batch_lease))
+        abandoned = Q(claimed_at__lt=now - lease, claimed_by="") | Q(claimed_at__lt=now - batch)
         if redelivered:
             abandoned |= Q(pk=delivery.pk)
         taken = rows.filter(abandoned, status=DeliveryStatus.SENDING).update(
-            claimed_at=now, crashes=F("crashes") + 1, updated_at=now
+            crashes=F("crashes") + 1, **mark
         )
-    if taken and redelivered:
-        rows.update(redelivered=True)
     if taken:
         delivery.refresh_from_db()
     return bool(taken)

@@ -159,6 +159,16 @@ def _republish(deliveries: list[Delivery]) -> None:
         log.error("deliveries of unknown kinds not republished", extra={"kinds": unknown})
 
 
+def _signal(call: Any, app: Any) -> None:
+    """Kick or settle; a broker error must not strand the claimed batch in ``sending`` (the task
+    would end acknowledged). A lost kick is the relay's to repeat; a flag left set expires."""
+    try:
+        call(app)
+    except Exception as error:  # noqa: BLE001 - the batch is sent whatever the flag says
+        problem = f"{type(error).__name__}: {error}"
+        log.warning("backlog flag not updated", extra={"problem": problem})
+
+
 @shared_task(bind=True, name=DRAIN)
 def drain(self: Any) -> str:
     """Deliver a batch of the backlog: outbox rows no per-event message carries (``batch``).
@@ -172,11 +182,19 @@ def drain(self: Any) -> str:
     if claimed.alone:  # a dead run's batch: each event runs alone, as its own message
         _republish(claimed.alone)
     elif len(claimed.deliveries) >= settings.batch_size:
-        backlog.kick(self.app)
+        _signal(backlog.kick, self.app)
     else:
-        backlog.settle(self.app)
+        _signal(backlog.settle, self.app)
         batch.claim_rest(self.request.id, claimed, settings)
-    report = batch.deliver(claimed.deliveries, settings)
+        if len(claimed.deliveries) >= settings.batch_size:  # more came than the last look took
+            _signal(backlog.kick, self.app)
+    try:
+        report = batch.deliver(claimed.deliveries, settings)
+    except Exception:
+        # One event's error must not hold the batch in sending until the sweeper: the events
+        # still held run alone, as after a crash (an open request makes its repeat flagged).
+        _republish(batch.hand_back(self.request.id))
+        raise
     for event, countdown in report.retries:
         TASKS[event.kind].apply_async(
             kwargs=event.as_kwargs(), task_id=event.event_id, countdown=countdown

@@ -213,3 +213,106 @@ def test_a_redelivered_drain_hands_its_dead_batch_back_one_message_per_event(bro
     assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
     rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
     assert {(d.status, d.crashes, d.claimed_by) for d in rows} == {("queued", 1, "")}
+
+
+def test_a_per_event_copy_waits_while_a_live_batch_run_holds_the_event_past_one_lease(emulator):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    [event] = backlog(["a1"])
+    settings = conf.get()
+    batch.claim("r1", settings)
+    # One lease after its claim a batch run may still be sending: its time limit is
+    # RETRY_CAP plus a lease. A stray message of the event (the relay's, a late publish) waits.
+    since = timezone.now() - timedelta(seconds=settings.claim_lease_seconds + 1)
+    Delivery.objects.filter(event_id=event.event_id).update(claimed_at=since)
+    outcome = service.deliver(event)
+    assert outcome.status == DeliveryStatus.SENDING and outcome.retry
+    assert emulator.requests() == []
+    # Past the batch run's time limit it is dead: the copy takes the event over.
+    since -= timedelta(seconds=settings.retry.cap_seconds)
+    Delivery.objects.filter(event_id=event.event_id).update(claimed_at=since)
+    assert service.deliver(event).status == DeliveryStatus.SENT
+    row = Delivery.objects.get(event_id=event.event_id)
+    assert (row.crashes, row.claimed_by) == (1, "")  # no longer the dead run's row
+
+
+def test_a_drain_whose_kick_or_settle_fails_still_delivers_the_batch_it_claimed(
+    broker, monkeypatch, configure, emulator
+):
+    from pushworker import tasks
+
+    def refused(app) -> None:
+        raise ConnectionError("Redis is restarting")
+
+    monkeypatch.setattr(tasks.backlog, "kick", refused)
+    monkeypatch.setattr(tasks.backlog, "settle", refused)
+    configure(**{**_env(emulator), "PUSHWORKER_BATCH_SIZE": "2"})
+    events = backlog(["a1", "a2", "a3"])
+    assert broker.drain("r1") == "2 sent"  # a full batch: the kick failed, the relay kicks again
+    assert broker.drain("r2") == "1 sent"  # less: the flag stays until its TTL, nothing is lost
+    assert set(statuses(events).values()) == {"sent"}
+
+
+def test_a_dead_run_of_one_event_is_not_topped_up_with_fresh_events(broker):
+    [suspect] = backlog(["a1"])
+    batch.claim("r1", conf.get())  # the first copy held only a1 when its worker died
+    fresh = backlog(["a2", "a3"])
+    assert broker.drain("r1") == "nothing"  # a1 may be what killed it: it runs alone
+    assert [m["task_id"] for m in broker.messages] == [suspect.event_id]
+    found = statuses(fresh)
+    assert set(found.values()) == {"queued"}  # left to the next batch run, no crash on them
+    assert not Delivery.objects.filter(event_id__in=list(found), crashes__gt=0).exists()
+
+
+def test_a_drain_whose_last_look_fills_the_batch_asks_for_another_run(
+    broker, monkeypatch, configure, emulator
+):
+    from pushworker import tasks
+
+    configure(**{**_env(emulator), "PUSHWORKER_BATCH_SIZE": "3"})
+    backlog(["a1"])
+
+    def settle(app) -> None:  # producers that saw the flag write their rows meanwhile
+        broker.calls.append("settle")
+        backlog(["b1", "b2", "b3", "b4"])
+
+    monkeypatch.setattr(tasks.backlog, "settle", settle)
+    assert broker.drain("r1") == "3 sent"
+    # Those producers did not kick (the flag was set when they asked): this run does.
+    assert broker.calls == ["settle", "kick"]
+
+
+def test_no_half_of_a_refused_batch_is_requested_once_the_run_is_past_its_budget(
+    emulator, configure
+):
+    # The run's budget for new requests is RETRY_CAP; its time limit is that plus one lease, so
+    # a split must stop there too, or a slow split outlives the run's time limit.
+    configure(**{**_env(emulator), "PUSHWORKER_RETRY_CAP": "0.3"})
+    events = backlog([f"a{n}" for n in range(4)])
+    emulator.set_faults(fail_rate=1.0, fail_with="65011", target="QQC_a3", latency_ms=400)
+    report = run()
+    assert len(emulator.requests()) == 1  # the whole batch, refused after the budget ran out
+    assert report.counts == {"retrying": 4}  # each event goes on as its own message
+    assert sorted(e.event_id for e, _ in report.retries) == sorted(e.event_id for e in events)
+
+
+def test_an_error_in_a_batch_run_hands_its_unfinished_events_back_one_message_each(
+    broker, monkeypatch
+):
+    events = backlog(["a1", "a2", "a3"])
+    real = service.plan
+
+    def plan(event, *args, **kwargs):  # a bug in one event's kind, not a dead worker
+        if event.recipient_id == "a2":
+            raise RuntimeError("the kind's notification() broke")
+        return real(event, *args, **kwargs)
+
+    monkeypatch.setattr(batch.service, "plan", plan)
+    with pytest.raises(RuntimeError):
+        broker.drain("r1")
+    # Not left in sending until the sweeper: each runs alone, where only a2 fails again.
+    assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.status, d.claimed_by) for d in rows} == {("queued", "")}

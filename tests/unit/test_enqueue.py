@@ -326,3 +326,38 @@ def test_on_commit_callbacks_run_only_when_the_outer_transaction_commits(
         enqueue.enqueue_on_commit(task, event)  # the test's own transaction is open
         assert task.calls == []
     assert len(callbacks) == 1 and len(task.calls) == 1
+
+
+class SlowWrites:
+    """A clock for ``enqueue`` that jumps past the budget while the row is written (a database
+    waiting on a lock), and the outbox write that makes it jump."""
+
+    def __init__(self, monkeypatch, budget: float, fails: bool = False) -> None:
+        self.now = 1000.0
+        real = records_bulk.insert_event
+
+        def slow_insert(*args, **kwargs):
+            self.now += budget * 2
+            if fails:
+                raise DatabaseError("database is locked")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(enqueue, "time", type("Clock", (), {"monotonic": lambda _: self.now})())
+        monkeypatch.setattr(records_bulk, "insert_event", slow_insert)
+
+
+def test_a_slow_outbox_write_does_not_eat_the_brokers_budget(tasks, monkeypatch, settings_):
+    SlowWrites(monkeypatch, settings_.enqueue_budget_seconds)
+    task, event = tasks(), visit()
+    enqueue.enqueue(task, event)
+    # The publish had its budget: no breaker tripped, no message left to the relay.
+    assert row(event).published_at is not None and enqueue.breaker.allows()
+
+
+def test_a_failed_outbox_write_after_a_lock_wait_still_publishes_the_event(
+    tasks, monkeypatch, settings_
+):
+    SlowWrites(monkeypatch, settings_.enqueue_budget_seconds, fails=True)
+    task, event = tasks(), visit()
+    assert enqueue.enqueue(task, event) == event.event_id  # not EnqueueError: Redis took it
+    assert len(task.calls) == 1 and enqueue.breaker.allows()

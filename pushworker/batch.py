@@ -112,8 +112,15 @@ def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
 def _devices(deliveries: Sequence[Delivery], settings: conf.Settings) -> dict[tuple, list]:
     """Every recipient's active devices, one query per app."""
     found: dict[tuple, list] = {}
-    for app_name in {d.app_name for d in deliveries}:
-        recipients = [d.recipient_id for d in deliveries if d.app_name == app_name]
+    by_app: dict[str, list[str]] = {}
+    for delivery in deliveries:
+        try:  # keyed by the resolved name: an empty one is the default app
+            by_app.setdefault(settings.app(delivery.app_name).name, []).append(
+                delivery.recipient_id
+            )
+        except KeyError:
+            continue  # ends as a configuration failure in deliver()
+    for app_name, recipients in by_app.items():
         for user_id, devices in records_batch.devices_of(recipients, app_name).items():
             found[(app_name, user_id)] = devices
     return found

@@ -41,9 +41,9 @@ OWNERS = 100
 
 
 def _fields() -> dict[str, str]:
-    from pushworker import content
+    from pushworker.events.goods_visit import android_fields
 
-    return content.android_fields(
+    return android_fields(
         event_id="6f1c1d1e-0000-4000-8000-000000000001",
         nickname="小明",
         goods_id="g-42",

@@ -1,4 +1,4 @@
-"""The benchmarks' shop: owners' phones (Android and iOS, alias and regid) and their visit events."""
+"""The benchmarks' shop: owners' phones (Android, iOS; alias, regid) and their visit events."""
 
 from __future__ import annotations
 

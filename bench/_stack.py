@@ -1,4 +1,4 @@
-"""What the throughput benchmarks start and read: env, emulator, workers, queues and /proc numbers."""
+"""What the throughput benchmarks start and read: env, emulator, workers, queues, /proc."""
 
 from __future__ import annotations
 
@@ -73,22 +73,26 @@ def stack(engine: str, log_level: str = "INFO") -> Iterator[tuple[Path, dict[str
         raise SystemExit("no PostgreSQL: set PUSHWORKER_BENCH_DATABASE_URL")
     with tempfile.TemporaryDirectory(prefix="pushworker-bench-") as name:
         tmp = Path(name)
-        with LocalRedis(tmp / "redis", binary=redis_binary()) as redis_server:
-            with database(tmp, server) as (label, db_url):
-                env = base_env(tmp, redis_server.url, db_url, log_level)
-                emulator = Emulator(env, tmp / "emulator.log")
-                try:
-                    env |= {"MIPUSH_PRODUCTION_URL": emulator.production,
-                            "MIPUSH_SANDBOX_URL": emulator.sandbox}
-                    os.environ.clear()
-                    os.environ.update(env)
-                    yield tmp, env, label
-                finally:
-                    stop(emulator.process)
-                    with contextlib.suppress(Exception):
-                        from django.db import connections
+        with (
+            LocalRedis(tmp / "redis", binary=redis_binary()) as redis_server,
+            database(tmp, server) as (label, db_url),
+        ):
+            env = base_env(tmp, redis_server.url, db_url, log_level)
+            emulator = Emulator(env, tmp / "emulator.log")
+            try:
+                env |= {
+                    "MIPUSH_PRODUCTION_URL": emulator.production,
+                    "MIPUSH_SANDBOX_URL": emulator.sandbox,
+                }
+                os.environ.clear()
+                os.environ.update(env)
+                yield tmp, env, label
+            finally:
+                stop(emulator.process)
+                with contextlib.suppress(Exception):
+                    from django.db import connections
 
-                        connections.close_all()  # before the database is dropped
+                    connections.close_all()  # before the database is dropped
 
 
 class Emulator:
@@ -98,8 +102,12 @@ class Emulator:
         with open(log, "ab") as errors:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "pushworker.emulator", "--port", "0", "--sandbox-port", "0"],
-                env=env, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True,
-            )  # fmt: skip
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                start_new_session=True,
+            )
         assert self.process.stdout is not None
         urls: dict[str, str] = {}
         while len(urls) < 2:
@@ -113,10 +121,11 @@ class Emulator:
     def _call(self, route: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"{self.production}/_emulator/{route}", data=data,
+            f"{self.production}/_emulator/{route}",
+            data=data,
             method="GET" if body is None else "POST",
             headers={"Content-Type": "application/json"},
-        )  # fmt: skip
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
@@ -144,9 +153,13 @@ class Emulator:
 def start_worker(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            command,
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
 
 def wait_ready(worker: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -201,7 +214,9 @@ def tree(root: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
     found, frontier = [root], [root]
     while frontier:
         children = [pid for pid, ppid in parents.items() if ppid in frontier]

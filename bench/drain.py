@@ -31,8 +31,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _shop  # noqa: E402
 from _common import ms, percentile, redis_binary, versions  # noqa: E402
-from _stack import Emulator, cpu_seconds, park, result, stack, start_worker, stop  # noqa: E402
-from _stack import unpark, uss_bytes, wait_ready  # noqa: E402
+from _stack import (  # noqa: E402  # noqa: E402
+    Emulator,
+    cpu_seconds,
+    park,
+    result,
+    stack,
+    start_worker,
+    stop,
+    unpark,
+    uss_bytes,
+    wait_ready,
+)
 
 
 def client_baseline(calls: int, concurrency: int) -> dict:
@@ -88,9 +98,13 @@ def drain(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
             time.sleep(0.05)
         wall = time.monotonic() - t0
         cpu_done, uss_done = cpu_seconds(worker.pid), uss_bytes(worker.pid)
-        stats = emulator.stats()
+        at_cap = _shop.finished()  # the events that CPU reading paid for
     finally:
         stop(worker)
+    # Read after the stop: a capped drain's last tasks finish during the warm shutdown, and the
+    # span below, the finished count and the request count must cover the same events.
+    stats = emulator.stats()
+    done = _shop.finished()
     if worker.returncode not in (0, -15) and done < args.events:
         raise SystemExit(f"worker exit {worker.returncode}:\n{log.read_text()[-3000:]}")
     outcome = _shop.span()
@@ -106,7 +120,7 @@ def drain(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
         "fill_s": fill,
         "parked": parked,
         "early": early,
-        "cpu_ms_per_event": (cpu_done - cpu_idle) * 1000 / max(done, 1),
+        "cpu_ms_per_event": (cpu_done - cpu_idle) * 1000 / max(at_cap, 1),
         "cpu_startup_s": cpu_idle,
         "requests": stats["requests"],
         "by_outcome": stats["by_outcome"],
@@ -142,8 +156,9 @@ def report(r: dict, label: str) -> None:
     print(
         f"  worker USS idle {r['uss_idle'] / 2**20:.1f} MiB, drained {r['uss_done'] / 2**20:.1f}"
         f" MiB ({r['uss_done'] / r['uss_idle'] - 1:+.1%}; {r['uss_done'] / r['uss_warm'] - 1:+.1%}"
-        f" from {r['uss_warm'] / 2**20:.1f} MiB after the first tenth); pre-fill {r['fill_s']:.1f} s;"
-        f" worker ready in {r['ready_s']:.1f} s; finished before the queue came back: {r['early']}"
+        f" from {r['uss_warm'] / 2**20:.1f} MiB after the first tenth);"
+        f" pre-fill {r['fill_s']:.1f} s; worker ready in {r['ready_s']:.1f} s;"
+        f" finished before the queue came back: {r['early']}"
     )
 
 
@@ -154,7 +169,9 @@ def main() -> int:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="emulator answer delay")
     parser.add_argument("--cap", type=float, default=120.0, help="stop the drain after (s)")
-    parser.add_argument("--baseline-calls", type=int, default=2000, help="client loop calls; 0: none")
+    parser.add_argument(
+        "--baseline-calls", type=int, default=2000, help="client loop calls; 0: none"
+    )
     parser.add_argument("--concurrency", type=int, default=2, help="worker pool size (prefork)")
     parser.add_argument("--log-level", default="INFO", help="worker and pushworker log level")
     args = parser.parse_args()

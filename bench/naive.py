@@ -1,4 +1,4 @@
-"""The naive peer: a plain Celery task that calls the Xiaomi client, with no records; its drain rate.
+"""The naive peer: a plain Celery task calling the Xiaomi client, with no records; its drain rate.
 
 Usage: python bench/naive.py [--events 5000] [--owners 200] [--concurrency 2]
 
@@ -31,8 +31,9 @@ _marks = None  # one Redis connection pool per process, as the Client keeps its 
 
 
 @app.task(name="naive.send_goods_visit", ignore_result=True)
-def send_goods_visit(owner_id: str, visitor_id: str, goods_id: str, goods_name: str,
-                     visitor_name: str) -> None:  # fmt: skip
+def send_goods_visit(
+    owner_id: str, visitor_id: str, goods_id: str, goods_name: str, visitor_name: str
+) -> None:
     """Send the visit to the owner's alias; nothing recorded but the benchmark's timing marks."""
     global _client, _marks
     import uuid
@@ -46,7 +47,9 @@ def send_goods_visit(owner_id: str, visitor_id: str, goods_id: str, goods_name: 
     if _client is None:
         _client = Client(
             os.environ["MIPUSH_ANDROID_APP_SECRET"],
-            endpoints=Endpoints(os.environ["MIPUSH_PRODUCTION_URL"], os.environ["MIPUSH_SANDBOX_URL"]),
+            endpoints=Endpoints(
+                os.environ["MIPUSH_PRODUCTION_URL"], os.environ["MIPUSH_SANDBOX_URL"]
+            ),
         )
     fields = android_fields(
         package=os.environ["MIPUSH_ANDROID_PACKAGE_NAME"],
@@ -58,7 +61,9 @@ def send_goods_visit(owner_id: str, visitor_id: str, goods_id: str, goods_name: 
     _client.send_to_alias(fields, [f"QQC_{owner_id}"])
     if _marks is None:
         _marks = redis.Redis.from_url(app.conf.broker_url)
-    _marks.pipeline(transaction=False).setnx("naive:first", start).set("naive:last", time.time()).incr("naive:done").execute()
+    _marks.pipeline(transaction=False).setnx("naive:first", start).set(
+        "naive:last", time.time()
+    ).incr("naive:done").execute()
 
 
 def run(events: int, owners: int, concurrency: int) -> dict:
@@ -79,9 +84,26 @@ def run(events: int, owners: int, concurrency: int) -> dict:
     park(os.environ["PUSHWORKER_BROKER_URL"], QUEUE)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(here), env.get("PYTHONPATH", "")])
-    command = [sys.executable, "-m", "celery", "-A", "naive", "worker", "-l", "INFO", "-P",
-               "prefork", "-c", str(concurrency), "-Q", QUEUE, "--without-gossip",
-               "--without-mingle", "-n", "naive@%h"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "naive",
+        "worker",
+        "-l",
+        "INFO",
+        "-P",
+        "prefork",
+        "-c",
+        str(concurrency),
+        "-Q",
+        QUEUE,
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        "naive@%h",
+    ]
     log = tmp / "naive.log"
     emulator = Emulator.from_env()
     started = time.monotonic()

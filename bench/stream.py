@@ -55,14 +55,28 @@ def one_rate(
     producers = max(1, math.ceil(rate / PER_PRODUCER))
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--child-producer", str(rate / producers),
-             "--seconds", str(seconds), "--owners", str(args.owners), "--offset", str(n)],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--child-producer",
+                str(rate / producers),
+                "--seconds",
+                str(seconds),
+                "--owners",
+                str(args.owners),
+                "--offset",
+                str(n),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for n in range(producers)
     ]
-    outs = [json.loads(p.communicate(timeout=seconds + 120)[0].strip().splitlines()[-1])
-            for p in procs]  # fmt: skip
+    outs = [
+        json.loads(p.communicate(timeout=seconds + 120)[0].strip().splitlines()[-1]) for p in procs
+    ]
     sent = sum(o["sent"] for o in outs)
     deadline = time.monotonic() + 60
     while _shop.finished(since) < sent and time.monotonic() < deadline:

@@ -218,6 +218,33 @@ def rows(f: dict, concurrency: int = 2) -> list[list[str]]:
     return out
 
 
+def details(f: dict) -> list[str]:
+    """What the table leaves out: wall times that include start-up, pre-fill, early finishes."""
+    n = f["naive"]
+    out = [
+        f"naive peer: {n['done']:,} events, {n['rate']:,.0f}/s first start → last finish, "
+        f"{n['wall_rate']:,.0f}/s from giving the queue back, "
+        f"{n['events'] / n['startup_wall']:,.0f}/s including its worker's start-up "
+        f"({n['startup_wall']:.1f} s)"
+    ]
+    for key in ("sqlite", "pg"):
+        if key in f:
+            d = f[key]
+            out.append(
+                f"{d['database']}: drain {d['wall_rate']:,.0f}/s from giving the queue back "
+                f"(worker ready in {d['ready_s']:.1f} s, not counted); pre-fill of "
+                f"{d['events']:,} .delay() {d['fill_s']:.1f} s; {d['messages']:,} messages for "
+                f"{d['phones']:,} phones; finished before the queue came back: {d['early']}; "
+                f"statuses {d['statuses']}"
+            )
+    for d in f["sweep"]:
+        out.append(
+            f"latency {d['latency_ms']:g} ms: {d['finished']:,}/{d['events']:,} events finished, "
+            f"drained for {d['wall']:.0f} s (cap 20), {d['requests_per_event']:.3f} requests/event"
+        )
+    return out
+
+
 def markdown(headers: list[str], body: list[list[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
@@ -260,6 +287,7 @@ def main() -> int:
     )
     headers = ["measure", "result", "baseline (same run)", "ratio", "goal", "met"]
     print(markdown(headers, rows(found)))
+    print("\n" + "\n".join(f"- {line}" for line in details(found)))
     print(f"\n(make bench: {time.monotonic() - started:.0f} s; compare ratios, not absolute rates)")
     return 0
 

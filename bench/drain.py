@@ -132,6 +132,7 @@ def drain(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
         "uss_done": uss_done,
         "uss_warm": uss_warm or uss_done,
         "latency_ms": args.latency_ms,
+        "cap": args.cap,
         "concurrency": args.concurrency,
     }
 

@@ -240,7 +240,8 @@ def details(f: dict) -> list[str]:
     for d in f["sweep"]:
         out.append(
             f"latency {d['latency_ms']:g} ms: {d['finished']:,}/{d['events']:,} events finished, "
-            f"drained for {d['wall']:.0f} s (cap 20), {d['requests_per_event']:.3f} requests/event"
+            f"drained for {d['wall']:.0f} s (cap {d['cap']:g}), "
+            f"{d['requests_per_event']:.3f} requests/event"
         )
     return out
 

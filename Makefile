@@ -76,9 +76,14 @@ browser: $(STAMP) browser-deps
 scale-test: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/scale -q -rs
 
+# Issue 9's table (bench/README.md): .delay() cost, backlog drains on SQLite and PostgreSQL beside
+# the client loop and a naive Celery task, streams, a provider-latency sweep, CPU, requests and
+# memory per event. Each part starts its own private Redis, emulator and database (PostgreSQL at
+# PUSHWORKER_BENCH_DATABASE_URL, default the local server; left out when none answers). ~6 min.
 bench: $(STAMP)
-	$(BIN)/python bench/enqueue.py
-	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/run.py
+
+emulator-bench: $(STAMP)
 	$(BIN)/python bench/emulator_rps.py
 
 # Query plans and times at 10,000 and 5,000,000 deliveries, bytes per event, purge rate (bench/

@@ -24,7 +24,7 @@ _COLUMNS = (
     "event_id, kind, app_name, recipient_id, subject_id, payload, status, "
     "published_at, attempts, crashes, retries, claimed_at, possible_duplicate, redelivered, "
     "message_id, trace_id, error_code, error_category, error_reason, created_at, updated_at, "
-    "finished_at"
+    "finished_at, claimed_by"
 )
 _VALUES = """
     {event_id}, 'goods_visit', 'qqc', 'u' || (i % 200003), 'g' || (i % 500009),
@@ -40,7 +40,7 @@ _VALUES = """
          WHEN st = 'suppressed' THEN 'suppressed' ELSE '' END,
     CASE WHEN st = 'failed' THEN 'No valid targets!' WHEN st = 'dead' THEN 'server error 500'
          WHEN st = 'suppressed' THEN 'owner viewed own goods' ELSE '' END,
-    ts, {ts_plus_1}, {ts_plus_1}
+    ts, {ts_plus_1}, {ts_plus_1}, ''
 """
 
 
@@ -107,7 +107,7 @@ def fill_pending_sql(count: int) -> str:
                   'visitor_name', NULL), st,
         CASE WHEN i % 4 = 1 THEN NULL ELSE now() END, 0, 0, 0,
         CASE WHEN st = 'sending' THEN now() ELSE NULL END, false, false, '', '', NULL, '', '',
-        now(), now(), NULL
+        now(), now(), NULL, ''
     FROM (SELECT i, CASE i % 4 WHEN 0 THEN 'queued' WHEN 1 THEN 'queued' WHEN 2 THEN 'sending'
           ELSE 'retrying' END AS st FROM generate_series(1, {int(count)}) AS i) AS g
     """

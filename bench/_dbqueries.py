@@ -15,10 +15,11 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("enqueue: insert one delivery",
      "INSERT INTO pushworker_delivery (event_id, kind, app_name, recipient_id, subject_id, "
      "payload, status, published_at, attempts, crashes, retries, possible_duplicate, "
-     "redelivered, message_id, trace_id, error_category, error_reason, created_at, updated_at) "
+     "redelivered, message_id, trace_id, error_category, error_reason, created_at, updated_at, "
+     "claimed_by) "
      "VALUES (%(new_event_id)s, 'goods_visit', 'qqc', 'u1', 'g1', '{\"visitor_id\": \"v1\", "
      "\"goods_id\": \"g1\", \"goods_name\": \"碗\", \"visitor_name\": null}', 'queued', now(), "
-     "0, 0, 0, false, false, '', '', '', '', now(), now())", True),
+     "0, 0, 0, false, false, '', '', '', '', now(), now(), '')", True),
     ("claim: conditional UPDATE by pk",
      "UPDATE pushworker_delivery SET status = 'sending', claimed_at = now(), updated_at = now() "
      "WHERE id = %(id)s AND status IN ('queued', 'retrying')", True),

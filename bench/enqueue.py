@@ -201,6 +201,7 @@ def main() -> int:
     print(f"enqueue benchmark: {versions(binary)}")
     with tempfile.TemporaryDirectory(prefix="pushworker-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        summary: dict[str, dict] = {}
         servers = [None]
         if os.environ.get("PUSHWORKER_BENCH_DATABASE_URL"):
             servers.append(os.environ["PUSHWORKER_BENCH_DATABASE_URL"])
@@ -215,14 +216,25 @@ def main() -> int:
                     )
                     happy = run_child(script, ["--child", "happy", *passthrough], env, timeout=300)
                     _print_happy(label, happy, args)
+                    summary[("postgres" if server else "sqlite")] = _summary(label, happy)
                     if server is None:
                         failure_env = env
         _print_failures(script, passthrough, failure_env, args)
+    print("RESULT " + json.dumps(summary))
     print(
         f"\n(total {time.monotonic() - started:.0f} s; single runs on a shared machine vary by "
         "10-20 %: compare ratios, not absolute times)"
     )
     return 0
+
+
+def _summary(label: str, happy: dict) -> dict:
+    """p50 and p99 (s) of each variant, for bench/run.py."""
+    out: dict = {"database": label}
+    for name, numbers in happy["results"].items():
+        lat = numbers["latencies"]
+        out[name] = {"p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+    return out
 
 
 def _print_happy(label: str, happy: dict, args: argparse.Namespace) -> None:

@@ -1,0 +1,115 @@
+"""The benchmarks' shop: owners' phones (Android, iOS; alias, regid) and their visit events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from _common import percentile
+
+# Owner i's phones, by i % 4, so a backlog splits into five (platform, environment, target type)
+# groups: half the owners have two phones, half one; a quarter of the phones use a regid.
+SHAPES = (
+    (("android", "production", "alias"), ("ios", "production", "regid")),
+    (("android", "production", "regid"),),
+    (("android", "production", "alias"), ("ios", "sandbox", "alias")),
+    (("ios", "production", "alias"),),
+)
+
+
+def setup_django() -> None:
+    """Django against this process's environment (bench/_stack.stack installed it), migrated."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import pushworker.celery  # noqa: F401 - the standalone app publishes
+
+
+def register_devices(owners: int) -> int:
+    """Phones for owners 0..owners-1 (idempotent across phases); how many phones exist."""
+    from pushworker.models import PushDevice
+
+    if not PushDevice.objects.exists():
+        PushDevice.objects.bulk_create(
+            PushDevice(
+                user_id=str(i),
+                app_name="qqc",
+                os_type=platform,
+                ios_environment=environment,
+                registration_id=f"regid-{platform}-{i}" if target == "regid" else "",
+            )
+            for i in range(owners)
+            for platform, environment, target in SHAPES[i % len(SHAPES)]
+        )
+    return PushDevice.objects.count()
+
+
+def phones_per_event(events: int, owners: int, start: int = 0) -> int:
+    """Messages the emulator should accept for ``events`` visits (one per phone of the owner)."""
+    return sum(len(SHAPES[((start + i) % owners) % len(SHAPES)]) for i in range(events))
+
+
+def visit(i: int, owners: int) -> None:
+    """Visit number ``i`` to owner ``i % owners``, through the web path (``.delay()``)."""
+    from pushworker.tasks import send_goods_visit
+
+    send_goods_visit.delay(
+        owner_id=str(i % owners),
+        visitor_id=str(10_000 + i),
+        goods_id=f"g-{i % 97}",
+        goods_name="青花瓷碗",
+        visitor_name="小明",
+    )
+
+
+def paced(rate: float, seconds: float) -> Iterator[int]:
+    """Indexes 0, 1, … on a fixed schedule of ``rate`` per second for ``seconds``; a late
+    producer does not sleep, so the schedule never drifts (the achieved rate is reported)."""
+    start = time.monotonic()
+    total = int(rate * seconds)
+    for i in range(total):
+        wait = start + i / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)  # pacing the load, not waiting for a condition
+        yield i
+
+
+def span(since: object = None) -> dict:
+    """Over the deliveries created at or after ``since``: counts by status, the first claim,
+    the last finish and the enqueue → finished latencies (s) of sent rows."""
+    from django.db.models import Count, Max, Min
+
+    from pushworker.models import Delivery
+
+    rows = Delivery.objects.all()
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    edges = rows.aggregate(first=Min("claimed_at"), last=Max("finished_at"))
+    statuses = dict(rows.values_list("status").annotate(c=Count("id")).values_list("status", "c"))
+    accepted = [
+        (finished - created).total_seconds()
+        for created, finished in rows.filter(status="sent").values_list("created_at", "finished_at")
+    ]
+    seconds = (
+        (edges["last"] - edges["first"]).total_seconds()
+        if edges["first"] and edges["last"]
+        else float("nan")
+    )
+    return {
+        "statuses": statuses,
+        "seconds": seconds,
+        "p50": percentile(accepted, 50) if accepted else float("nan"),
+        "p99": percentile(accepted, 99) if accepted else float("nan"),
+        "sent": len(accepted),
+    }
+
+
+def finished(since: object = None) -> int:
+    """Deliveries in a terminal status, created at or after ``since``."""
+    from pushworker.models import TERMINAL_STATUSES, Delivery
+
+    rows = Delivery.objects.filter(status__in=TERMINAL_STATUSES)
+    return (rows.filter(created_at__gte=since) if since is not None else rows).count()

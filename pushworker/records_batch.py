@@ -25,23 +25,28 @@ def backlog(kinds: Iterable[str]) -> Q:
 
 
 def claim_backlog(run_id: str, limit: int, kinds: Iterable[str]) -> list[Delivery]:
-    """Take up to ``limit`` of the oldest backlog rows for the run ``run_id``, in one UPDATE.
+    """Take up to ``limit`` of the oldest backlog rows for the run ``run_id``.
 
-    The status is checked again by the UPDATE itself, so two runs racing for the same rows never
-    both get one (PostgreSQL re-checks it on the locked row; SQLite runs writes one at a time).
+    The UPDATE checks the status again, so two runs racing for the same rows never both get one.
     """
     wanted = backlog(kinds)
-    oldest = Delivery.objects.filter(wanted).order_by("created_at")
+    oldest = Delivery.objects.filter(wanted).order_by("created_at").values_list("pk", flat=True)
     alias = router.db_for_write(Delivery)
-    if connections[alias].features.has_select_for_update_skip_locked:
-        # PostgreSQL: a run passes over rows another run is claiming instead of waiting for them
-        # (and then finding them taken), so parallel runs each get a full batch.
-        oldest = oldest.select_for_update(skip_locked=True)
     now = timezone.now()
-    with transaction.atomic(using=alias):
-        taken = Delivery.objects.filter(wanted, pk__in=oldest.values("pk")[:limit]).update(
-            status=DeliveryStatus.SENDING, claimed_at=now, claimed_by=run_id, updated_at=now
+    changes = {"status": DeliveryStatus.SENDING, "claimed_at": now, "claimed_by": run_id}
+    if not connections[alias].features.has_select_for_update_skip_locked:
+        # SQLite runs writes one at a time: one statement is the whole claim.
+        taken = Delivery.objects.filter(wanted, pk__in=oldest[:limit]).update(
+            **changes, updated_at=now
         )
+        return held_by(run_id) if taken else []
+    # PostgreSQL: the ids first, locked, passing over rows another run is claiming (so parallel
+    # runs each get a full batch), then the UPDATE by id. Not one UPDATE ... WHERE id IN (SELECT
+    # ... LIMIT n FOR UPDATE SKIP LOCKED): a nested-loop plan runs that subquery once per row and
+    # claims far more than n rows (seen with EXPLAIN ANALYZE: 2,000 rows for LIMIT 100).
+    with transaction.atomic(using=alias):
+        ids = list(oldest.select_for_update(skip_locked=True)[:limit])
+        taken = Delivery.objects.filter(wanted, pk__in=ids).update(**changes, updated_at=now)
     return held_by(run_id) if taken else []
 
 

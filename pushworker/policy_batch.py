@@ -33,8 +33,6 @@ READ_LIMIT = 5000
 # in a read the answers could differ, so the event asks alone.
 SUBJECT_LIMIT = 100
 
-Row = tuple[int, str, str, str, str, Any, datetime]  # pk, event id, kind, recipient, subject, ...
-
 
 def counted(delivery: Delivery) -> bool:
     """Whether the daily cap counts a row: :data:`policy.COUNTED`, of a row in memory."""
@@ -63,9 +61,9 @@ class Prefetch:
         for d in deliveries:
             self._by_recipient.setdefault((d.app_name, d.kind, d.recipient_id), []).append(d)
         self._held: dict[str, set[tuple[str, str]]] = {}
-        self._recent: dict[str, datetime | None] = {}  # when each app's read starts; None: too big
-        self._subjects: dict[str, dict[tuple[str, str, str], list[Row]]] = {}
-        self._states: dict[str, dict[str, str]] = {}  # event id -> status, of the rows read
+        # Per app: when the read of sent rows starts and the rows by subject (None: too many).
+        self._sent: dict[str, tuple[datetime, dict[tuple, list]] | None] = {}
+        self._states: dict[str, dict[str, str]] = {}  # per app: event id -> status, of rows read
         self._counted: dict[tuple[str, str, datetime], dict[str, dict[int, str]]] = {}
 
     def _of_app(self, app_name: str) -> list[Delivery]:
@@ -92,64 +90,60 @@ class Prefetch:
             return True
         return any(held(d) for d in self._others(delivery, event.kind, event.recipient_id))
 
-    def _read_recent(self, delivery: Delivery, since: datetime) -> bool:
-        """Every row about the batch's (kind, recipient, subject) created since ``since``, any
-        status (a window holder's state too), read once per app; False: not read in full."""
-        app = delivery.app_name
-        if app not in self._recent:
-            mine = self._of_app(app)
-            rows = list(
-                Delivery.objects.filter(
-                    app_name=app,
-                    kind__in={d.kind for d in mine},
-                    recipient_id__in={d.recipient_id for d in mine},
-                    subject_id__in={d.subject_id for d in mine},
-                    created_at__gte=since,
-                )
-                .exclude(pk__in=list(self._mine))
-                .values_list(
-                    "pk", "event_id", "kind", "recipient_id", "subject_id", "status", "payload",
-                    "created_at",
-                )[: READ_LIMIT + 1]
-            )  # fmt: skip
-            self._recent[app] = since if len(rows) <= READ_LIMIT else None
-            subjects: dict[tuple[str, str, str], list[Row]] = {}
-            for row in rows:
-                subjects.setdefault((row[2], row[3], row[4]), []).append(row)
-            self._subjects[app] = subjects
-            self._states[app] = {str(row[1]): row[5] for row in rows}
-        start = self._recent[app]
-        # A read from later than ``since`` (a clock set back) could miss rows the query would see.
-        return start is not None and start <= since
+    def _about_my_subjects(self, app: str, since: datetime) -> Any:
+        """The rows about the batch's (kind, recipient, subject) created since ``since`` (and some
+        of other combinations, left out where they are looked up)."""
+        mine = self._of_app(app)
+        return Delivery.objects.filter(
+            app_name=app,
+            kind__in={d.kind for d in mine},
+            recipient_id__in={d.recipient_id for d in mine},
+            subject_id__in={d.subject_id for d in mine},
+            created_at__gte=since,
+        ).exclude(pk__in=list(self._mine))  # this batch's rows: as they are in memory
 
     def sent_since(
         self, event: Event, delivery: Delivery, since: datetime
     ) -> list[tuple[str, Any]] | None:
         """The (event id, payload) of the rows about the same subject sent since ``since``."""
-        if not self._read_recent(delivery, since):
+        app = delivery.app_name
+        if app not in self._sent:
+            rows = self._about_my_subjects(app, since).filter(status__in=policy.SENT)
+            fields = ("kind", "recipient_id", "subject_id", "event_id", "payload", "created_at")
+            found = list(rows.values_list(*fields)[: READ_LIMIT + 1])
+            subjects: dict[tuple[str, str, str], list[tuple[str, Any, datetime]]] = {}
+            for kind, recipient, subject, event_id, payload, created in found:
+                subjects.setdefault((kind, recipient, subject), []).append(
+                    (str(event_id), payload, created)
+                )
+            self._sent[app] = (since, subjects) if len(found) <= READ_LIMIT else None
+        read = self._sent[app]
+        # A read from later than ``since`` (a clock set back) could miss rows the query would see.
+        if read is None or read[0] > since:
             return None
         subject = (event.kind, event.recipient_id, event.subject_id)
-        read = [
-            (str(r[1]), r[6])
-            for r in self._subjects[delivery.app_name].get(subject, ())
-            if r[5] in policy.SENT and r[7] >= since
-        ]
-        read += [
+        rows = [(e, p) for e, p, created in read[1].get(subject, ()) if created >= since]
+        rows += [
             (str(d.event_id), d.payload)
             for d in self._others(delivery, event.kind, event.recipient_id)
             if d.subject_id == event.subject_id and d.status in policy.SENT
             and d.created_at >= since
         ]  # fmt: skip
-        return read if len(read) < SUBJECT_LIMIT else None
+        return rows if len(rows) < SUBJECT_LIMIT else None
 
     def may_push(self, holder: str, delivery: Delivery, config: Policy) -> bool | None:
         """Whether the event holding a dedup window was sent or may still be; None: not read."""
         if (mine := self._by_event.get(holder)) is not None:
             return mine.status in (*policy.SENT, *policy.PENDING)
-        since = timezone.now() - timedelta(seconds=config.dedup_window)
-        if not self._read_recent(delivery, since):
-            return None
-        state = self._states[delivery.app_name].get(holder)
+        app = delivery.app_name
+        if app not in self._states:
+            # A holder set its window at most DEDUP_WINDOW ago, mostly about a row as recent.
+            since = timezone.now() - timedelta(seconds=config.dedup_window)
+            rows = self._about_my_subjects(app, since).values_list("event_id", "status")
+            found = list(rows[: READ_LIMIT + 1])
+            states = {str(e): status for e, status in found}
+            self._states[app] = states if len(found) <= READ_LIMIT else {}
+        state = self._states[app].get(holder)
         return None if state is None else state in (*policy.SENT, *policy.PENDING)
 
     def admitted_since(self, event: Event, delivery: Delivery, midnight: datetime) -> list[str]:

@@ -3,14 +3,17 @@ at a time, with a private redis-server, the real emulator, and a profile of a ba
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 from django.db import connection
 
-from pushworker import batch, conf, policy, records
+from pushworker import batch, conf, policy, policy_batch, records
 from pushworker.events import GoodsVisit
 from pushworker.models import Delivery, PushDevice
 from tests.support.redis_server import RedisServer
@@ -110,6 +113,63 @@ def test_a_push_after_held_ones_is_a_digest_in_a_batch_and_the_next_batch(with_p
     drain("three")
     last = emulator.messages()[-1]["fields"]["description"]
     assert last == "2 位用户浏览了您的商品【青花瓷碗】"
+
+
+def mixed_backlog(draw: random.Random, n: int) -> list[GoodsVisit]:
+    """``n`` visits to 30 owners by 6 buyers of 3 goods: repeats, caps and digests."""
+    return [
+        queued(f"o{draw.randrange(30)}", f"v{draw.randrange(6)}", f"g{draw.randrange(3)}")
+        for _ in range(n)
+    ]
+
+
+def replay(emulator, client) -> list[object]:
+    """Three backlogs in batches of 50: with Redis, after Redis lost its data, without Redis."""
+    draw, seen = random.Random(9), []
+    for step in ("redis", "lost", "none"):
+        if step == "lost":
+            client.flushall()
+        if step == "none":
+            policy.use(None)  # no worker app installed: the database alone answers
+        events = mixed_backlog(draw, 150)
+        drain(step)
+        seen += outcomes(events)
+    policy.use(client)
+    pushes = sorted((m["targets"][0], m["fields"]["description"]) for m in emulator.messages())
+    return [seen, pushes]
+
+
+def test_a_batch_decides_as_it_did_without_the_batch_reads(with_policy, client, monkeypatch):
+    """The same backlogs with and without policy_batch.Prefetch: the same outcome for every
+    event and the same pushes (digests included)."""
+    emulator = with_policy(batch_size=50)
+    noon = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=12)
+    monkeypatch.setattr(policy, "clock", lambda: noon)  # one day in the app's zone throughout
+    with_reads = replay(emulator, client)
+    Delivery.objects.all().delete()
+    client.flushall()
+    emulator.reset()
+    monkeypatch.setattr(policy_batch, "Prefetch", lambda deliveries: None)
+    assert replay(emulator, client) == with_reads
+    statuses = [status for status, _ in with_reads[0]]
+    assert {c for _, c in with_reads[0]} >= {"", "duplicate", "daily_cap"}
+    assert len(statuses) == 450 and any(" 位用户" in text for _, text in with_reads[1])
+
+
+def test_a_row_of_the_batch_with_a_request_made_counts_toward_the_cap_as_in_the_database(
+    with_policy,
+) -> None:
+    with_policy()
+    first, second = queued("o1", "v1"), queued("o1", "v2")
+    claimed = batch.claim("run", conf.get()).deliveries
+    Delivery.objects.filter(event_id=first.event_id).update(attempts=1)  # a dead run's request
+    claimed[0].attempts = 1
+    local = policy.clock().astimezone(ZoneInfo("Asia/Shanghai"))
+    reads = policy_batch.Prefetch(claimed)
+    for event, row in zip((first, second), claimed, strict=True):
+        alone = policy._admitted_today(event, row, local)
+        assert policy._admitted_today(event, row, local, reads) == alone
+    assert policy._admitted_today(second, claimed[1], local, reads) == [first.event_id]
 
 
 @pytest.mark.parametrize("spec", ["off", ""], ids=["policy-off", "policy-default"])

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from pushworker import policy
@@ -75,20 +76,53 @@ class Prefetch:
         return (d for d in found if d.pk != delivery.pk)
 
     def may_have_held(self, event: Event, delivery: Delivery) -> bool:
-        """False when the recipient has no row of the kind held back at all, so no digest."""
+        """False when the recipient has no row of the kind held back since its last push (so no
+        digest); True when it may have, and the policy asks the database."""
         app = delivery.app_name
         if app not in self._held:
-            recipients = {d.recipient_id for d in self._of_app(app)}
-            rows = Delivery.objects.filter(
-                app_name=app,
-                recipient_id__in=recipients,
-                status=DeliveryStatus.SUPPRESSED,
-                error_category__in=policy.HELD,
-            ).exclude(pk__in=list(self._mine))  # this batch's rows: as they are in memory
-            self._held[app] = set(rows.order_by().values_list("kind", "recipient_id").distinct())
-        if (event.kind, event.recipient_id) in self._held[app]:
-            return True
-        return any(held(d) for d in self._others(delivery, event.kind, event.recipient_id))
+            self._held[app] = self._read_held(app)
+        others = self._others(delivery, event.kind, event.recipient_id)
+        if any(held(d) or d.status in policy.SENT for d in others):
+            return True  # this run changed what the database says: ask it
+        return (event.kind, event.recipient_id) in self._held[app]
+
+    def _read_held(self, app: str) -> set[tuple[str, str]]:
+        """The (kind, recipient) pairs of the batch with rows held back after their last push,
+        or with anything unusual about it: for them the policy asks the database."""
+        mine = list(self._mine)  # this batch's rows: as they are in memory
+        recipients = {d.recipient_id for d in self._of_app(app)}
+        held_rows = Delivery.objects.filter(
+            app_name=app,
+            recipient_id__in=recipients,
+            status=DeliveryStatus.SUPPRESSED,
+            error_category__in=policy.HELD,
+        ).exclude(pk__in=mine)
+        latest = {
+            (kind, recipient): at
+            for kind, recipient, at in held_rows.order_by()
+            .values_list("kind", "recipient_id")
+            .annotate(end=Max("finished_at"))
+        }
+        if not latest:
+            return set()
+        pushed = Delivery.objects.filter(
+            app_name=app, recipient_id__in={r for _, r in latest}, status__in=policy.SENT
+        ).exclude(pk__in=mine)
+        unended = Count("pk", filter=Q(finished_at__isnull=True))
+        last = {
+            (kind, recipient): (at, unfinished)
+            for kind, recipient, at, unfinished in pushed.order_by()
+            .values_list("kind", "recipient_id")
+            .annotate(end=Max("finished_at"), unended=unended)
+        }
+        # Held back since the last push: later than the latest sent row's end. A sent row without
+        # an end (never written so) would sort differently per database: ask.
+        return {
+            pair
+            for pair, at in latest.items()
+            if pair not in last or last[pair][1] or at is None or last[pair][0] is None
+            or at > last[pair][0]
+        }  # fmt: skip
 
     def _about_my_subjects(self, app: str, since: datetime) -> Any:
         """The rows about the batch's (kind, recipient, subject) created since ``since`` (and some

@@ -213,6 +213,7 @@ def profile(day: str, spec: str) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow  # 8,000 events: about ten seconds
 @pytest.mark.parametrize("spec", ["off", ""], ids=["policy-off", "policy-default"])
 def test_profile_of_a_backlog_of_200_owners_by_10_visits(
     with_policy, spec, capsys, monkeypatch

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pushworker import batch_send, conf, outbox, ratelimit, records_batch, service
+from pushworker import batch_send, conf, outbox, policy_batch, ratelimit, records_batch, service
 from pushworker.batch_send import Entry
 from pushworker.events import registry
 from pushworker.events.base import Event
@@ -89,6 +89,7 @@ def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
     deadline = time.monotonic() + settings.retry.cap_seconds
     report, plans = Report(), []
     devices = _devices(deliveries, settings)
+    prefetch = policy_batch.Prefetch(deliveries)  # the policy's reads, once for the batch
     for delivery in deliveries:
         event = outbox.event_of(delivery)
         try:
@@ -98,7 +99,7 @@ def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
             report.add(event, service.end(delivery, DeliveryStatus.FAILED, failure))
             continue
         found = devices.get((app.name, delivery.recipient_id), [])
-        planned = service.plan(event, delivery, app, settings, devices=found)
+        planned = service.plan(event, delivery, app, settings, devices=found, prefetch=prefetch)
         if isinstance(planned, service.Outcome):
             report.add(event, planned)
         else:

@@ -26,7 +26,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.core.exceptions import ValidationError
@@ -40,10 +40,19 @@ from pushworker.models import Delivery, DeliveryStatus, PushDevice
 from pushworker.policy_conf import Policy
 from pushworker.records import Failure
 
+if TYPE_CHECKING:
+    from pushworker.policy_batch import Prefetch
+
 log = logging.getLogger("pushworker.policy")
 
 SENT = (DeliveryStatus.SENT, DeliveryStatus.PARTIAL)
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.RETRYING)
 HELD = ("duplicate", "daily_cap")  # reasons of the suppressed rows a digest reports
+# The rows the daily cap counts: sent, or being sent (a request was made). policy_batch.counted
+# says the same of a row in memory.
+COUNTED = Q(status__in=SENT) | Q(
+    status__in=(DeliveryStatus.SENDING, DeliveryStatus.RETRYING), attempts__gt=0
+)
 _PREFIX = "pushworker:policy"
 _DAY_SECONDS = 24 * 3600
 
@@ -79,8 +88,13 @@ def clock() -> datetime:
     return timezone.now()
 
 
-def admit(event: Event, delivery: Delivery, app: AppSettings) -> Decision:
-    """Whether and when ``event`` may be sent; safe to ask again for the same event."""
+def admit(
+    event: Event, delivery: Delivery, app: AppSettings, prefetch: Prefetch | None = None
+) -> Decision:
+    """Whether and when ``event`` may be sent; safe to ask again for the same event.
+
+    ``prefetch``: a batch run's reads of the database for all its events (the same answers).
+    """
     policy, now = app.policy, clock()
     local = now.astimezone(policy.zone)
     end = quiet_end(policy, local)
@@ -89,10 +103,12 @@ def admit(event: Event, delivery: Delivery, app: AppSettings) -> Decision:
     if end is not None and policy.quiet_hours_mode == "hold":
         return Decision(wait=(end - local).total_seconds())
     # Reasons stay free of ids and dates: the suppressed-reason metric labels by their start.
-    if policy.dedup_window and _duplicate_of(event, delivery, policy):
+    if policy.dedup_window and _duplicate_of(event, delivery, policy, prefetch):
         reason = f"duplicate of a push sent within {policy.dedup_window} s"
         return Decision(held=Failure("duplicate", reason))
-    if policy.daily_cap and event.daily_capped and not _within_cap(event, delivery, policy, local):
+    if policy.daily_cap and event.daily_capped and not _within_cap(
+        event, delivery, policy, local, prefetch
+    ):
         reason = f"daily cap of {policy.daily_cap} pushes reached"
         return Decision(held=Failure("daily_cap", reason))
     return Decision(send_at=end)
@@ -121,7 +137,14 @@ def devices(found: list[PushDevice], app: AppSettings) -> list[PushDevice]:
     return list(newest.values())
 
 
-def shape(note: Any, event: Event, delivery: Delivery, app: AppSettings, decision: Decision) -> Any:
+def shape(
+    note: Any,
+    event: Event,
+    delivery: Delivery,
+    app: AppSettings,
+    decision: Decision,
+    prefetch: Prefetch | None = None,
+) -> Any:
     """The kind's notification with the app's identity, channel, lifetime, schedule and digest."""
     policy, changes = app.policy, {}
     if policy.notify_id == "subject":  # repeats about one subject replace each other on Android
@@ -134,27 +157,39 @@ def shape(note: Any, event: Event, delivery: Delivery, app: AppSettings, decisio
         changes["time_to_live_ms"] = policy.time_to_live * 1000
     if decision.send_at is not None:
         changes["time_to_send_ms"] = int(decision.send_at.timestamp() * 1000)
-    # Only dedup and the cap hold events back for a digest; with both off there is none to ask.
-    held = _held_since_last_push(event, delivery) if policy.dedup_window or policy.daily_cap else []
+    # Only dedup and the cap hold events back for a digest; with both off there is none to ask,
+    # nor about a recipient a batch found no held-back row of at all (most of them).
+    asked = (policy.dedup_window or policy.daily_cap) and (
+        prefetch is None or prefetch.may_have_held(event, delivery)
+    )
+    held = _held_since_last_push(event, delivery) if asked else []
     if held and (text := event.digest(held)):
         changes["description"] = text
     return replace(note, **changes) if changes else note
 
 
-def _duplicate_of(event: Event, delivery: Delivery, policy: Policy) -> str | None:
+def dedup_name(app_name: str, kind: str, key: str) -> str:
+    """The Redis key of one dedup window."""
+    tag = hashlib.sha256(f"{app_name}\0{kind}\0{key}".encode()).hexdigest()[:32]
+    return f"{_PREFIX}:dedup:{tag}"
+
+
+def _duplicate_of(
+    event: Event, delivery: Delivery, policy: Policy, prefetch: Prefetch | None
+) -> str | None:
     """The event id this one repeats within the window, or None."""
     key = event.dedup_key()
     if key == event.event_id:  # the kind does not dedup beyond its own event id
         return None
-    tag = hashlib.sha256(f"{delivery.app_name}\0{event.kind}\0{key}".encode()).hexdigest()[:32]
     client = _client()
     if client is not None:
         try:
-            name = f"{_PREFIX}:dedup:{tag}"
+            name = dedup_name(delivery.app_name, event.kind, key)
             if not client.set(name, event.event_id, nx=True, ex=policy.dedup_window):
                 holder = (client.get(name) or b"").decode()
                 if holder and holder != event.event_id:
-                    if _may_push(holder):
+                    known = prefetch.may_push(holder, delivery, policy) if prefetch else None
+                    if _may_push(holder) if known is None else known:
                         return holder
                     # The holder was held back or failed: nothing reached the phone, so this one
                     # takes the window over instead of being called a repeat of nothing.
@@ -165,18 +200,20 @@ def _duplicate_of(event: Event, delivery: Delivery, policy: Policy) -> str | Non
             _unreachable(error)
     # Redis saw no repeat: the database confirms, so a Redis that lost its keys repeats nothing.
     since = timezone.now() - timedelta(seconds=policy.dedup_window)
-    rows = (
-        Delivery.objects.filter(
-            app_name=delivery.app_name,
-            kind=event.kind,
-            recipient_id=event.recipient_id,
-            subject_id=event.subject_id,
-            status__in=SENT,
-            created_at__gte=since,
+    rows = prefetch.sent_since(event, delivery, since) if prefetch else None
+    if rows is None:
+        rows = list(
+            Delivery.objects.filter(
+                app_name=delivery.app_name,
+                kind=event.kind,
+                recipient_id=event.recipient_id,
+                subject_id=event.subject_id,
+                status__in=SENT,
+                created_at__gte=since,
+            )
+            .exclude(pk=delivery.pk)
+            .values_list("event_id", "payload")[:100]
         )
-        .exclude(pk=delivery.pk)
-        .values_list("event_id", "payload")[:100]
-    )
     for event_id, payload in rows:
         other = type(event).from_row(str(event_id), delivery.app_name, event.recipient_id, payload)
         if other.dedup_key() == key:
@@ -186,14 +223,15 @@ def _duplicate_of(event: Event, delivery: Delivery, policy: Policy) -> str | Non
 
 def _may_push(event_id: str) -> bool:
     """Whether the event holding a dedup window was sent, or may still be."""
-    pending = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.RETRYING)
     try:
-        return Delivery.objects.filter(event_id=event_id, status__in=(*SENT, *pending)).exists()
+        return Delivery.objects.filter(event_id=event_id, status__in=(*SENT, *PENDING)).exists()
     except (ValueError, ValidationError):  # not an event id: nothing was pushed under it
         return False
 
 
-def _within_cap(event: Event, delivery: Delivery, policy: Policy, local: datetime) -> bool:
+def _within_cap(
+    event: Event, delivery: Delivery, policy: Policy, local: datetime, prefetch: Prefetch | None
+) -> bool:
     """Admit the event into today's cap (atomically in Redis), or answer False: the cap is full."""
     client = _client()
     if client is not None:
@@ -202,21 +240,24 @@ def _within_cap(event: Event, delivery: Delivery, policy: Policy, local: datetim
         try:
             admitted = int(client.eval(_ADMIT, 1, name, *args, "0"))
             if admitted == -1:  # a new day, or Redis lost the set: seed it from the record
-                seeds = _admitted_today(event, delivery, local)
+                seeds = _admitted_today(event, delivery, local, prefetch)
                 admitted = int(client.eval(_ADMIT, 1, name, *args, "1", *seeds))
             return admitted == 1
         except (redis.RedisError, OSError) as error:
             _unreachable(error)
-    admitted_ids = _admitted_today(event, delivery, local)
+    admitted_ids = _admitted_today(event, delivery, local, prefetch)
     return event.event_id in admitted_ids or len(admitted_ids) < policy.daily_cap
 
 
-def _admitted_today(event: Event, delivery: Delivery, local: datetime) -> list[str]:
+def _admitted_today(
+    event: Event, delivery: Delivery, local: datetime, prefetch: Prefetch | None = None
+) -> list[str]:
     """Event ids of the recipient's rows of this kind sent, or being sent, since local midnight."""
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    in_flight = Q(status__in=(DeliveryStatus.SENDING, DeliveryStatus.RETRYING), attempts__gt=0)
+    if prefetch is not None:
+        return prefetch.admitted_since(event, delivery, midnight)
     rows = Delivery.objects.filter(
-        Q(status__in=SENT) | in_flight,
+        COUNTED,
         app_name=delivery.app_name,
         kind=event.kind,
         recipient_id=event.recipient_id,

@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pushworker import conf, policy, ratelimit, records, routing, sending
 from pushworker.events.base import Event
 from pushworker.mipush import InvalidMessageError, SendResult
 from pushworker.models import TERMINAL_STATUSES, Delivery, DeliveryStatus, PushDevice
 from pushworker.records import Failure
+
+if TYPE_CHECKING:
+    from pushworker.policy_batch import Prefetch
 
 log = logging.getLogger("pushworker.delivery")
 
@@ -113,11 +117,12 @@ def plan(
     app: conf.AppSettings,
     settings: conf.Settings,
     devices: list[PushDevice] | None = None,
+    prefetch: Prefetch | None = None,
 ) -> Outcome | Planned:
     """What a claimed delivery sends, or how it ended (suppressed, no device, dead, held back).
 
     ``devices``: the recipient's active devices when the caller read them already (a batch reads
-    every recipient's in one query).
+    every recipient's in one query); ``prefetch``: the policy's reads for the whole batch.
     """
     # A delivery that never made a request (the usual case) has no history worth a query.
     past = records.history(delivery) if delivery.attempts else records.History()
@@ -130,7 +135,7 @@ def plan(
     # The delivery policy runs once per event before its first request: a run that resumes a
     # partly sent delivery was admitted already, and asking again could hold back the rest.
     resumed = past.sent or past.maybe_sent
-    decision = policy.Decision() if resumed else policy.admit(event, delivery, app)
+    decision = policy.Decision() if resumed else policy.admit(event, delivery, app, prefetch)
     if decision.held is not None:
         return end(delivery, DeliveryStatus.SUPPRESSED, decision.held)
     if decision.wait is not None:
@@ -146,7 +151,7 @@ def plan(
     if not devices and not past.sent:
         return end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
-    note = policy.shape(event.notification(settings), event, delivery, app, decision)
+    note = policy.shape(event.notification(settings), event, delivery, app, decision, prefetch)
     planned = Planned(event, delivery, app, past)
     for unit in routing.plan(devices, app, skip=past.sent):
         if unit.credentials is None:

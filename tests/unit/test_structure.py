@@ -117,6 +117,7 @@ MANAGER_USERS = (
     "records.py", "records_batch.py", "outbox.py", "purge.py", "admin/", "devices.py", "cli.py",
     "api/", "demo/",
     "policy.py",  # the delivery policy reads the record of what was sent and held back
+    "policy_batch.py",  # the same reads, once for a batch run
     "migrations/", "stats.py",
 )  # fmt: skip
 
@@ -173,8 +174,8 @@ def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
     # tasks -> service -> (records, routing, content, sending) -> mipush: docs/architecture.md.
     assert "service" in pushworker_modules("tasks")
     assert pushworker_modules("service") <= {
-        "conf", "content", "events", "mipush", "models", "nicknames", "policy", "ratelimit",
-        "records", "routing", "sending",
+        "conf", "content", "events", "mipush", "models", "nicknames", "policy", "policy_batch",
+        "ratelimit", "records", "routing", "sending",
     }  # fmt: skip
     assert "sending" in pushworker_modules("service")
     assert pushworker_modules("sending") <= {

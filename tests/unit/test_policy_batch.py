@@ -1,0 +1,241 @@
+"""The delivery policy in batch runs (pushworker.batch → policy): the same decisions as one event
+at a time, with a private redis-server, the real emulator, and a profile of a backlog's cost."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+from django.db import connection
+
+from pushworker import batch, conf, policy, policy_batch, records
+from pushworker.events import GoodsVisit
+from pushworker.models import Delivery, PushDevice
+from tests.support.redis_server import RedisServer
+from tests.unit.environment import emulator_env
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(private_redis: RedisServer) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(private_redis.url)
+    connection.flushall()
+    policy.use(connection)
+    yield connection
+    policy.use(None)
+    connection.close()
+
+
+@pytest.fixture
+def with_policy(fresh_emulator, configure, client):
+    """``with_policy(spec, batch_size)``: batch runs sending to the emulator with that policy."""
+
+    def apply(spec: str = "", batch_size: int = 100) -> object:
+        env = emulator_env(fresh_emulator, PUSHWORKER_POLICY=spec)
+        configure(**env, PUSHWORKER_BATCH_SIZE=str(batch_size))
+        return fresh_emulator
+
+    return apply
+
+
+def queued(owner: str, visitor: str, goods: str = "g-1") -> GoodsVisit:
+    """A visit left as a backlog row (no message carries it), for a batch run to claim."""
+    PushDevice.objects.get_or_create(user_id=owner, app_name="qqc", os_type="android")
+    event = GoodsVisit.from_call(owner, visitor, goods, "青花瓷碗", "小明")
+    records.ensure(event, "qqc", published=False)
+    return event
+
+
+def drain(run_id: str = "run") -> dict[str, int]:
+    """Claim and deliver until the backlog is empty; the outcomes of all runs."""
+    settings, counts, n = conf.get(), {}, 0
+    while claimed := batch.claim(f"{run_id}-{n}", settings).deliveries:
+        for status, count in batch.deliver(claimed, settings).counts.items():
+            counts[status] = counts.get(status, 0) + count
+        n += 1
+    return counts
+
+
+def outcomes(events: list[GoodsVisit]) -> list[tuple[str, str]]:
+    rows = {str(d.event_id): d for d in Delivery.objects.all()}
+    return [(rows[e.event_id].status, rows[e.event_id].error_category) for e in events]
+
+
+def test_the_same_buyer_twice_in_one_batch_is_one_push(with_policy) -> None:
+    emulator = with_policy()
+    events = [queued("o1", "v1"), queued("o2", "v1"), queued("o1", "v1"), queued("o1", "v1")]
+    assert drain() == {"sent": 2, "suppressed": 2}
+    repeat = ("suppressed", "duplicate")
+    assert outcomes(events) == [("sent", ""), ("sent", ""), repeat, repeat]
+    assert len(emulator.messages()) == 2
+
+
+def test_the_daily_cap_is_reached_inside_one_batch(with_policy) -> None:
+    emulator = with_policy("DAILY_CAP=3")
+    events = [queued("o1", f"v{n}") for n in range(5)] + [queued("o2", "v1")]
+    assert drain() == {"sent": 4, "suppressed": 2}
+    assert [c for _, c in outcomes(events)] == ["", "", "", "daily_cap", "daily_cap", ""]
+    assert len(emulator.messages()) == 4
+
+
+def test_a_repeat_held_by_the_cap_hands_the_window_to_the_next_visit_in_the_batch(
+    with_policy,
+) -> None:
+    with_policy("DAILY_CAP=1")
+    first = queued("o1", "v1")
+    drain("day")  # the cap of 1 is used
+    # A visit held by the cap holds no dedup window: its repeat is held by the cap, not a repeat.
+    events = [queued("o1", "v2"), queued("o1", "v2")]
+    assert drain() == {"suppressed": 2}
+    assert outcomes([first, *events]) == [("sent", ""), *[("suppressed", "daily_cap")] * 2]
+
+
+def test_a_push_after_held_ones_is_a_digest_in_a_batch_and_the_next_batch(with_policy) -> None:
+    emulator = with_policy("DAILY_CAP=0")
+    queued("o1", "v1")
+    queued("o2", "v1")
+    drain("one")
+    # o1: a repeat (held back), then another buyer in the same batch: that push says both.
+    events = [queued("o1", "v1"), queued("o1", "v2"), queued("o2", "v2")]
+    assert drain("two") == {"sent": 2, "suppressed": 1}
+    assert outcomes(events)[0] == ("suppressed", "duplicate")
+    texts = {m["targets"][0]: m["fields"]["description"] for m in emulator.messages()[2:]}
+    assert texts == {
+        "QQC_o1": "2 位用户浏览了您的商品【青花瓷碗】",
+        "QQC_o2": "【小明】刚刚浏览了您的商品【青花瓷碗】~",
+    }
+    queued("o1", "v1")  # a repeat again, held; the next batch's push says it
+    queued("o1", "v4")
+    drain("three")
+    last = emulator.messages()[-1]["fields"]["description"]
+    assert last == "2 位用户浏览了您的商品【青花瓷碗】"
+
+
+def mixed_backlog(draw: random.Random, n: int) -> list[GoodsVisit]:
+    """``n`` visits to 30 owners by 6 buyers of 3 goods: repeats, caps and digests."""
+    return [
+        queued(f"o{draw.randrange(30)}", f"v{draw.randrange(6)}", f"g{draw.randrange(3)}")
+        for _ in range(n)
+    ]
+
+
+def replay(emulator, client) -> list[object]:
+    """Three backlogs in batches of 50: with Redis, after Redis lost its data, without Redis."""
+    draw, seen = random.Random(9), []
+    for step in ("redis", "lost", "none"):
+        if step == "lost":
+            client.flushall()
+        if step == "none":
+            policy.use(None)  # no worker app installed: the database alone answers
+        events = mixed_backlog(draw, 150)
+        drain(step)
+        seen += outcomes(events)
+    policy.use(client)
+    pushes = sorted((m["targets"][0], m["fields"]["description"]) for m in emulator.messages())
+    return [seen, pushes]
+
+
+def test_a_batch_decides_as_it_did_without_the_batch_reads(with_policy, client, monkeypatch):
+    """The same backlogs with and without policy_batch.Prefetch: the same outcome for every
+    event and the same pushes (digests included)."""
+    emulator = with_policy(batch_size=50)
+    noon = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=12)
+    monkeypatch.setattr(policy, "clock", lambda: noon)  # one day in the app's zone throughout
+    with_reads = replay(emulator, client)
+    Delivery.objects.all().delete()
+    client.flushall()
+    emulator.reset()
+    monkeypatch.setattr(policy_batch, "Prefetch", lambda deliveries: None)
+    assert replay(emulator, client) == with_reads
+    statuses = [status for status, _ in with_reads[0]]
+    assert {c for _, c in with_reads[0]} >= {"", "duplicate", "daily_cap"}
+    assert len(statuses) == 450 and any(" 位用户" in text for _, text in with_reads[1])
+
+
+def test_a_row_of_the_batch_with_a_request_made_counts_toward_the_cap_as_in_the_database(
+    with_policy,
+) -> None:
+    with_policy()
+    first, second = queued("o1", "v1"), queued("o1", "v2")
+    claimed = batch.claim("run", conf.get()).deliveries
+    Delivery.objects.filter(event_id=first.event_id).update(attempts=1)  # a dead run's request
+    claimed[0].attempts = 1
+    local = policy.clock().astimezone(ZoneInfo("Asia/Shanghai"))
+    reads = policy_batch.Prefetch(claimed)
+    for event, row in zip((first, second), claimed, strict=True):
+        alone = policy._admitted_today(event, row, local)
+        assert policy._admitted_today(event, row, local, reads) == alone
+    assert policy._admitted_today(second, claimed[1], local, reads) == [first.event_id]
+
+
+def test_a_batch_asks_for_a_digest_only_about_recipients_held_back_since_their_last_push(
+    with_policy,
+) -> None:
+    with_policy("DAILY_CAP=0")
+    for owner in ("before", "after", "never"):
+        queued(owner, "v1")
+    drain("one")
+    queued("before", "v1")  # a repeat held back, then a push: the digest said it
+    queued("before", "v2")
+    queued("after", "v2")  # a push, then a repeat held back: the next push says it
+    drain("two")
+    queued("after", "v2")
+    drain("three")
+    events = {owner: queued(owner, "v9") for owner in ("before", "after", "never")}
+    claimed = batch.claim("run", conf.get()).deliveries
+    reads = policy_batch.Prefetch(claimed)
+    asked = {}
+    for row in claimed:
+        event = events[row.recipient_id]
+        alone = policy._held_since_last_push(event, row)
+        asked[row.recipient_id] = (reads.may_have_held(event, row), len(alone))
+    assert asked == {"before": (False, 0), "after": (True, 1), "never": (False, 0)}
+
+
+def profile(day: str, spec: str) -> dict[str, int]:
+    """Drain the backlog, printing the worker's CPU per event and the statements per batch."""
+    statements: list[str] = []
+    started, cpu = time.thread_time(), time.process_time()
+    with connection.execute_wrapper(lambda run, sql, *a: statements.append(sql) or run(sql, *a)):
+        counts = drain(day)
+    worker_ms = (time.thread_time() - started) * 1000 / 2000
+    process_ms = (time.process_time() - cpu) * 1000 / 2000
+    print(
+        f"\n[policy {spec or 'default'}, {day}] {dict(sorted(counts.items()))}: "
+        f"{worker_ms:.2f} ms worker thread CPU/event, "
+        f"{process_ms:.2f} ms process CPU/event (emulator included), "
+        f"{len(statements) / 20:.0f} statements per batch of 100"
+    )
+    return counts
+
+
+@pytest.mark.slow  # 8,000 events: about ten seconds
+@pytest.mark.parametrize("spec", ["off", ""], ids=["policy-off", "policy-default"])
+def test_profile_of_a_backlog_of_200_owners_by_10_visits(
+    with_policy, spec, capsys, monkeypatch
+) -> None:
+    """Not a timed test: it prints the worker's CPU per event and the statements per batch, and
+    pins only the decisions. 6 buyers in 10 visits a day: 5 pushes, a cap, 4 repeats; the next
+    day (other goods) the owners have rows held back the day before: one digest each."""
+    emulator = with_policy(spec)
+    noon = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=12)
+    for day, goods in (("day 1", "g-1"), ("day 2", "g-2")):
+        monkeypatch.setattr(policy, "clock", lambda moment=noon: moment)
+        for n in range(10):  # visit by visit, so each batch holds half the owners once
+            for owner in range(200):
+                queued(f"o{owner}", f"v{n % 6}", goods)
+        with capsys.disabled():
+            counts = profile(day, spec)
+        if spec == "off":
+            assert counts == {"sent": 2000}
+        else:
+            assert counts == {"sent": 1000, "suppressed": 1000}
+        noon += timedelta(days=1)
+    digests = [m for m in emulator.messages() if "位用户" in m["fields"]["description"]]
+    assert len(digests) == (0 if spec == "off" else 200)

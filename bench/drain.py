@@ -93,8 +93,10 @@ def drain(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
             done = _shop.finished()
             if done >= args.events:
                 break
-            if not uss_warm and done >= min(1000, args.events // 10):
-                uss_warm = uss_bytes(worker.pid)  # past the first tasks' lazy imports and pools
+            if not uss_warm and done >= args.events // 2:
+                # Half-way: past the first runs' lazy imports, pools and copy-on-write, so the
+                # second half's growth is what a leak would show.
+                uss_warm = uss_bytes(worker.pid)
             time.sleep(0.2)  # the poll shares the worker's CPUs; rates come from timestamps
         wall = time.monotonic() - t0
         cpu_done, uss_done = cpu_seconds(worker.pid), uss_bytes(worker.pid)

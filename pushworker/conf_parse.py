@@ -271,7 +271,7 @@ def parse(
         nickname_resolver=reader.text(("NICKNAME_RESOLVER",), *RESOLVER),
         unknown_visitor_name=reader.text(("UNKNOWN_VISITOR_NAME",), "访客", NAME_SHAPE, A_NAME),
         metrics_port=number("METRICS_PORT", 0, minimum=0, integer=True),  # 0: no /metrics
-        batch_size=number("BATCH_SIZE", 100, minimum=1, maximum=1000, integer=True),
+        batch_size=number("BATCH_SIZE", 200, minimum=1, maximum=1000, integer=True),
         backlog_threshold=number("BACKLOG_THRESHOLD", 20, minimum=0, integer=True),
         credential_problems=tuple(str(p) for p in reader.problems if p.credentials),
     )

@@ -158,7 +158,7 @@ class Settings:
     nickname_resolver: str
     unknown_visitor_name: str
     metrics_port: int = 0  # the worker's /metrics port; 0: not served
-    batch_size: int = 100  # events per batch run and per Xiaomi multi_messages request
+    batch_size: int = 200  # events per batch run and targets per Xiaomi multi_messages request
     backlog_threshold: int = 20  # queued messages from which new events join the batch drain
     receipts: ReceiptSettings = ReceiptSettings()  # filled by pushworker.conf_receipts
     credential_problems: tuple[str, ...] = ()

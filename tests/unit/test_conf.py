@@ -141,6 +141,9 @@ def test_values_are_stripped_and_empty_values_mean_the_default() -> None:
         ("PUSHWORKER_RETRY_BASE", "-1", "must be at least 0"),
         ("PUSHWORKER_ENQUEUE_BUDGET_MS", "5", "must be at least 10"),
         ("PUSHWORKER_MAX_CRASHES", "0", "must be at least 1"),
+        ("PUSHWORKER_BATCH_SIZE", "5000", "must be at most 1000"),  # Xiaomi's targets per request
+        ("PUSHWORKER_BATCH_SIZE", "0", "must be at least 1"),
+        ("PUSHWORKER_BACKLOG_THRESHOLD", "-1", "must be at least 0"),
         ("PUSHWORKER_VISIBILITY_TIMEOUT", "soon", "must be an integer"),
         ("PUSHWORKER_ENQUEUE_OUTBOX", "sometimes", "must be one of always, on-failure, got 'some"),
         ("MIPUSH_PRODUCTION_URL", "api.xmpush.xiaomi.com", "must be an http:// or https:// URL"),

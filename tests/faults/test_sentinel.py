@@ -33,6 +33,8 @@ HARDENED = "pushworker.transport:SentinelTransport"  # how Celery names the tran
 @contextmanager
 def producer_on(env: dict[str, str]) -> Iterator[None]:
     """This process's Celery app publishes with the broker settings ``env`` gives the service."""
+    from kombu import pools
+
     from pushworker import celeryconfig, conf, integration
     from pushworker.celery import app
 
@@ -45,6 +47,10 @@ def producer_on(env: dict[str, str]) -> Iterator[None]:
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        # kombu's own registry keeps a producer pool per broker URL over the pool just closed:
+        # the later tests' first publish would find it closed ("Acquire on closed pool") and
+        # every event of theirs would go through the outbox relay instead of its own message.
+        pools.reset()
         app.conf.update(values)
 
     switch(dict(zip(keys, (url, transport, integration.transport_options(conf.get(), options)),

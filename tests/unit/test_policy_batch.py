@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from django.db import connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from django.db import connection
 
 from pushworker import batch, conf, policy, policy_batch, records, service
 from pushworker.events import GoodsVisit
@@ -205,12 +205,16 @@ def test_two_pushes_to_one_owner_in_a_batch_say_the_digest_once(backend) -> None
     drain("one")
     # A repeat held; a push saying both; a push with nothing held since the one before it; a
     # repeat held after it; a push saying that one.
-    events = [queued("o1", v) for v in ("v1", "v2", "v3", "v2", "v4")]
-    assert drain("two") == {"sent": 3, "suppressed": 2}
-    assert [c for _, c in outcomes(events)] == ["duplicate", "", "", "duplicate", ""]
+    # A repeat held after the last push: the next batch's push says it.
+    events = [queued("o1", v) for v in ("v1", "v2", "v3", "v2", "v4", "v4")]
+    assert drain("two") == {"sent": 3, "suppressed": 3}
+    assert [c for _, c in outcomes(events)] == ["duplicate", "", "", "duplicate", "", "duplicate"]
     texts = sorted(m["fields"]["description"] for m in emulator.messages()[1:])
     digest, alone = "2 位用户浏览了您的商品【青花瓷碗】", "【小明】刚刚浏览了您的商品【青花瓷碗】~"
     assert texts == [digest, digest, alone]
+    queued("o1", "v5")
+    drain("three")
+    assert emulator.messages()[-1]["fields"]["description"] == digest
 
 
 def test_a_row_of_the_batch_with_a_request_made_counts_toward_the_cap_as_in_the_database(

@@ -104,9 +104,14 @@ def deliver(deliveries: Sequence[Delivery], settings: conf.Settings) -> Report:
             report.add(event, planned)
         else:
             plans.append(planned)
+            if planned.units:  # it goes out: the batch's later events count it as sent
+                prefetch.admitted(delivery)
     entries = {id(p): [Entry(p, unit, fields) for unit, fields in p.units] for p in plans}
     _send(entries, settings, deadline)
     _judge(plans, entries, settings, report)
+    # Rows held back after a push to the same recipient ended at planning, before that push ended;
+    # one event after another they end after it, and the recipient's next push says them.
+    records_batch.finish_later(prefetch.held_after_pushes())
     return report
 
 

@@ -157,12 +157,12 @@ def shape(
         changes["time_to_live_ms"] = policy.time_to_live * 1000
     if decision.send_at is not None:
         changes["time_to_send_ms"] = int(decision.send_at.timestamp() * 1000)
-    # Only dedup and the cap hold events back for a digest; with both off there is none to ask,
-    # nor about a recipient a batch found no held-back row of at all (most of them).
-    asked = (policy.dedup_window or policy.daily_cap) and (
-        prefetch is None or prefetch.may_have_held(event, delivery)
-    )
-    held = _held_since_last_push(event, delivery) if asked else []
+    # Only dedup and the cap hold events back for a digest: with both off there is none to ask.
+    # A batch knows the answer for most recipients (policy_batch.Prefetch.held_since_last_push).
+    held: list[Event] | None = []
+    if policy.dedup_window or policy.daily_cap:
+        held = prefetch.held_since_last_push(event, delivery) if prefetch else None
+        held = _held_since_last_push(event, delivery) if held is None else held
     if held and (text := event.digest(held)):
         changes["description"] = text
     return replace(note, **changes) if changes else note

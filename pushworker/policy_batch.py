@@ -8,6 +8,12 @@ has changed them since (the ``Delivery`` instances ``records.finish`` updates: a
 three events earlier is known to the fourth). An answer that could be incomplete is ``None``, and
 the policy asks the database as before.
 
+One thing the database cannot say yet: the batch sends nothing until every event is planned, so
+an event admitted earlier in the batch is not sent when a later one is decided, as it would be one
+event after another. The run says which events it will send (:meth:`Prefetch.admitted`), and the
+answers count them as the database counts sent rows: within the daily cap, a dedup window's
+confirmation, and the recipient's last push for a digest (so a digest is said once).
+
 Rows other workers change meanwhile are seen as of the read, one batch's planning earlier than a
 query per event would see them. Between workers Redis decides (dedup windows, cap sets); these
 reads are its confirmation after a loss, the digest's rows and a window holder's state, where the
@@ -57,6 +63,8 @@ class Prefetch:
 
     def __init__(self, deliveries: Sequence[Delivery]) -> None:
         self._mine = {d.pk: d for d in deliveries}
+        self._order = {d.pk: n for n, d in enumerate(deliveries)}  # claim order
+        self._sending: set[Any] = set()  # the rows the run will send (admitted, with devices)
         self._by_event = {str(d.event_id): d for d in deliveries}
         self._by_recipient: dict[tuple[str, str, str], list[Delivery]] = {}
         for d in deliveries:
@@ -67,6 +75,14 @@ class Prefetch:
         self._states: dict[str, dict[str, str]] = {}  # per app: event id -> status, of rows read
         self._counted: dict[tuple[str, str, datetime], dict[str, dict[int, str]]] = {}
 
+    def admitted(self, delivery: Delivery) -> None:
+        """The run will send ``delivery``: to the events after it, it is as good as sent."""
+        self._sending.add(delivery.pk)
+
+    def _pushed(self, delivery: Delivery) -> bool:
+        """Whether a row of the batch is sent, or will be, as far as later events are concerned."""
+        return delivery.status in policy.SENT or delivery.pk in self._sending
+
     def _of_app(self, app_name: str) -> list[Delivery]:
         return [d for d in self._mine.values() if d.app_name == app_name]
 
@@ -74,6 +90,34 @@ class Prefetch:
         """This batch's other rows of the same app, kind and recipient."""
         found = self._by_recipient.get((delivery.app_name, kind, recipient), ())
         return (d for d in found if d.pk != delivery.pk)
+
+    def held_since_last_push(self, event: Event, delivery: Delivery) -> list[Event] | None:
+        """The recipient's events of the kind held back since its last push, as they would be
+        one event after another in claim order; None: the policy asks the database."""
+        mine = self._order[delivery.pk]
+        before = [
+            d for d in self._others(delivery, event.kind, event.recipient_id)
+            if self._order[d.pk] < mine
+        ]  # fmt: skip
+        pushes = [n for n, d in enumerate(before) if self._pushed(d)]
+        if not pushes:  # the last push is in the database (held rows of this run are there too)
+            return None if self.may_have_held(event, delivery) else []
+        # A push earlier in this batch is the last one: only what was held after it is said.
+        return [
+            type(event).from_row(str(d.event_id), d.app_name, event.recipient_id, d.payload)
+            for d in before[pushes[-1] + 1 :]
+            if held(d)
+        ]
+
+    def held_after_pushes(self) -> list[Delivery]:
+        """The rows held back after the recipient's last admitted push in claim order (those
+        before it were said by a push of this run)."""
+        late: list[Delivery] = []
+        for rows in self._by_recipient.values():  # each in claim order
+            pushes = [n for n, d in enumerate(rows) if d.pk in self._sending]
+            if pushes:
+                late += [d for d in rows[pushes[-1] + 1 :] if held(d)]
+        return late
 
     def may_have_held(self, event: Event, delivery: Delivery) -> bool:
         """False when the recipient has no row of the kind held back since its last push (so no
@@ -160,8 +204,7 @@ class Prefetch:
         rows += [
             (str(d.event_id), d.payload)
             for d in self._others(delivery, event.kind, event.recipient_id)
-            if d.subject_id == event.subject_id and d.status in policy.SENT
-            and d.created_at >= since
+            if d.subject_id == event.subject_id and self._pushed(d) and d.created_at >= since
         ]  # fmt: skip
         return rows if len(rows) < SUBJECT_LIMIT else None
 
@@ -200,5 +243,5 @@ class Prefetch:
         return ids + [
             str(d.event_id)
             for d in self._others(delivery, event.kind, event.recipient_id)
-            if counted(d) and d.created_at >= midnight
+            if (counted(d) or d.pk in self._sending) and d.created_at >= midnight
         ]

@@ -152,3 +152,15 @@ def finish_sent(deliveries: Sequence[Delivery], result: SendResult) -> None:
     for delivery in deliveries:
         delivery.status = DeliveryStatus.SENT
         metrics.delivery_finished(delivery, DeliveryStatus.SENT)
+
+
+def finish_later(deliveries: Sequence[Delivery]) -> None:
+    """Move the end of rows held back during planning to now, after the run's sent rows (the
+    policy reads what was held since a recipient's last push by these times)."""
+    if deliveries:
+        now = timezone.now()
+        Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+            finished_at=now, updated_at=now
+        )
+        for delivery in deliveries:
+            delivery.finished_at = delivery.updated_at = now

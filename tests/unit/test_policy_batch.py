@@ -4,6 +4,7 @@ at a time, with a private redis-server, the real emulator, and a profile of a ba
 from __future__ import annotations
 
 import random
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -12,8 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 from django.db import connection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from pushworker import batch, conf, policy, policy_batch, records
+from pushworker import batch, conf, policy, policy_batch, records, service
 from pushworker.events import GoodsVisit
 from pushworker.models import Delivery, PushDevice
 from tests.support.redis_server import RedisServer
@@ -44,6 +47,26 @@ def with_policy(fresh_emulator, configure, client):
     return apply
 
 
+@pytest.fixture(params=["redis", "no-redis", "redis-down"])
+def backend(request, with_policy):
+    """``with_policy`` with Redis, without it (the database alone answers), or with a Redis that
+    refuses every connection (the same fallback, through the error path)."""
+
+    def apply(spec: str = "", batch_size: int = 100) -> object:
+        emulator = with_policy(spec, batch_size)
+        if request.param == "no-redis":
+            policy.use(None)  # no worker app installed: no limiter, no client
+        if request.param == "redis-down":
+            with socket.socket() as probe:  # a free port: nothing listens on it
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            # No retries: redis-py's default backoff would spend seconds per call on a dead port.
+            policy.use(redis.Redis(port=port, retry=Retry(NoBackoff(), 0)))
+        return emulator
+
+    return apply
+
+
 def queued(owner: str, visitor: str, goods: str = "g-1") -> GoodsVisit:
     """A visit left as a backlog row (no message carries it), for a batch run to claim."""
     PushDevice.objects.get_or_create(user_id=owner, app_name="qqc", os_type="android")
@@ -60,6 +83,13 @@ def drain(run_id: str = "run") -> dict[str, int]:
             counts[status] = counts.get(status, 0) + count
         n += 1
     return counts
+
+
+def one_by_one(events: list[GoodsVisit]) -> None:
+    """The one-event path: each event decided and sent after the previous one ended, in claim
+    order (the order batch runs claim them in: oldest first)."""
+    for event in events:
+        service.deliver(event)
 
 
 def outcomes(events: list[GoodsVisit]) -> list[tuple[str, str]]:
@@ -125,8 +155,9 @@ def mixed_backlog(draw: random.Random, n: int) -> list[GoodsVisit]:
     ]
 
 
-def replay(emulator, client) -> list[object]:
-    """Three backlogs in batches of 50: with Redis, after Redis lost its data, without Redis."""
+def replay(emulator, client, run) -> list[object]:
+    """Three backlogs: with Redis, after Redis lost its data, without Redis; ``run(step, events)``
+    delivers each."""
     draw, seen = random.Random(9), []
     for step in ("redis", "lost", "none"):
         if step == "lost":
@@ -134,28 +165,56 @@ def replay(emulator, client) -> list[object]:
         if step == "none":
             policy.use(None)  # no worker app installed: the database alone answers
         events = mixed_backlog(draw, 150)
-        drain(step)
+        run(step, events)
         seen += outcomes(events)
     policy.use(client)
     pushes = sorted((m["targets"][0], m["fields"]["description"]) for m in emulator.messages())
     return [seen, pushes]
 
 
-def test_a_batch_decides_as_it_did_without_the_batch_reads(with_policy, client, monkeypatch):
-    """The same backlogs with and without policy_batch.Prefetch: the same outcome for every
-    event and the same pushes (digests included)."""
+def test_batches_decide_as_their_events_one_after_another_in_claim_order(
+    with_policy, client, monkeypatch
+):
+    """The same backlogs in batches of 50 and through the one-event path: the same outcome for
+    every event and the same pushes (digests included)."""
     emulator = with_policy(batch_size=50)
     noon = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=12)
     monkeypatch.setattr(policy, "clock", lambda: noon)  # one day in the app's zone throughout
-    with_reads = replay(emulator, client)
+    in_batches = replay(emulator, client, lambda step, events: drain(step))
     Delivery.objects.all().delete()
     client.flushall()
     emulator.reset()
-    monkeypatch.setattr(policy_batch, "Prefetch", lambda deliveries: None)
-    assert replay(emulator, client) == with_reads
-    statuses = [status for status, _ in with_reads[0]]
-    assert {c for _, c in with_reads[0]} >= {"", "duplicate", "daily_cap"}
-    assert len(statuses) == 450 and any(" 位用户" in text for _, text in with_reads[1])
+    assert replay(emulator, client, lambda step, events: one_by_one(events)) == in_batches
+    statuses = [status for status, _ in in_batches[0]]
+    assert {c for _, c in in_batches[0]} >= {"", "duplicate", "daily_cap"}
+    assert len(statuses) == 450 and any(" 位用户" in text for _, text in in_batches[1])
+
+
+def test_the_cap_and_dedup_hold_inside_one_batch_with_or_without_redis(backend) -> None:
+    emulator = backend("DAILY_CAP=5")
+    events = [queued("o1", f"v{n}") for n in range(8)] + [queued("o2", "v1"), queued("o2", "v1")]
+    assert drain() == {"sent": 6, "suppressed": 4}
+    held = ["daily_cap"] * 3
+    assert [c for _, c in outcomes(events)] == ["", "", "", "", "", *held, "", "duplicate"]
+    assert len(emulator.messages()) == 6
+
+
+def test_two_pushes_to_one_owner_in_a_batch_say_the_digest_once(backend) -> None:
+    emulator = backend("DAILY_CAP=0")
+    queued("o1", "v1")
+    drain("one")
+    # A repeat held; a push saying both; a push with nothing held since the one before it; a
+    # repeat held after it; a push saying that one.
+    # A repeat held after the last push: the next batch's push says it.
+    events = [queued("o1", v) for v in ("v1", "v2", "v3", "v2", "v4", "v4")]
+    assert drain("two") == {"sent": 3, "suppressed": 3}
+    assert [c for _, c in outcomes(events)] == ["duplicate", "", "", "duplicate", "", "duplicate"]
+    texts = sorted(m["fields"]["description"] for m in emulator.messages()[1:])
+    digest, alone = "2 位用户浏览了您的商品【青花瓷碗】", "【小明】刚刚浏览了您的商品【青花瓷碗】~"
+    assert texts == [digest, digest, alone]
+    queued("o1", "v5")
+    drain("three")
+    assert emulator.messages()[-1]["fields"]["description"] == digest
 
 
 def test_a_row_of_the_batch_with_a_request_made_counts_toward_the_cap_as_in_the_database(

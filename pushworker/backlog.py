@@ -110,9 +110,3 @@ def settle(app: Any) -> None:
     found = client(app)
     if found is not None:
         found.delete(FLAG)
-
-
-def draining(app: Any) -> bool:
-    """Whether the flag is set (a drain is running or was kicked)."""
-    found = client(app)
-    return bool(found is not None and found.exists(FLAG))

@@ -163,13 +163,13 @@ def test_delay_on_commit_publishes_and_marks_the_row_when_the_queue_is_short(
     assert len(task.calls) == 1 and published_at(event) is not None
 
 
-def test_kick_settle_and_draining(setup, broker, redis_url) -> None:
+def test_kick_sets_the_flag_and_settle_deletes_it(setup, broker, redis_url) -> None:
     app = app_on(redis_url)
-    assert not backlog.draining(app)
+    assert not broker.exists(backlog.FLAG)
     assert backlog.kick(app) is True
-    assert backlog.draining(app) and drains(broker) == 1
+    assert broker.exists(backlog.FLAG) and drains(broker) == 1
     backlog.settle(app)
-    assert not backlog.draining(app)
+    assert not broker.exists(backlog.FLAG)
 
 
 def test_a_broker_that_is_not_redis_has_no_backlog(setup) -> None:

@@ -20,12 +20,10 @@ logging) shows up in the ratio. Nothing is asserted about wall-clock time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, database, ms, percentile, redis_binary, table, timed, versions  # noqa: E402
+from _stack import stop  # noqa: E402
 
 PACKAGE = "com.example.shop"
 OWNERS = 100
@@ -168,18 +167,6 @@ def _cpu_by_process() -> dict[int, tuple[str, float]]:
     return found
 
 
-def _stop(process: subprocess.Popen | None, timeout: float = 15) -> None:
-    if process is None:
-        return
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=timeout)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
-
-
 def _prefill(events: int, broker_url: str) -> tuple[list[float], float]:
     """Set Django up, register the owners' devices, enqueue ``events`` through the web path."""
     import django
@@ -295,8 +282,8 @@ def run(args: argparse.Namespace, tmp: Path, redis_url: str) -> dict:
             drain, statuses = _outcome()
             accepted = _emulator_stats(production).get("messages")
         finally:
-            _stop(worker)
-            _stop(emulator)
+            stop(worker)
+            stop(emulator)
             from django.db import connections
 
             connections.close_all()  # before the benchmark database is dropped

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import socket
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,24 +18,14 @@ from redis.retry import Retry
 from pushworker import batch, conf, policy, policy_batch, records, service
 from pushworker.events import GoodsVisit
 from pushworker.models import Delivery, PushDevice
-from tests.support.redis_server import RedisServer
 from tests.unit.environment import emulator_env
+from tests.unit.test_policy import client  # noqa: F401 - the policy's private Redis
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def client(private_redis: RedisServer) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(private_redis.url)
-    connection.flushall()
-    policy.use(connection)
-    yield connection
-    policy.use(None)
-    connection.close()
-
-
-@pytest.fixture
-def with_policy(fresh_emulator, configure, client):
+def with_policy(fresh_emulator, configure, client):  # noqa: F811
     """``with_policy(spec, batch_size)``: batch runs sending to the emulator with that policy."""
 
     def apply(spec: str = "", batch_size: int = 100) -> object:
@@ -155,7 +144,7 @@ def mixed_backlog(draw: random.Random, n: int) -> list[GoodsVisit]:
     ]
 
 
-def replay(emulator, client, run) -> list[object]:
+def replay(emulator, client, run) -> list[object]:  # noqa: F811
     """Three backlogs: with Redis, after Redis lost its data, without Redis; ``run(step, events)``
     delivers each."""
     draw, seen = random.Random(9), []
@@ -173,7 +162,9 @@ def replay(emulator, client, run) -> list[object]:
 
 
 def test_batches_decide_as_their_events_one_after_another_in_claim_order(
-    with_policy, client, monkeypatch
+    with_policy,
+    client,  # noqa: F811
+    monkeypatch,
 ):
     """The same backlogs in batches of 50 and through the one-event path: the same outcome for
     every event and the same pushes (digests included)."""

@@ -163,6 +163,12 @@ class Settings:
     receipts: ReceiptSettings = ReceiptSettings()  # filled by pushworker.conf_receipts
     credential_problems: tuple[str, ...] = ()
 
+    @property
+    def batch_run_seconds(self) -> float:
+        """A batch run's time limit: it starts no request after RETRY_CAP seconds, and the last
+        ends within a lease; conf_parse keeps the sum below the visibility timeout."""
+        return self.retry.cap_seconds + self.claim_lease_seconds
+
     def app(self, name: str | None) -> AppSettings:
         """The app called ``name`` (default app for ``None``); ``KeyError`` names the known ones."""
         key = name or self.default_app

@@ -169,12 +169,9 @@ def install(app: Celery) -> Celery:
     # First, so a host's catch-all route ("*") never takes pushworker's tasks.
     config.task_routes = (ROUTES, *_as_tuple(config.task_routes))
     options = task_options(settings)
-    # A batch run starts no request after RETRY_CAP seconds (pushworker.batch), and the last one
-    # ends within a lease: still before the visibility timeout (conf_parse checks the sum).
-    batch_limit = settings.retry.cap_seconds + settings.claim_lease_seconds
     config.task_annotations = (
         {name: options for name in ROUTES if name not in OWN_OPTIONS}
-        | {"pushworker.drain": options | {"time_limit": batch_limit}},
+        | {"pushworker.drain": options | {"time_limit": settings.batch_run_seconds}},
         *_as_tuple(config.task_annotations),
     )
     config.beat_schedule = {**(config.beat_schedule or {}), **beat_entries(settings)}

@@ -82,13 +82,11 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
         return Outcome("purged")
     if delivery.status in TERMINAL_STATUSES:
         return Outcome(delivery.status)
-    # A batch run may hold its rows up to its time limit (pushworker.integration).
-    batch_lease = settings.retry.cap_seconds + settings.claim_lease_seconds
     if not records.claim(
         delivery,
         redelivered=redelivered,
         lease_seconds=settings.claim_lease_seconds,
-        batch_lease=batch_lease,
+        batch_lease=settings.batch_run_seconds,  # a batch run may hold its rows that long
     ):
         # Another live run holds it: look again once that run's lease is over, but no later than
         # the retry cap: a longer countdown would outlive Redis's visibility timeout.

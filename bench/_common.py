@@ -18,9 +18,9 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` from a checkout: pushworker
     sys.path.insert(0, str(ROOT))
 
 from pushworker.demo import tables  # noqa: E402
+from pushworker.demo.localredis import SilentRedis as SilentServer  # noqa: E402, F401
+from pushworker.demo.localredis import free_port  # noqa: E402, F401
 from pushworker.demo.tables import percentile  # noqa: E402, F401 - the benchmarks' helpers
-from pushworker.localredis import SilentRedis as SilentServer  # noqa: E402, F401
-from pushworker.localredis import free_port  # noqa: E402, F401
 
 table = functools.partial(tables.table, indent="")
 
@@ -35,7 +35,7 @@ def redis_binary() -> str:
     chosen = os.environ.get("PUSHWORKER_BENCH_REDIS_SERVER") or shutil.which("redis-server")
     if chosen:
         return chosen
-    from pushworker.localredis import bundled_binary
+    from pushworker.demo.localredis import bundled_binary
 
     return bundled_binary()
 

@@ -1,8 +1,8 @@
 """The queries bench/db_scale.py measures: docs/queries.md's hot-path, purge and admin queries.
 
 Written against the generic delivery row of migration 0007 (``kind``, ``recipient_id``,
-``subject_id``, JSON ``payload``), as pushworker/records.py, outbox.py, purge.py and the admin
-(pushworker/admin/deliveries.py, filters.py) query it.
+``subject_id``, JSON ``payload``), as pushworker/store/records.py, outbox.py, purge.py and the admin
+(pushworker/web/admin/deliveries.py, filters.py) query it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("purge: dead letters",
      "SELECT id FROM pushworker_deadletter WHERE received_at < now() - interval '90 days' "
      "ORDER BY received_at LIMIT 1000 FOR UPDATE SKIP LOCKED", True),
-    # The admin as pushworker/admin/deliveries.py queries it: newest first on created_at, 50 a page.
+    # The admin as pushworker/web/admin/deliveries.py queries it: newest first on created_at,
+    # 50 a page.
     ("admin: list page (newest first)",
      "SELECT id FROM pushworker_delivery ORDER BY created_at DESC, id DESC LIMIT 50", False),
     ("admin: recipient filter (exact)",
@@ -105,7 +106,7 @@ QUERIES: list[tuple[str, str, bool]] = [
     ("admin: filter created last hour",
      "SELECT id FROM pushworker_delivery WHERE created_at >= now() - interval '1 hour' "
      "ORDER BY created_at DESC, id DESC LIMIT 50", False),
-    # The paginator (pushworker/admin/paging.py) counts at most 10,001 rows, as Django sends it.
+    # The paginator (pushworker/web/admin/paging.py) counts at most 10,001 rows, as Django sends it.
     ("admin: result count, bounded (COUNT of LIMIT 10001)",
      "SELECT COUNT(*) FROM (SELECT id AS col1 FROM pushworker_delivery "
      "ORDER BY created_at DESC, id DESC LIMIT 10001) subquery", False),

@@ -30,7 +30,7 @@ def setup_django() -> None:
 
 def register_devices(owners: int) -> int:
     """Phones for owners 0..owners-1 (idempotent across phases); how many phones exist."""
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
 
     if not PushDevice.objects.exists():
         PushDevice.objects.bulk_create(
@@ -82,7 +82,7 @@ def span(since: object = None) -> dict:
     the last finish and the enqueue → finished latencies (s) of sent rows."""
     from django.db.models import Count, Max, Min
 
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     rows = Delivery.objects.all()
     if since is not None:
@@ -109,7 +109,7 @@ def span(since: object = None) -> dict:
 
 def finished(since: object = None) -> int:
     """Deliveries in a terminal status, created at or after ``since``."""
-    from pushworker.models import TERMINAL_STATUSES, Delivery
+    from pushworker.store.models import TERMINAL_STATUSES, Delivery
 
     rows = Delivery.objects.filter(status__in=TERMINAL_STATUSES)
     return (rows.filter(created_at__gte=since) if since is not None else rows).count()

@@ -66,7 +66,7 @@ def stack(engine: str, log_level: str = "INFO") -> Iterator[tuple[Path, dict[str
     installed in ``os.environ`` so this process can set Django up against the same stack."""
     import tempfile
 
-    from pushworker.localredis import LocalRedis
+    from pushworker.demo.localredis import LocalRedis
 
     server = postgres_url() if engine == "postgres" else None
     if engine == "postgres" and server is None:

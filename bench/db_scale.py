@@ -5,7 +5,7 @@ PostgreSQL: creates a database next to ``--database-url``, migrates it, fills ``
 a constant few hundred pending ones), times every hot-path query (docs/queries.md) and keeps its
 ``EXPLAIN``; grows the tables to ``--rows`` and does it again; reports each query's time as a ratio
 to the small table, whether its plan scans a whole table, bytes per event, and the purge's rate
-(the real ``pushworker.purge``, for ``--purge-seconds``). The database is dropped at the end.
+(the real ``pushworker.store.purge``, for ``--purge-seconds``). The database is dropped at the end.
 SQLite: the same fill in a fresh file (``--sqlite-rows``), bytes per event only.
 
     .venv/bin/python bench/db_scale.py                      # 5 M rows; a few minutes
@@ -145,8 +145,8 @@ def bytes_per_event_pg(conn: Any) -> dict[str, float]:
 
 
 def purge_rate(seconds: float) -> dict[str, float]:
-    from pushworker import purge
-    from pushworker.retention import RetentionSettings
+    from pushworker.conf.retention import RetentionSettings
+    from pushworker.store import purge
 
     report = purge.purge(rules=RetentionSettings(), max_seconds=seconds)
     return {"deliveries": report.deliveries, "attempts": report.attempts,

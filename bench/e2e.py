@@ -176,7 +176,7 @@ def _prefill(events: int, broker_url: str) -> tuple[list[float], float]:
 
     call_command("migrate", verbosity=0)
     import pushworker.celery  # noqa: F401 - the standalone app publishes
-    from pushworker.models import Delivery, PushDevice
+    from pushworker.store.models import Delivery, PushDevice
     from pushworker.tasks import send_goods_visit
 
     PushDevice.objects.bulk_create(
@@ -216,7 +216,7 @@ def _start_worker(env: dict[str, str], tmp: Path, args: argparse.Namespace) -> s
 
 
 def _wait_drained(worker: subprocess.Popen, events: int, timeout: float) -> int:
-    from pushworker.models import TERMINAL_STATUSES, Delivery
+    from pushworker.store.models import TERMINAL_STATUSES, Delivery
 
     deadline = time.monotonic() + timeout
     done = 0
@@ -231,7 +231,7 @@ def _wait_drained(worker: subprocess.Popen, events: int, timeout: float) -> int:
 def _outcome() -> tuple[float, dict[str, int]]:
     from django.db.models import Count, Max, Min
 
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     span = Delivery.objects.aggregate(first=Min("claimed_at"), last=Max("finished_at"))
     counts = Delivery.objects.values_list("status").annotate(c=Count("id"))
@@ -400,7 +400,7 @@ def main() -> int:
         print(json.dumps(client_loop(args.child_client)))
         return 0
 
-    from pushworker.localredis import LocalRedis
+    from pushworker.demo.localredis import LocalRedis
 
     started = time.monotonic()
     binary = redis_binary()

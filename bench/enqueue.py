@@ -95,7 +95,7 @@ def child_happy(args: argparse.Namespace) -> dict:
     _django()
     import redis
 
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
     from pushworker.tasks import send_goods_visit
 
     r = redis.Redis.from_url(os.environ["PUSHWORKER_BROKER_URL"])
@@ -135,8 +135,9 @@ def child_happy(args: argparse.Namespace) -> dict:
 
 def child_failure(args: argparse.Namespace) -> dict:
     _django()
-    from pushworker import conf, enqueue
-    from pushworker.models import Delivery
+    from pushworker import conf
+    from pushworker.producer import enqueue
+    from pushworker.store.models import Delivery
     from pushworker.tasks import send_goods_visit
 
     Delivery.objects.all().delete()  # also opens the DB connection outside the timed calls
@@ -183,7 +184,7 @@ def main() -> int:
         print("RESULT " + json.dumps(result))
         return 0
 
-    from pushworker.localredis import LocalRedis
+    from pushworker.demo.localredis import LocalRedis
 
     started = time.monotonic()
     binary = redis_binary()

@@ -9,4 +9,9 @@ class PushworkerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from pushworker import checks  # noqa: F401 - registers the settings checks
+        from django.apps import apps
+
+        from pushworker.conf import checks  # noqa: F401 - registers the settings checks
+
+        if apps.is_installed("django.contrib.admin"):
+            from pushworker.web import admin  # noqa: F401 - registers the model admins

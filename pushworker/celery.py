@@ -1,7 +1,7 @@
 """The standalone Celery app, found by ``celery -A pushworker worker``.
 
 A host project does not import this module (creating it would make it Celery's current app):
-it calls ``pushworker.integration.install`` on its own app instead.
+it calls ``pushworker.broker.install.install`` on its own app instead.
 """
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ import sys
 
 from celery import Celery
 
-from pushworker import integration
-from pushworker.beatlock import LockedScheduler
+from pushworker.broker import install as integration
+from pushworker.broker.beatlock import LockedScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
 
 app = Celery("pushworker")
-app.config_from_object("pushworker.celeryconfig")
+app.config_from_object("pushworker.broker.celeryconfig")
 integration.install(app)
 app.autodiscover_tasks(["pushworker"])
 
 
 # Beat's file scheduler: creates its schedule folder, so beat starts anywhere, and sends only while
-# it holds the beat lock, so every host may run beat (pushworker/beatlock.py).
+# it holds the beat lock, so every host may run beat (pushworker/broker/beatlock.py).
 Scheduler = LockedScheduler
 
 

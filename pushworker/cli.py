@@ -33,7 +33,7 @@ def _check(args: argparse.Namespace) -> int:
 
     # A sentinel:// URL lists every sentinel, separated by ";": each is masked on its own.
     print(f"broker: {';'.join(maybe_sanitize_url(url) for url in broker.split(';'))}")
-    from pushworker.celeryconfig import broker_settings
+    from pushworker.broker.celeryconfig import broker_settings
 
     try:  # the scheme, and a sentinel:// URL's master name
         broker_settings(os.environ)
@@ -59,8 +59,9 @@ def _manage(args: argparse.Namespace) -> int:
 
 def _device(args: argparse.Namespace) -> int:
     _django()
-    from pushworker import conf, devices, lifecycle
-    from pushworker.models import Environment, PushDevice
+    from pushworker import conf
+    from pushworker.store import devices, lifecycle
+    from pushworker.store.models import Environment, PushDevice
 
     if args.device_command == "prune":
         return lifecycle.prune_command(args)
@@ -111,7 +112,7 @@ def _device(args: argparse.Namespace) -> int:
 
 def _web(args: argparse.Namespace) -> int:
     _django()
-    from pushworker import web
+    from pushworker.web import server as web
 
     return web.serve(args.host, args.port, workers=args.workers)
 
@@ -134,7 +135,7 @@ def _send(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     _django()
-    from pushworker import purge
+    from pushworker.store import purge
 
     try:
         older_than = purge.parse_age(args.older_than) if args.older_than else None
@@ -182,7 +183,7 @@ def _send_arguments(commands) -> None:
 
 def _stats(args: argparse.Namespace) -> int:
     _django()
-    from pushworker import stats
+    from pushworker.store import stats
 
     try:
         since = stats.window(args.since)

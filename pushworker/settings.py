@@ -56,8 +56,8 @@ ALLOWED_HOSTS = [
     h for h in os.environ.get("PUSHWORKER_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h
 ]
 # Masks credentials in URLs, environment variables and frame locals on the DEBUG page and in
-# error mails (see pushworker/reporting.py).
-DEFAULT_EXCEPTION_REPORTER_FILTER = "pushworker.reporting.CredentialsFilter"
+# error mails (see pushworker/ops/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "pushworker.ops.reporting.CredentialsFilter"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -117,11 +117,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "fields": {
-            "()": "pushworker.logs.formatter",  # PUSHWORKER_LOG_FORMAT: json | text
+            "()": "pushworker.ops.logs.formatter",  # PUSHWORKER_LOG_FORMAT: json | text
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
-    "filters": {"correlation": {"()": "pushworker.logs.CorrelationFilter"}},
+    "filters": {"correlation": {"()": "pushworker.ops.logs.CorrelationFilter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -149,7 +149,7 @@ MIDDLEWARE.insert(
     "whitenoise.middleware.WhiteNoiseMiddleware",
 )
 WHITENOISE_USE_FINDERS = True
-MIDDLEWARE.append("pushworker.metrics_web.ApiMetricsMiddleware")  # pushworker_api_requests_total
+MIDDLEWARE.append("pushworker.web.metrics.ApiMetricsMiddleware")  # pushworker_api_requests_total
 # The shop's backend calls the device API with "Authorization: Bearer <token>"; unset, the API
 # refuses every call. Django's error pages mask settings named like this one.
 PUSHWORKER_API_TOKEN = os.environ.get("PUSHWORKER_API_TOKEN", "")

@@ -10,10 +10,14 @@ from celery.contrib.django.task import DjangoTask
 from celery.result import AsyncResult
 from django.db import close_old_connections
 
-from pushworker import backlog, batch, conf, enqueue, logs, metrics, outbox, purge, records, service
+from pushworker import conf
+from pushworker.delivery import batch, service
 from pushworker.events import GoodsVisit, InvalidEventError, registry
 from pushworker.events.base import Event
-from pushworker.models import Delivery, DeliveryStatus
+from pushworker.ops import logs, metrics
+from pushworker.producer import backlog, enqueue
+from pushworker.store import outbox, purge, records
+from pushworker.store.models import Delivery, DeliveryStatus
 
 log = logging.getLogger("pushworker.tasks")
 BATCH = 500

@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from pushworker import metrics_web
-from pushworker.health import healthz
+from pushworker.web import metrics as metrics_web
+from pushworker.web.health import healthz
 
 # The standalone service has no public site ("View site" would be a 404); its admin index opens
 # with the delivery overview. A host project keeps its own admin site settings.
@@ -18,5 +18,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="pushworker-healthz"),
     path("metrics", metrics_web.view, name="pushworker-metrics"),  # docs: README Operating
-    path("", include("pushworker.api.urls")),
+    path("", include("pushworker.web.api.urls")),
 ]

@@ -1,6 +1,6 @@
 """Django settings of the pytest-django suites: the standalone settings plus a key for this run.
 
-The standalone settings have no public fallback key (see pushworker/checks.py), and sessions of
+The standalone settings have no public fallback key (see pushworker/conf/checks.py), and sessions of
 the admin tests need one.
 """
 

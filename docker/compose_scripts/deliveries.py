@@ -11,7 +11,7 @@ import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
 django.setup()
-from pushworker.models import Delivery  # noqa: E402
+from pushworker.store.models import Delivery  # noqa: E402
 
 rows = Delivery.objects.filter(subject_id__startswith=sys.argv[1] + "-")
 print(json.dumps(dict(rows.values_list("subject_id", "status"))))

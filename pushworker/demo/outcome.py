@@ -18,7 +18,7 @@ WAIT_SECONDS = 45.0
 
 def wait(events: list[Event], step: Callable[[str], None]) -> dict[str, Any]:
     """Poll until every event's delivery is terminal, or WAIT_SECONDS; the rows by event id."""
-    from pushworker.models import TERMINAL_STATUSES, Delivery
+    from pushworker.store.models import TERMINAL_STATUSES, Delivery
 
     ids = [e.event_id for e in events]
     deadline = time.monotonic() + WAIT_SECONDS
@@ -50,7 +50,7 @@ class Outcome:
 
 def collect(events: list[Event], rows: dict[str, Any], emulator: Emulator) -> Outcome:
     """Read the outcome once; an attempt and a message match by the message id Xiaomi returned."""
-    from pushworker.models import TERMINAL_STATUSES, DeliveryAttempt
+    from pushworker.store.models import TERMINAL_STATUSES, DeliveryAttempt
 
     statuses = {}
     for event in events:

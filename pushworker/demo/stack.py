@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from pushworker.demo.settings import ANDROID_PACKAGE, IOS_BUNDLE
 
 if TYPE_CHECKING:
+    from pushworker.demo.localredis import LocalRedis
     from pushworker.emulator import Emulator
-    from pushworker.localredis import LocalRedis
 
 WORKER_READY_SECONDS = 30.0
 
@@ -43,7 +43,7 @@ class Stack:
                 "not starting Redis"
             )
             return
-        from pushworker.localredis import LocalRedis, bundled_binary
+        from pushworker.demo.localredis import LocalRedis, bundled_binary
 
         binary = bundled_binary()
         self.redis = LocalRedis(self.workdir / "redis", binary=binary)  # stop() sees a half start

@@ -30,7 +30,7 @@ def migrate(database: Path, step: Callable[[str], None]) -> None:
 def register(owners: dict[str, Owner], emulator: Emulator) -> None:
     """Store the owners' devices and tell the emulator which targets it knows and what fails."""
     from pushworker.emulator import Faults
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
 
     known: list[str] = []
     for owner in owners.values():

@@ -9,7 +9,7 @@ A kind is a frozen dataclass subclassing :class:`Event` with the fields ``event_
   searches it by);
 - ``suppressed`` (why it must not be sent, or None) and ``notification`` (what the phone shows);
 - its policy: ``quota_exhausted`` ("fail" or "retry"), ``dedup_key``, ``batchable``,
-  ``daily_capped`` and ``digest`` (the delivery policy, ``pushworker.policy``).
+  ``daily_capped`` and ``digest`` (the delivery policy, ``pushworker.delivery.policy``).
 
 The delivery row keeps ``kind``, ``recipient_id``, ``subject_id`` and the rest as a JSON
 ``payload``; :meth:`Event.from_row` rebuilds the event from them, so a new kind needs no column.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any, ClassVar
 
-from pushworker import text as text_
+from pushworker.events import text as text_
 from pushworker.events import validators
 from pushworker.events.validators import InvalidEventError
 

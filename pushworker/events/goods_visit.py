@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pushworker.content import (
+from pushworker.delivery.content import (
     DESCRIPTION_MAX_UNITS,
     Notification,
     clean,
@@ -54,14 +54,14 @@ def notification(*, event_id: str, nickname: str, goods_id: str, goods_name: str
 
 def android_fields(*, package: str, **event: str) -> dict[str, str]:
     """Form fields of the Android notification of a goods visit (``notification``'s arguments)."""
-    from pushworker import content
+    from pushworker.delivery import content
 
     return content.android_fields(notification(**event), package=package)
 
 
 def ios_fields(*, package: str, **event: str) -> dict[str, str]:
     """Form fields of the iOS notification of a goods visit (``notification``'s arguments)."""
-    from pushworker import content
+    from pushworker.delivery import content
 
     return content.ios_fields(notification(**event), package=package)
 
@@ -126,7 +126,7 @@ class GoodsVisit(Event):
 
     def nickname(self, settings: Any) -> str:
         """The name the owner reads: given, looked up, or the app's anonymous or unknown name."""
-        from pushworker import nicknames
+        from pushworker.delivery import nicknames
 
         # A name that cleans to nothing (only control characters) would show as "【】".
         if self.visitor_name and clean(self.visitor_name):

@@ -11,7 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pushworker.content import DESCRIPTION_MAX_UNITS, Notification, notify_id, shorten, utf16_units
+from pushworker.delivery.content import (
+    DESCRIPTION_MAX_UNITS,
+    Notification,
+    notify_id,
+    shorten,
+    utf16_units,
+)
 from pushworker.events import validators as check
 from pushworker.events.base import Event
 from pushworker.events.registry import register

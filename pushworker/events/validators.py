@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pushworker import text as text_
+from pushworker.events import text as text_
 
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 1024  # far above what fits a notification; the cap keeps broker messages small

@@ -7,6 +7,6 @@ register = template.Library()
 
 @register.inclusion_tag("pushworker/admin/overview_body.html")
 def pushworker_overview() -> dict:
-    from pushworker.admin.overview import context
+    from pushworker.web.admin.overview import context
 
     return context()

@@ -34,7 +34,7 @@ def site(stack):
     """A worker, the web service, an operator, deliveries of three owners (one phone is gone)."""
     from django.contrib.auth import get_user_model
 
-    from pushworker.models import Delivery, DeliveryStatus, PushDevice
+    from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 
     stack.reset()
     operator = get_user_model().objects.create_superuser("operator", password=PASSWORD)
@@ -116,7 +116,7 @@ def test_the_overview_is_the_styled_admin_index(page) -> None:
 
 
 def test_did_user_1042_get_the_push_answered_by_the_owner_filter(page) -> None:
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     browser = page("/admin/pushworker/delivery/", "deliveries")
     box = browser.find_element(By.ID, "pw-filter-owner_id")
@@ -139,7 +139,7 @@ def test_did_user_1042_get_the_push_answered_by_the_owner_filter(page) -> None:
 
 
 def test_a_delivery_tells_its_story_and_links_the_device_it_deactivated(page) -> None:
-    from pushworker.models import Delivery, PushDevice
+    from pushworker.store.models import Delivery, PushDevice
 
     failed = Delivery.objects.get(recipient_id=GONE)
     browser = page(f"/admin/pushworker/delivery/{failed.pk}/change/", "delivery-story", "fieldset")
@@ -163,7 +163,7 @@ def test_a_delivery_tells_its_story_and_links_the_device_it_deactivated(page) ->
 
 
 def test_a_dead_delivery_is_requeued_from_its_page_and_then_sent(page) -> None:
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     dead = Delivery.objects.get(status="dead")
     browser = page(f"/admin/pushworker/delivery/{dead.pk}/change/", "dead-delivery")
@@ -178,8 +178,8 @@ def test_a_dead_delivery_is_requeued_from_its_page_and_then_sent(page) -> None:
 
 
 def test_a_test_push_from_a_device_page_reaches_the_emulator(page, stack) -> None:
-    from pushworker.models import Delivery, PushDevice
-    from pushworker.testpush import TEST_VISITOR_ID
+    from pushworker.store.models import Delivery, PushDevice
+    from pushworker.web.admin.testpush import TEST_VISITOR_ID
 
     device = PushDevice.objects.get(user_id=OWNER)
     browser = page(f"/admin/pushworker/pushdevice/{device.pk}/change/", "device")

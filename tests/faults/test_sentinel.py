@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 
 STREAM = 120  # events enqueued one every 50 ms, through the kill and past the recovery
 LATENCY_MS = 300  # Xiaomi's answer time, so some sends are in flight when the master dies
-HARDENED = "pushworker.transport:SentinelTransport"  # how Celery names the transport it connected
+# How Celery names the transport it connected.
+HARDENED = "pushworker.broker.transport:SentinelTransport"
 
 
 @contextmanager
@@ -35,7 +36,9 @@ def producer_on(env: dict[str, str]) -> Iterator[None]:
     """This process's Celery app publishes with the broker settings ``env`` gives the service."""
     from kombu import pools
 
-    from pushworker import celeryconfig, conf, integration
+    from pushworker import conf
+    from pushworker.broker import celeryconfig
+    from pushworker.broker import install as integration
     from pushworker.celery import app
 
     url, transport, options = celeryconfig.broker_settings(env)
@@ -80,7 +83,7 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
     from django.db import connections
     from django.utils import timezone
 
-    from pushworker.models import DeadLetter, DeliveryAttempt
+    from pushworker.store.models import DeadLetter, DeliveryAttempt
 
     who = scenarios.owners("s1", STREAM + 200)
     scenarios.add_devices(who)

@@ -1,7 +1,8 @@
 """The shared rate limit through a Redis Sentinel failover (issue #12): SIGKILL the master.
 
 A master, a replica and three sentinels (tests/support/sentinel.py); the limiter reaches them only
-through a Celery app's ``sentinel://`` broker settings (pushworker.brokerredis). While the master is
+through a Celery app's ``sentinel://`` broker settings (pushworker.broker.connection). While the
+master is
 gone the limiter fails open, as documented; once the sentinels have promoted the replica it limits
 again, on the new master, without being rebuilt. The time until it limits again is printed.
 """
@@ -14,8 +15,8 @@ from functools import partial
 
 import pytest
 
-from pushworker import brokerredis
-from pushworker.ratelimit import Deferred, RateLimits, RedisLimiter
+from pushworker.broker import connection as brokerredis
+from pushworker.delivery.ratelimit import Deferred, RateLimits, RedisLimiter
 from tests.support.sentinel import SentinelCluster
 from tests.support.stack import wait_for
 from tests.unit.test_ratelimit_sentinel import RATE, most_in_one_second, sentinel_app

@@ -16,9 +16,9 @@ RACERS = 8
 def test_only_one_of_many_simultaneous_claims_wins(stack):
     from django.db import connection
 
-    from pushworker import records
     from pushworker.events import GoodsVisit
-    from pushworker.models import Delivery
+    from pushworker.store import records
+    from pushworker.store.models import Delivery
 
     event = GoodsVisit.from_call("1", "2", "3", "碗", event_id=str(uuid.uuid4()))
     records.ensure(event, "qqc")
@@ -43,9 +43,9 @@ def test_batch_runs_claim_at_most_their_batch_oldest_first_and_never_share_a_row
     backlog: each run must get at most its batch, and parallel runs disjoint rows."""
     from django.db import connection
 
-    from pushworker import records_batch, records_bulk
     from pushworker.events import GoodsVisit, registry
-    from pushworker.models import Delivery
+    from pushworker.store import records_batch, records_bulk
+    from pushworker.store.models import Delivery
 
     events = [GoodsVisit.from_call(str(n), "2", "3", "碗") for n in range(1000)]
     for event in events:

@@ -46,7 +46,7 @@ def envelope(task: str, kwargs: dict, body_override: bytes | None = None) -> byt
 
 
 def test_garbage_on_the_queue_is_dead_lettered_and_the_next_event_is_still_sent(warm_stack):
-    from pushworker.models import DeadLetter, Delivery
+    from pushworker.store.models import DeadLetter, Delivery
 
     add_device("800", "android")
     queue = redis.Redis.from_url(warm_stack.redis.url)

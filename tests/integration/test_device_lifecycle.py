@@ -19,7 +19,7 @@ def visit() -> str:
 
 
 def sent(event_id: str) -> None:
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     row = wait_for(
         lambda: Delivery.objects.filter(event_id=event_id, status="sent").first(),
@@ -40,8 +40,8 @@ def regid_requests(stack) -> list[list[str]]:
 def test_bad_regids_deactivate_one_device_the_next_event_skips_it_and_re_registration_revives(
     warm_stack,
 ):
-    from pushworker import devices
-    from pushworker.models import PushDevice
+    from pushworker.store import devices
+    from pushworker.store.models import PushDevice
 
     stack = warm_stack
     for regid in ("regid-kept", "regid-gone"):

@@ -60,7 +60,7 @@ def test_flower_refuses_requests_without_the_basic_auth_credentials(flower):
 
 
 def test_flower_shows_tasks_and_worker_configuration_without_any_secret(clean_stack, flower):
-    from pushworker.models import Delivery, PushDevice
+    from pushworker.store.models import Delivery, PushDevice
     from pushworker.tasks import send_goods_visit
 
     PushDevice.objects.create(user_id="700", app_name="qqc", os_type="android")

@@ -205,7 +205,7 @@ VISIT = """
 import json
 from django.contrib.auth.models import User
 from django.test import Client
-from pushworker.models import PushDevice
+from pushworker.store.models import PushDevice
 from shop.models import Goods
 PushDevice.objects.create(user_id="42", app_name="shop", os_type="android")
 owner = User.objects.create(pk=42, username="owner42")
@@ -231,7 +231,7 @@ def test_a_goods_visit_on_the_hosts_page_is_pushed_through_the_hosts_worker(host
 
     def status() -> str:
         return host.shell(
-            "import json; from pushworker.models import Delivery; "
+            "import json; from pushworker.store.models import Delivery; "
             f"print(json.dumps(Delivery.objects.get(event_id='{event_id}').status))"
         )
 

@@ -1,6 +1,6 @@
 """The sample host project's device API (session login + CSRF) and anonymous goods visits.
 
-The shop mounts ``pushworker.api.urls`` as the README says. Its users log in with the shop's own
+The shop mounts ``pushworker.web.api.urls`` as the README says. Its users log in with the shop's own
 session and register their phones; the shop's worker then pushes a goods visit to that phone at
 the emulator. An anonymous visitor on the README's example view is named by the app's
 ``ANONYMOUS_NICKNAME``. Same real parts as test_host_project.py: Redis, the host's worker, the
@@ -37,7 +37,7 @@ def messages_to(host: Host, target: str) -> list[dict]:
 
 def delivery_status(host: Host, event_id: str) -> str | None:
     return host.shell(
-        "import json; from pushworker.models import Delivery; "
+        "import json; from pushworker.store.models import Delivery; "
         f"row = Delivery.objects.filter(event_id='{event_id}').first(); "
         "print(json.dumps(row and row.status))"
     )
@@ -128,7 +128,7 @@ ANONYMOUS = """
 import json
 from django.contrib.auth.models import User
 from django.test import Client
-from pushworker.models import PushDevice
+from pushworker.store.models import PushDevice
 from shop.models import Goods
 owner = User.objects.create_user("carol")
 PushDevice.objects.create(user_id=str(owner.pk), app_name="shop", os_type="android")

@@ -19,8 +19,8 @@ def json_lines(log: str) -> list[dict]:
 
 
 def test_one_correlation_id_ties_delay_to_xiaomi_ids_and_no_secret_is_logged(clean_stack):
-    from pushworker import logs
-    from pushworker.models import Delivery
+    from pushworker.ops import logs
+    from pushworker.store.models import Delivery
     from tests.integration.test_web import TOKEN, start
 
     stack = clean_stack

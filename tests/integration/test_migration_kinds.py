@@ -21,7 +21,7 @@ def test_old_rows_survive_the_migration_and_a_pending_one_is_delivered(clean_sta
     from django.db.migrations.executor import MigrationExecutor
 
     from pushworker import tasks
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     executor = MigrationExecutor(connection)
     try:

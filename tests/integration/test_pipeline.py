@@ -16,7 +16,7 @@ TERMINAL = {"sent", "partial", "suppressed", "failed", "dead"}
 
 
 def add_device(owner: str, os_type: str, **fields):
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
 
     return PushDevice.objects.create(user_id=owner, app_name="qqc", os_type=os_type, **fields)
 
@@ -35,7 +35,7 @@ def visit(owner: str, **overrides) -> str:
 
 
 def finished(event_id: str, timeout: float = 30.0):
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     def done():
         row = Delivery.objects.filter(event_id=event_id).first()
@@ -119,7 +119,7 @@ def test_a_burst_of_events_is_sent_once_each(warm_stack):
 
 
 def test_no_secret_reaches_the_worker_log_or_the_task_arguments(clean_stack):
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     add_device("170", "android")
     add_device("170", "ios", ios_environment="sandbox")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_repeats_and_a_popular_goods_are_held_back_by_the_worker(clean_stack) -> None:
     import redis
 
-    from pushworker.models import Delivery, PushDevice
+    from pushworker.store.models import Delivery, PushDevice
     from pushworker.tasks import send_goods_visit
 
     stack = clean_stack

@@ -21,7 +21,7 @@ def fill_expired(count: int) -> None:
     """``count`` deliveries sent 40 days ago, one attempt each (far past the 30-day default)."""
     from django.utils import timezone
 
-    from pushworker.models import Delivery, DeliveryAttempt
+    from pushworker.store.models import Delivery, DeliveryAttempt
 
     long_ago = timezone.now() - timedelta(days=40)
     rows = Delivery.objects.bulk_create(
@@ -61,8 +61,8 @@ def purge_process(stack) -> subprocess.Popen:
 
 
 def test_two_purges_beside_a_worker_lose_nothing_and_send_nothing_twice(clean_stack):
-    from pushworker import content
-    from pushworker.models import DailyAggregate, Delivery, DeliveryAttempt
+    from pushworker.delivery import content
+    from pushworker.store.models import DailyAggregate, Delivery, DeliveryAttempt
 
     DailyAggregate.objects.all().delete()
     owners = [str(600 + n) for n in range(10)]
@@ -93,7 +93,7 @@ def test_two_purges_beside_a_worker_lose_nothing_and_send_nothing_twice(clean_st
 
 def test_a_retried_message_whose_row_was_purged_is_not_sent_again(clean_stack):
     from pushworker.events import GoodsVisit
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
     from pushworker.tasks import send_goods_visit
 
     add_device("700", "android")

@@ -15,7 +15,7 @@ TOKEN = secrets.token_urlsafe(32)
 
 
 def test_the_emulators_receipts_reach_pushworker_web_and_record_delivery(clean_stack) -> None:
-    from pushworker.models import Delivery, PushDevice
+    from pushworker.store.models import Delivery, PushDevice
     from pushworker.tasks import send_goods_visit
 
     stack = clean_stack

@@ -45,7 +45,7 @@ def _entry(entry: bytes | dict) -> bytes:
 
 
 def test_each_garbage_entry_is_a_dead_letter_and_every_valid_event_after_it_is_sent(clean_stack):
-    from pushworker.models import DeadLetter
+    from pushworker.store.models import DeadLetter
 
     DeadLetter.objects.all().delete()
     owners = [f"tg-{n}" for n in range(4)]

@@ -32,7 +32,7 @@ def assert_safe(value: str) -> None:
 def test_names_with_unsafe_characters_are_cleaned_and_every_event_ends_in_a_row(warm_stack):
     from django.db import transaction
 
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
     from pushworker.tasks import send_goods_visit
 
     add_device("900", "android")
@@ -59,7 +59,7 @@ def test_names_with_unsafe_characters_are_cleaned_and_every_event_ends_in_a_row(
 
 
 def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(warm_stack):
-    from pushworker.models import DeadLetter, Delivery
+    from pushworker.store.models import DeadLetter, Delivery
     from pushworker.tasks import send_goods_visit
 
     add_device("901", "android")
@@ -98,8 +98,9 @@ def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(warm_s
 
 def test_every_record_writer_takes_unsafe_text(warm_stack):
     """The writers the worker calls on Xiaomi's answers and on garbage, called directly."""
-    from pushworker import events, records
-    from pushworker.models import DeadLetter, Delivery, DeliveryStatus, PushDevice
+    from pushworker import events
+    from pushworker.store import records
+    from pushworker.store.models import DeadLetter, Delivery, DeliveryStatus, PushDevice
 
     event = events.GoodsVisit.from_call("902", None, "g", UNSAFE, UNSAFE, None, str(uuid.uuid4()))
     delivery, _ = records.ensure(event, "qqc")

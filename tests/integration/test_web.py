@@ -124,7 +124,7 @@ def test_the_admin_is_styled_its_stylesheet_served_by_the_wsgi_server(web) -> No
 def test_a_device_registers_lists_and_unregisters_over_http_with_the_bearer_token(
     clean_stack, web
 ) -> None:
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
 
     api = httpx.Client(base_url=web.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     body = {"user_id": "4242", "platform": "ios", "registration_id": REGID}
@@ -153,7 +153,7 @@ def test_a_device_registers_lists_and_unregisters_over_http_with_the_bearer_toke
 def test_the_admin_test_push_goes_through_the_real_pipeline(clean_stack, web) -> None:
     from django.contrib.auth import get_user_model
 
-    from pushworker.models import Delivery, PushDevice
+    from pushworker.store.models import Delivery, PushDevice
 
     device = PushDevice.objects.create(user_id="555", app_name="qqc", os_type="android")
     get_user_model().objects.create_superuser("ops", password="ops-password-1")

@@ -178,7 +178,7 @@ class ScaleStack:
     def reset(self) -> None:
         import redis
 
-        from pushworker.models import Delivery, PushDevice
+        from pushworker.store.models import Delivery, PushDevice
 
         self.stop_hosts()
         Delivery.objects.all().delete()

@@ -31,7 +31,7 @@ def enqueue(count: int) -> list[str]:
     multi_messages requests (those: tests/faults/test_batches.py and bench/drain.py).
     """
     from pushworker import conf, tasks
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
 
     PushDevice.objects.bulk_create(
         [PushDevice(user_id=f"u{i}", app_name="qqc", os_type="android") for i in range(count)]
@@ -55,7 +55,7 @@ def enqueue(count: int) -> list[str]:
 
 
 def all_sent(count: int) -> bool:
-    from pushworker.models import Delivery, DeliveryStatus
+    from pushworker.store.models import Delivery, DeliveryStatus
 
     return Delivery.objects.filter(status=DeliveryStatus.SENT).count() >= count
 
@@ -100,7 +100,7 @@ def test_throughput_adds_up_with_hosts(fresh: ScaleStack) -> None:
 
 
 def test_the_rate_limit_holds_across_hosts(fresh: ScaleStack) -> None:
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     events = 120
     fresh.emulator.set_faults(latency_ms=LATENCY_MS)
@@ -125,7 +125,7 @@ def test_the_rate_limit_holds_across_hosts(fresh: ScaleStack) -> None:
 
 
 def test_killing_a_host_mid_stream_loses_nothing(fresh: ScaleStack) -> None:
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     events = 200
     fresh.emulator.set_faults(latency_ms=LATENCY_MS)
@@ -149,7 +149,7 @@ def test_killing_a_host_mid_stream_loses_nothing(fresh: ScaleStack) -> None:
 
 
 def test_beat_sends_from_one_host_and_another_takes_over(fresh: ScaleStack) -> None:
-    # Beat writes no line for an idle relay or sweep (pushworker.logs.quiet_maintenance), so the
+    # Beat writes no line for an idle relay or sweep (pushworker.ops.logs.quiet_maintenance), so the
     # lock's own lines tell which beat sends: a scheduler sends due tasks only while it holds it.
     hosts = fresh.start_hosts(2, beat=True)
     sender, standby = "beat is the sender", "beat stands by"

@@ -1,11 +1,11 @@
-"""The tests' Redis: ``pushworker.localredis`` with the machine's redis-server when there is one."""
+"""The tests' Redis: ``demo.localredis`` with the machine's redis-server when there is one."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from pushworker.localredis import LocalRedis, SilentRedis, bundled_binary, free_port
+from pushworker.demo.localredis import LocalRedis, SilentRedis, bundled_binary, free_port
 
 __all__ = ["RedisServer", "SilentServer", "free_port", "redis_binary"]
 

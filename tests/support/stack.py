@@ -85,8 +85,8 @@ class Stack:
 
     def clear(self) -> None:
         """Empty tables, a clean emulator and a closed breaker; workers and Redis are kept."""
-        from pushworker import enqueue
-        from pushworker.models import DeadLetter, Delivery, PushDevice
+        from pushworker.producer import enqueue
+        from pushworker.store.models import DeadLetter, Delivery, PushDevice
 
         DeadLetter.objects.all().delete()
         Delivery.objects.all().delete()
@@ -112,7 +112,7 @@ class Stack:
 
     def settled(self) -> bool:
         """Every delivery has ended (beat's own relay and sweep messages come and go meanwhile)."""
-        from pushworker.models import TERMINAL_STATUSES, Delivery
+        from pushworker.store.models import TERMINAL_STATUSES, Delivery
 
         return not Delivery.objects.exclude(status__in=TERMINAL_STATUSES).exists()
 

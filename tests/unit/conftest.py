@@ -13,7 +13,8 @@ from tests.unit.environment import emulator_env
 
 
 def _clear_caches() -> None:
-    from pushworker import backlog, enqueue, nicknames, ratelimit, sending
+    from pushworker.delivery import nicknames, ratelimit, sending
+    from pushworker.producer import backlog, enqueue
 
     # The shared rate limit needs a Redis; tests/unit/test_ratelimit.py starts its own.
     ratelimit.use(ratelimit.Unlimited())

@@ -1,4 +1,4 @@
-"""Specifies pushworker.admin: operators find devices and deliveries, read answers, requeue."""
+"""Specifies pushworker.web.admin: operators find devices and deliveries, read answers, requeue."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from pushworker import records
 from pushworker.events import GoodsVisit
-from pushworker.models import DeadLetter, Delivery, DeliveryAttempt, DeliveryStatus, PushDevice
-from pushworker.records import Failure
+from pushworker.store import records
+from pushworker.store.models import (
+    DeadLetter,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    PushDevice,
+)
+from pushworker.store.records import Failure
 from tests.unit.environment import ANDROID_SECRET, CREDENTIALS, IOS_SECRET
 
 pytestmark = pytest.mark.django_db

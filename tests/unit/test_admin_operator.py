@@ -11,13 +11,13 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from pushworker import records
-from pushworker.admin import display
-from pushworker.admin.filters import selected_statuses
 from pushworker.mipush.codes import CODE_CATEGORIES
 from pushworker.mipush.meanings import CODE_MEANINGS, meaning
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
-from pushworker.records import Failure
+from pushworker.store import records
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.store.records import Failure
+from pushworker.web.admin import display
+from pushworker.web.admin.filters import selected_statuses
 from tests.unit.test_admin import changelist, delivery, device, listed
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from pushworker import records
 from pushworker.events import GoodsVisit
-from pushworker.models import Delivery, DeliveryStatus
+from pushworker.store import records
+from pushworker.store.models import Delivery, DeliveryStatus
 from tests.unit.environment import CREDENTIALS
 
 pytestmark = pytest.mark.django_db

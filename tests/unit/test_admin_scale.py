@@ -7,11 +7,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from pushworker.admin import paging
-from pushworker.admin.deliveries import DeliveryAdmin
-from pushworker.admin.filters import ERROR_CATEGORIES
-from pushworker.admin.paging import BoundedPaginator, shown_count
-from pushworker.models import Delivery, DeliveryStatus
+from pushworker.store.models import Delivery, DeliveryStatus
+from pushworker.web.admin import paging
+from pushworker.web.admin.deliveries import DeliveryAdmin
+from pushworker.web.admin.filters import ERROR_CATEGORIES
+from pushworker.web.admin.paging import BoundedPaginator, shown_count
 from tests.unit.environment import CREDENTIALS
 from tests.unit.test_admin import delivery
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client import Counter, Histogram
 
-from pushworker import metrics
+from pushworker.ops import metrics
 
 RULES = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"
 

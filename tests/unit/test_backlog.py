@@ -1,4 +1,4 @@
-"""Specifies pushworker.backlog and how delay() joins it: one message per event while the queue is
+"""Specifies producer.backlog and how delay() joins it: one message per event while the queue is
 short; under a backlog the row waits unpublished and exactly one drain message is kicked.
 
 Against a real redis-server of this module's own; the task's publish is recorded (its broker
@@ -15,10 +15,11 @@ import redis
 from celery import Celery
 from django.db import transaction
 
-from pushworker import backlog, enqueue, integration
+from pushworker.broker import install as integration
+from pushworker.demo.localredis import SilentRedis, free_port
 from pushworker.events import GoodsVisit
-from pushworker.localredis import SilentRedis, free_port
-from pushworker.models import Delivery
+from pushworker.producer import backlog, enqueue
+from pushworker.store.models import Delivery
 from tests.unit.environment import CREDENTIALS, FAST
 
 pytestmark = pytest.mark.django_db

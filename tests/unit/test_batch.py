@@ -1,12 +1,20 @@
-"""Specifies batch runs (pushworker.batch) on the real emulator: grouped, split, retried."""
+"""Specifies batch runs (delivery.batch) on the real emulator: grouped, split, retried."""
 
 from __future__ import annotations
 
 import pytest
 
-from pushworker import batch, conf, records, service
+from pushworker import conf
+from pushworker.delivery import batch, service
 from pushworker.events import GoodsVisit
-from pushworker.models import AttemptStatus, Delivery, DeliveryAttempt, DeliveryStatus, PushDevice
+from pushworker.store import records
+from pushworker.store.models import (
+    AttemptStatus,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    PushDevice,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""One beat sends across hosts: pushworker.beatlock's Redis lock against a real redis-server."""
+"""One beat sends across hosts: broker.beatlock's Redis lock against a real redis-server."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from pushworker import ratelimit
-from pushworker.beatlock import KEY, BeatLock
+from pushworker.broker.beatlock import KEY, BeatLock
+from pushworker.delivery import ratelimit
 from tests.support.redis_server import RedisServer, free_port
 
 

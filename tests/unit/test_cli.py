@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from pushworker import cli, enqueue
-from pushworker.models import Delivery, PushDevice
+from pushworker import cli
+from pushworker.producer import enqueue
+from pushworker.store.models import Delivery, PushDevice
 from tests.unit.environment import ANDROID_SECRET, CREDENTIALS, IOS_SECRET
 
 

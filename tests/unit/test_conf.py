@@ -39,7 +39,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.max_crashes == 3
     assert settings.claim_lease_seconds == 3 * (3.0 + 5.0) + 2.0 + 2
     assert (settings.relay_interval_seconds, settings.sweep_interval_seconds) == (2.0, 10.0)
-    assert settings.nickname_resolver == "pushworker.nicknames.from_user_model"
+    assert settings.nickname_resolver == "pushworker.delivery.nicknames.from_user_model"
     assert settings.unknown_visitor_name == "访客"
 
 
@@ -472,7 +472,8 @@ def test_every_key_of_the_dict_is_read_and_the_environment_fills_the_same_dict()
 
 
 def test_every_top_level_key_has_an_environment_variable() -> None:
-    from pushworker import conf_env, conf_parse
+    from pushworker.conf import env as conf_env
+    from pushworker.conf import parse as conf_parse
 
     # RETENTION's keys are filled one by one (conf_env.RETENTION_KEYS).
     nested = {"APPS", "DEFAULT_APP", "RETENTION"}

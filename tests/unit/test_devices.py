@@ -6,10 +6,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from pushworker import conf, sending, service
+from pushworker import conf
+from pushworker.delivery import sending, service
 from pushworker.events import GoodsVisit
 from pushworker.mipush import Client
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.unit.environment import CREDENTIALS
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Specifies pushworker.enqueue: the web process never waits past its budget nor loses an event.
+"""Specifies producer.enqueue: the web process never waits past its budget nor loses an event.
 
 The broker call is faked here (a task object whose ``apply_async`` answers, fails or hangs): this is
 the unit under test's only collaborator, and Redis outages are covered by the fault suite.
@@ -13,9 +13,11 @@ import time
 import pytest
 from django.db import DatabaseError, transaction
 
-from pushworker import conf, enqueue, records_bulk
+from pushworker import conf
 from pushworker.events import GoodsVisit, InvalidEventError
-from pushworker.models import Delivery, DeliveryStatus
+from pushworker.producer import enqueue
+from pushworker.store import records_bulk
+from pushworker.store.models import Delivery, DeliveryStatus
 from tests.unit.environment import CREDENTIALS, FAST
 
 pytestmark = pytest.mark.django_db

@@ -1,11 +1,11 @@
-"""Specifies pushworker.health: /healthz answers 200 when database and broker answer, else 503."""
+"""Specifies web.health: /healthz answers 200 when database and broker answer, else 503."""
 
 from __future__ import annotations
 
 import pytest
 from kombu import Connection
 
-from pushworker import health
+from pushworker.web import health
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.django_db

@@ -1,11 +1,12 @@
-"""Specifies pushworker.integration.install: a host Celery app gains pushworker, keeps its own."""
+"""Specifies broker.install.install: a host Celery app gains pushworker, keeps its own."""
 
 from __future__ import annotations
 
 import pytest
 from celery import Celery
 
-from pushworker import conf, integration
+from pushworker import conf
+from pushworker.broker import install as integration
 
 HOST = {
     "broker_url": "redis://127.0.0.1:1/3",
@@ -83,7 +84,7 @@ def test_beat_gains_pushworkers_entries_and_keeps_the_hosts(installed) -> None:
 
 
 def test_the_redis_transport_and_consumer_are_hardened(installed) -> None:
-    assert installed.conf.broker_transport == "pushworker.transport:Transport"
+    assert installed.conf.broker_transport == "pushworker.broker.transport:Transport"
     assert installed.conf.worker_consumer == integration.CONSUMER
     options = installed.conf.broker_transport_options
     assert options["visibility_timeout"] == conf.get().visibility_timeout
@@ -126,10 +127,10 @@ def test_a_list_of_host_queues_and_routes_is_extended(configure) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("redis://127.0.0.1:6379/0", "pushworker.transport:Transport"),
-        ("rediss://:p@redis.example:6380/0", "pushworker.transport:Transport"),
-        ("redis+socket:///run/redis.sock", "pushworker.transport:SocketTransport"),
-        ("sentinel://127.0.0.1:26379", "pushworker.transport:SentinelTransport"),
+        ("redis://127.0.0.1:6379/0", "pushworker.broker.transport:Transport"),
+        ("rediss://:p@redis.example:6380/0", "pushworker.broker.transport:Transport"),
+        ("redis+socket:///run/redis.sock", "pushworker.broker.transport:SocketTransport"),
+        ("sentinel://127.0.0.1:26379", "pushworker.broker.transport:SentinelTransport"),
         ("memory://", None),
     ],
 )
@@ -154,11 +155,11 @@ def test_the_standalone_celeryconfig_has_no_side_effect_on_import(tmp_path, monk
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PUSHWORKER_HOME", raising=False)
-    import pushworker.celeryconfig
+    import pushworker.broker.celeryconfig
 
-    importlib.reload(pushworker.celeryconfig)
+    importlib.reload(pushworker.broker.celeryconfig)
     assert list(tmp_path.iterdir()) == []
-    assert pushworker.celeryconfig.beat_schedule_filename == "var/celerybeat-schedule"
+    assert pushworker.broker.celeryconfig.beat_schedule_filename == "var/celerybeat-schedule"
 
 
 def test_the_standalone_beat_creates_its_schedule_folder_when_it_starts(tmp_path) -> None:

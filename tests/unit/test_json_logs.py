@@ -6,7 +6,7 @@ import json
 import logging
 from types import SimpleNamespace
 
-from pushworker import logs
+from pushworker.ops import logs
 
 
 def _line(message: str, *args: object, **extra: object) -> str:

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from pushworker import cli, sending, service
+from pushworker import cli
+from pushworker.delivery import sending, service
 from pushworker.events import GoodsVisit
-from pushworker.models import DeliveryStatus, PushDevice
+from pushworker.store.models import DeliveryStatus, PushDevice
 
 pytestmark = pytest.mark.django_db
 TOKEN = "api-token-lifecycle-9c2e"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from pushworker.logs import KeyValueFormatter
+from pushworker.ops.logs import KeyValueFormatter
 
 
 def _format(message: str, *args: object, exc: bool = False, **extra: object) -> str:

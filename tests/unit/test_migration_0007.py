@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from pushworker import outbox, service
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.delivery import service
+from pushworker.store import outbox
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 
 BEFORE = [("pushworker", "0006_device_checks_partial_status")]
 AFTER = [("pushworker", "0007_delivery_event_kinds")]

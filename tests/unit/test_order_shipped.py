@@ -6,11 +6,15 @@ import uuid
 
 import pytest
 
-from pushworker import cli, content, enqueue, integration, outbox, service, tasks
+from pushworker import cli, tasks
+from pushworker.broker import install as integration
+from pushworker.delivery import content, service
 from pushworker.events import InvalidEventError, registry
 from pushworker.events.order_shipped import TITLE, OrderShipped, describe
 from pushworker.mipush import utf16_length
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.producer import enqueue
+from pushworker.store import outbox
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.unit.environment import CREDENTIALS
 
 EVENT = {"buyer_id": "42", "order_id": "o-9", "goods_name": "二手自行车", "carrier": "顺丰速运"}

@@ -1,4 +1,4 @@
-"""Specifies pushworker.outbox: exactly which deliveries the relay and the sweeper republish."""
+"""Specifies store.outbox: exactly which deliveries the relay and the sweeper republish."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pushworker import outbox
 from pushworker.events import GoodsVisit
-from pushworker.models import Delivery, DeliveryStatus
+from pushworker.store import outbox
+from pushworker.store.models import Delivery, DeliveryStatus
 
 pytestmark = pytest.mark.django_db
 

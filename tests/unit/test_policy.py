@@ -1,4 +1,4 @@
-"""The delivery policy (pushworker.policy) through service.deliver: a real redis-server of its own,
+"""The delivery policy (delivery.policy) through service.deliver: a real redis-server of its own,
 the real emulator over HTTP, and a simulated clock where the day or the hour matters."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from pushworker import conf, content, policy, service
-from pushworker.conf_parse import parse
+from pushworker import conf
+from pushworker.conf.parse import parse
+from pushworker.delivery import content, policy, service
 from pushworker.events import GoodsVisit
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.support.redis_server import RedisServer
 from tests.unit.environment import emulator_env
 

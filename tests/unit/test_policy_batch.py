@@ -1,4 +1,4 @@
-"""The delivery policy in batch runs (pushworker.batch → policy): the same decisions as one event
+"""The delivery policy in batch runs (delivery.batch → policy): the same decisions as one event
 at a time, with a private redis-server, the real emulator, and a profile of a backlog's cost."""
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from django.db import connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from pushworker import batch, conf, policy, policy_batch, records, service
+from pushworker import conf
+from pushworker.delivery import batch, policy, policy_batch, service
 from pushworker.events import GoodsVisit
-from pushworker.models import Delivery, PushDevice
+from pushworker.store import records
+from pushworker.store.models import Delivery, PushDevice
 from tests.unit.environment import emulator_env
 from tests.unit.test_policy import client  # noqa: F401 - the policy's private Redis
 

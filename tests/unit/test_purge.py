@@ -1,4 +1,4 @@
-"""Specifies pushworker.purge: what is past retention goes in batches; nothing else is touched."""
+"""Specifies store.purge: what is past retention goes in batches; nothing else is touched."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pushworker import purge, records, service
+from pushworker.conf.retention import Retention, RetentionSettings
+from pushworker.delivery import service
 from pushworker.events import GoodsVisit
 from pushworker.events.order_shipped import OrderShipped
-from pushworker.models import (
+from pushworker.store import purge, records
+from pushworker.store.models import (
     DailyAggregate,
     DeadLetter,
     Delivery,
@@ -18,7 +20,6 @@ from pushworker.models import (
     DeliveryStatus,
     PushDevice,
 )
-from pushworker.retention import Retention, RetentionSettings
 
 pytestmark = pytest.mark.django_db
 
@@ -202,7 +203,8 @@ def test_a_retried_message_whose_row_exists_is_delivered_as_usual(emulator) -> N
 def test_the_hourly_beat_task_purges_on_the_maintenance_queue(configure) -> None:
     from celery import Celery
 
-    from pushworker import conf, integration
+    from pushworker import conf
+    from pushworker.broker import install as integration
     from pushworker.tasks import purge_expired
 
     configure()

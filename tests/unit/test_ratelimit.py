@@ -1,4 +1,4 @@
-"""The shared Xiaomi rate limit against a real redis-server of its own (pushworker.ratelimit)."""
+"""The shared Xiaomi rate limit against a real redis-server of its own (delivery.ratelimit)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from pushworker import ratelimit
-from pushworker.ratelimit import Deferred, RateLimits, RedisLimiter
+from pushworker.delivery import ratelimit
+from pushworker.delivery.ratelimit import Deferred, RateLimits, RedisLimiter
 from tests.support.redis_server import RedisServer, free_port
 
 
@@ -57,7 +57,7 @@ def test_every_redis_broker_url_is_followed_and_others_mean_no_shared_limit() ->
     assert socket is not None
     assert socket.connection_pool.connection_kwargs["path"] == "/run/redis.sock"
     assert socket.connection_pool.connection_kwargs["db"] == 2
-    # The form the socket transport is configured with (pushworker.transport.broker_for).
+    # The form the socket transport is configured with (pushworker.broker.transport.broker_for).
     rewritten = ratelimit.connect("socket:///run/redis.sock?virtual_host=2")
     assert rewritten is not None and rewritten.connection_pool.connection_kwargs["db"] == 2
 
@@ -176,8 +176,8 @@ class _Scripted:
 
 @pytest.mark.django_db
 def test_a_deferred_send_comes_back_without_spending_the_retry_budget(emulator) -> None:
-    from pushworker import service
-    from pushworker.models import Delivery, DeliveryStatus, PushDevice
+    from pushworker.delivery import service
+    from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
     from tests.unit.test_service import visit
 
     PushDevice.objects.create(user_id="42", app_name="qqc", os_type="android")
@@ -195,8 +195,8 @@ def test_a_deferred_send_comes_back_without_spending_the_retry_budget(emulator) 
 
 @pytest.mark.django_db
 def test_a_10027_answer_is_fed_back_to_the_limiter(emulator) -> None:
-    from pushworker import service
-    from pushworker.models import DeliveryStatus, PushDevice
+    from pushworker.delivery import service
+    from pushworker.store.models import DeliveryStatus, PushDevice
     from tests.unit.test_service import visit
 
     PushDevice.objects.create(user_id="42", app_name="qqc", os_type="android")

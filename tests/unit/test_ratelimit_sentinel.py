@@ -1,4 +1,4 @@
-"""The shared rate limit and the beat lock behind Redis Sentinel (pushworker.brokerredis).
+"""The shared rate limit and the beat lock behind Redis Sentinel (pushworker.broker.connection).
 
 A real master, replica and three sentinels (tests/support/sentinel.py); the limiter and the lock
 reach them only through the Celery app's ``sentinel://`` broker settings, as a worker does. The
@@ -17,9 +17,12 @@ import pytest
 import redis
 from celery import Celery
 
-from pushworker import brokerredis, conf, integration, ratelimit
-from pushworker.beatlock import KEY, LockedScheduler
-from pushworker.ratelimit import Deferred, RedisLimiter
+from pushworker import conf
+from pushworker.broker import connection as brokerredis
+from pushworker.broker import install as integration
+from pushworker.broker.beatlock import KEY, LockedScheduler
+from pushworker.delivery import ratelimit
+from pushworker.delivery.ratelimit import Deferred, RedisLimiter
 from tests.support.sentinel import MASTER_NAME, SentinelCluster
 
 RATE = 10  # requests/s: small, so a few seconds show the limit
@@ -29,7 +32,7 @@ def sentinel_app(cluster: SentinelCluster) -> Celery:
     """A Celery app configured as the standalone service is for this cluster's sentinel:// URL."""
     # Imported here, not at collection: the standalone configuration reads the environment once,
     # when first imported, and a suite's stack sets its broker URL only when it starts.
-    from pushworker import celeryconfig
+    from pushworker.broker import celeryconfig
 
     env = {"PUSHWORKER_BROKER_URL": cluster.url, "PUSHWORKER_BROKER_MASTER_NAME": MASTER_NAME}
     url, transport, options = celeryconfig.broker_settings(env)

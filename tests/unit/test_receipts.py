@@ -8,9 +8,11 @@ import uuid
 import pytest
 from django.test import Client
 
-from pushworker import conf, records, service
+from pushworker import conf
+from pushworker.delivery import service
 from pushworker.events import GoodsVisit
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.store import records
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.unit.environment import CREDENTIALS, emulator_env
 
 pytestmark = pytest.mark.django_db

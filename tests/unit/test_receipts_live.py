@@ -8,10 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
-from pushworker import conf, content, records, service
+from pushworker import conf
+from pushworker.delivery import content, service
 from pushworker.events import GoodsVisit
 from pushworker.mipush import Client, Endpoints
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.store import records
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.unit.environment import ANDROID_PACKAGE, ANDROID_SECRET, emulator_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""Specifies pushworker.records: each state transition is one conditional write."""
+"""Specifies pushworker.store.records: each state transition is one conditional write."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pushworker import outbox, records
 from pushworker.events import GoodsVisit
-from pushworker.models import (
+from pushworker.store import outbox, records
+from pushworker.store.models import (
     AttemptStatus,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
     PushDevice,
 )
-from pushworker.records import Failure
+from pushworker.store.records import Failure
 
 pytestmark = pytest.mark.django_db
 
@@ -315,7 +315,7 @@ def test_a_malformed_copy_never_overwrites_the_record_of_a_real_event() -> None:
 
 
 def test_a_rejected_message_is_never_relayed() -> None:
-    from pushworker import outbox
+    from pushworker.store import outbox
 
     records.reject("bad-id", {}, "bad")
     assert outbox.unpublished(10) == []

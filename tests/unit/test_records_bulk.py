@@ -1,4 +1,4 @@
-"""Specifies pushworker.records_bulk: the enqueue row in one statement, as the ORM writes it."""
+"""Specifies store.records_bulk: the enqueue row in one statement, as the ORM writes it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from pushworker import records, records_bulk
 from pushworker.events import GoodsVisit
-from pushworker.models import Delivery, DeliveryStatus
+from pushworker.store import records, records_bulk
+from pushworker.store.models import Delivery, DeliveryStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from pushworker.redaction import SUBSTITUTE, mask_url_credentials
-from pushworker.reporting import CredentialsFilter
+from pushworker.conf.redaction import SUBSTITUTE, mask_url_credentials
+from pushworker.ops.reporting import CredentialsFilter
 
 
 @pytest.mark.parametrize(("text", "masked"), [

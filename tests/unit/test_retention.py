@@ -1,11 +1,13 @@
-"""Specifies pushworker.retention: defaults, environment, per-app overrides, every problem named."""
+"""Specifies conf.retention: defaults, environment, per-app overrides, every problem named."""
 
 from __future__ import annotations
 
 import pytest
 
-from pushworker import conf, conf_env, retention
-from pushworker.retention import Retention
+from pushworker import conf
+from pushworker.conf import env as conf_env
+from pushworker.conf import retention
+from pushworker.conf.retention import Retention
 
 
 def from_environment(**environ: str) -> dict:

@@ -1,11 +1,11 @@
-"""Specifies pushworker.routing: which platform, host, credentials and target reach each phone."""
+"""Specifies delivery.routing: which platform, host, credentials and target reach each phone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pushworker import routing
 from pushworker.conf import AppSettings, PlatformCredentials, Secret
+from pushworker.delivery import routing
 
 ANDROID = PlatformCredentials(Secret("a-secret"), "com.example.shop")
 IOS = PlatformCredentials(Secret("i-secret"), "com.example.shop.ios")

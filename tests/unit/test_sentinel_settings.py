@@ -15,8 +15,10 @@ import pytest
 from celery import Celery
 from kombu import Connection
 
-from pushworker import conf, integration, transport
-from pushworker.celeryconfig import broker_settings
+from pushworker import conf
+from pushworker.broker import install as integration
+from pushworker.broker import transport
+from pushworker.broker.celeryconfig import broker_settings
 
 ROOT = Path(__file__).parents[2]
 SENTINELS = "sentinel://:m4ster@10.0.0.1:26379;sentinel://:m4ster@10.0.0.2:26379"
@@ -27,7 +29,7 @@ def test_a_sentinel_url_takes_the_master_name_from_its_own_variable() -> None:
         {"PUSHWORKER_BROKER_URL": SENTINELS, "PUSHWORKER_BROKER_MASTER_NAME": " shop "}
     )
 
-    assert (url, chosen) == (SENTINELS, "pushworker.transport:SentinelTransport")
+    assert (url, chosen) == (SENTINELS, "pushworker.broker.transport:SentinelTransport")
     assert options == {"master_name": "shop"}
 
 
@@ -79,7 +81,7 @@ def test_a_host_app_with_a_master_name_is_accepted(configure) -> None:
     integration.install(app)
 
     assert not getattr(app, "_pushworker_broker_problem", None)
-    assert app.conf.broker_transport == "pushworker.transport:SentinelTransport"
+    assert app.conf.broker_transport == "pushworker.broker.transport:SentinelTransport"
 
 
 def test_a_failed_connect_never_switches_to_kombus_stock_sentinel_transport() -> None:

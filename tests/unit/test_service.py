@@ -1,4 +1,4 @@
-"""Specifies pushworker.service.deliver against the real emulator over HTTP; every outcome kept."""
+"""Specifies delivery.service.deliver against the real emulator over HTTP; every outcome kept."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from pushworker import conf, content, records, routing, sending, service
+from pushworker import conf
+from pushworker.delivery import content, routing, sending, service
 from pushworker.events import GoodsVisit, goods_visit
-from pushworker.models import AttemptStatus, Delivery, DeliveryAttempt, DeliveryStatus, PushDevice
+from pushworker.store import records
+from pushworker.store.models import (
+    AttemptStatus,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    PushDevice,
+)
 from tests.unit.environment import ANDROID_SECRET, IOS_SECRET, emulator_env
 
 pytestmark = pytest.mark.django_db

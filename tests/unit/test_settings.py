@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pushworker.reporting import CredentialsFilter
+from pushworker.ops.reporting import CredentialsFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "pushworker" / "settings.py"

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pushworker import cli, stats
-from pushworker.models import DeadLetter, Delivery, DeliveryAttempt
+from pushworker import cli
+from pushworker.store import stats
+from pushworker.store.models import DeadLetter, Delivery, DeliveryAttempt
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pushworker import enqueue, tasks
+from pushworker import tasks
 from pushworker.events import InvalidEventError
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.producer import enqueue
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.unit.environment import CREDENTIALS
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +86,7 @@ def test_a_malformed_copy_of_a_sent_event_keeps_and_shows_its_status(emulator) -
 
 
 def test_an_unknown_http_method_is_counted_as_other() -> None:
-    from pushworker import metrics
+    from pushworker.ops import metrics
 
     metrics.api_answered("BREW", 405)
     assert metrics.API_REQUESTS.labels("other", "405")._value.get() >= 1

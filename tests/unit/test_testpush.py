@@ -1,4 +1,4 @@
-"""Specifies pushworker.testpush: "send a test push" enqueues real events and links them."""
+"""Specifies web.admin.testpush: "send a test push" enqueues real events and links them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from pushworker import enqueue, testpush
-from pushworker.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.producer import enqueue
+from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
+from pushworker.web.admin import testpush
 from tests.unit.environment import CREDENTIALS
 
 pytestmark = pytest.mark.django_db

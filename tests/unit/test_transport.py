@@ -84,7 +84,7 @@ def test_anything_the_consumer_raises_is_dead_lettered_and_acknowledged(link: Li
 
 
 def test_a_synchronous_get_dead_letters_garbage_too(link: Link) -> None:
-    from pushworker.models import DeadLetter
+    from pushworker.store.models import DeadLetter
 
     link.push(b"[" * 100_000)
     link.push(celery_message())
@@ -97,7 +97,7 @@ def test_a_synchronous_get_dead_letters_garbage_too(link: Link) -> None:
 def test_garbage_written_into_the_unacked_hash_is_dead_lettered_by_the_restore_sweep(
     link: Link,
 ) -> None:
-    from pushworker.models import DeadLetter
+    from pushworker.store.models import DeadLetter
 
     link.redis.hset("unacked", "forged-tag", b"[" * 100_000)
     link.redis.zadd("unacked_index", {"forged-tag": 0})  # long past the visibility timeout
@@ -110,7 +110,7 @@ def test_garbage_written_into_the_unacked_hash_is_dead_lettered_by_the_restore_s
 
 
 def test_a_malformed_broadcast_is_dead_lettered_not_delivered(link: Link) -> None:
-    from pushworker.models import DeadLetter
+    from pushworker.store.models import DeadLetter
 
     delivered = link.channel._deliver_fanout_message(
         edited(VALID, "properties.delivery_info", {}), "celery.pidbox"
@@ -124,8 +124,8 @@ def test_a_malformed_broadcast_is_dead_lettered_not_delivered(link: Link) -> Non
 def test_a_newline_in_a_dead_lettered_task_name_cannot_forge_a_log_line(
     link: Link, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from pushworker import consumer
-    from pushworker.logs import KeyValueFormatter
+    from pushworker.broker import consumer
+    from pushworker.ops.logs import KeyValueFormatter
 
     forged = "x\n2026-12-01 00:00:00 INFO pushworker all good\u202e"
     caplog.set_level(logging.ERROR, logger="pushworker.deadletter")
@@ -150,7 +150,7 @@ def test_the_checks_accept_every_message_celery_itself_writes(link: Link) -> Non
     from celery import Celery
 
     app = Celery("t", broker=link.url)
-    app.conf.broker_transport = "pushworker.transport:Transport"
+    app.conf.broker_transport = "pushworker.broker.transport:Transport"
     app.send_task(
         "pushworker.send_goods_visit",
         kwargs={"event_id": "e2", "goods_name": "碗\n"},
@@ -182,7 +182,7 @@ def test_a_broadcast_nested_too_deeply_is_skipped_and_the_next_broadcast_arrives
 
     exchange = Exchange("pw-broadcast", type="fanout")
     received: list = []
-    with Connection(redis_url, transport="pushworker.transport:Transport") as connection:
+    with Connection(redis_url, transport="pushworker.broker.transport:Transport") as connection:
         consumer = connection.Consumer(
             [Queue("pw-broadcast-q", exchange=exchange)],
             on_message=lambda message: received.append(message.payload),
@@ -209,7 +209,7 @@ def test_a_channel_closed_after_its_connection_was_released_raises_a_connection_
     # error is what the consumer ignores before it reconnects.
     from types import SimpleNamespace
 
-    from pushworker.transport import Channel, SentinelChannel
+    from pushworker.broker.transport import Channel, SentinelChannel
 
     for kind in (Channel, SentinelChannel):
         channel = kind.__new__(kind)

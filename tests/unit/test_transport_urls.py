@@ -18,7 +18,7 @@ import pytest
 from kombu import Connection
 from packaging.version import Version
 
-from pushworker import transport
+from pushworker.broker import transport
 from tests.support.redis_server import RedisServer, free_port, redis_binary
 from tests.unit.transport_support import Link, celery_message, edited
 
@@ -32,7 +32,7 @@ def test_kombu_is_within_the_versions_the_private_overrides_were_checked_against
     assert first <= installed <= last, (
         f"kombu {installed} is outside {transport.KOMBU_CHECKED}: compare Channel._brpop_read, "
         "_get and _receive_one in kombu/transport/redis.py with the copies in "
-        "pushworker/transport.py, then widen KOMBU_CHECKED"
+        "pushworker/broker/transport.py, then widen KOMBU_CHECKED"
     )
 
 
@@ -55,7 +55,7 @@ def test_a_rediss_url_checks_the_server_certificate_unless_it_says_otherwise() -
     secure, _ = transport.broker_for("rediss://:pw@redis.example:6380/0")
     chosen, _ = transport.broker_for("rediss://:pw@r:6380/0?ssl_cert_reqs=optional")
 
-    assert Connection(secure, transport="pushworker.transport:Transport").ssl == {
+    assert Connection(secure, transport="pushworker.broker.transport:Transport").ssl == {
         "ssl_cert_reqs": 2  # ssl.CERT_REQUIRED
     }
     assert chosen.endswith("?ssl_cert_reqs=optional")

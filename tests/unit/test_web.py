@@ -1,11 +1,12 @@
-"""Specifies pushworker.web: gunicorn's settings and an access log that masks device tokens."""
+"""Specifies web.server: gunicorn's settings and an access log that masks device tokens."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from types import SimpleNamespace
 
-from pushworker import cli, web
+from pushworker import cli
+from pushworker.web import server as web
 
 
 def test_the_command_line_takes_host_and_port() -> None:

@@ -154,7 +154,7 @@ class Link:
     def __init__(
         self,
         url: str,
-        transport: str = "pushworker.transport:Transport",
+        transport: str = "pushworker.broker.transport:Transport",
         *,
         push_url: str | None = None,
         **options: Any,
@@ -185,7 +185,7 @@ class Link:
 
     def feed(self, entry: bytes | str | dict[str, Any], timeout: float = 10) -> Outcome:
         """Push one entry and read until it was delivered or dead-lettered (never both)."""
-        from pushworker.models import DeadLetter
+        from pushworker.store.models import DeadLetter
 
         seen = DeadLetter.objects.order_by("-id").values_list("id", flat=True).first() or 0
         delivered = len(self.delivered)

@@ -46,7 +46,7 @@ class Result:
 
 
 def add_devices(owners: list[str], os_type: str = "android") -> None:
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
 
     PushDevice.objects.bulk_create(
         [PushDevice(user_id=owner, app_name="qqc", os_type=os_type) for owner in owners]
@@ -85,7 +85,7 @@ def event_kwargs(owner: str, event_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 def rows(event_ids: list[str]) -> dict[str, Any]:
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     return {str(d.event_id): d for d in Delivery.objects.filter(event_id__in=event_ids)}
 
@@ -114,7 +114,7 @@ def sends_per_target(stack: Stack) -> Counter[str]:
 
 def open_requests(event_ids: list[str]) -> set[str]:
     """The events with a request to Xiaomi started and not finished."""
-    from pushworker.models import DeliveryAttempt
+    from pushworker.store.models import DeliveryAttempt
 
     return {
         str(e)
@@ -217,7 +217,7 @@ def requests_answered(stack: Stack) -> bool:
     """
     from django.db.models import Sum
 
-    from pushworker.models import Delivery
+    from pushworker.store.models import Delivery
 
     made = Delivery.objects.aggregate(made=Sum("attempts"))["made"] or 0
     return stack.emulator.stats()["requests"] >= made

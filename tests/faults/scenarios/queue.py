@@ -132,7 +132,7 @@ def _with_body(
 
 def garbage_on_the_queue(stack: Stack) -> Result:
     """Entries pushed onto the queue by hand neither kill nor wedge the worker."""
-    from pushworker.models import DeadLetter
+    from pushworker.store.models import DeadLetter
 
     DeadLetter.objects.all().delete()
     owner, after = "g-bad", "g-after"

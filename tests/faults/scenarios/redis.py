@@ -229,7 +229,7 @@ def delay_on_commit_while_redis_down(stack: Stack, mode: str) -> Result:
     """``delay_on_commit`` inside ``atomic()`` while Redis is down: the commit succeeds at once."""
     from django.db import transaction
 
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
     from pushworker.tasks import send_goods_visit
 
     budget = budget_seconds()

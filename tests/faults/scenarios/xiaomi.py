@@ -82,7 +82,7 @@ def xiaomi_no_answer(stack: Stack, kind: str) -> Result:
         after = visit(second)
         done_at = wait_finished([stuck, after], timeout=VT + 20, what=f"after a {kind}")
 
-    from pushworker.models import DeliveryAttempt
+    from pushworker.store.models import DeliveryAttempt
 
     targets = {stuck: PREFIX + first, after: PREFIX + second}
     found = rows(list(targets))
@@ -131,7 +131,7 @@ def xiaomi_refusals(stack: Stack) -> Result:
     # A retry, if one were scheduled, would be a message in Redis (or held by the worker).
     wait_for(lambda: settled(stack), 20, message="no message and no request left")
 
-    from pushworker.models import PushDevice
+    from pushworker.store.models import PushDevice
 
     found = rows(list(events))
     targets = {e: PREFIX + found[e].recipient_id for e in events}

@@ -4,11 +4,11 @@ import os
 
 from celery import Celery
 
-import pushworker.integration
+import pushworker.broker.install
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "host_project.settings")
 
 app = Celery("host_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-pushworker.integration.install(app)
+pushworker.broker.install.install(app)
 app.autodiscover_tasks()

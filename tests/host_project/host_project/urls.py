@@ -8,5 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("goods/<int:goods_id>/", views.goods_detail),
     # The device API, as the README says: /api/v1/devices behind the shop's own session login.
-    path("", include("pushworker.api.urls")),
+    path("", include("pushworker.web.api.urls")),
 ]

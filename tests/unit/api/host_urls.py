@@ -2,4 +2,4 @@
 
 from django.urls import include, path
 
-urlpatterns = [path("", include("pushworker.api.urls"))]
+urlpatterns = [path("", include("pushworker.web.api.urls"))]

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from pushworker.models import PushDevice
+from pushworker.store.models import PushDevice
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.unit.api.host_urls")]
 DEVICES = "/api/v1/devices"

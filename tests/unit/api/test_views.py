@@ -1,4 +1,4 @@
-"""Specifies the device API (pushworker.api) as the shop's backend calls it with the API token."""
+"""Specifies the device API (web.api) as the shop's backend calls it with the API token."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from pushworker.models import PushDevice
+from pushworker.store.models import PushDevice
 from tests.unit.api.conftest import TOKEN
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,0 @@
-"""Django admin for operators: find devices and deliveries, read Xiaomi's answers, requeue.
-
-Importing this package (Django's admin autodiscovery does) registers every model's admin.
-"""
-
-from pushworker.admin import deadletters, deliveries, devices  # noqa: F401 - they register

@@ -1,0 +1,1 @@
+"""Celery and kombu on Redis: the app's wiring, the hardened transport, the beat lock."""

@@ -1,0 +1,179 @@
+"""Prometheus metrics: every metric pushworker exports, the one-line hooks, and /metrics servers.
+
+The worker and ``pushworker web`` fork children, so both run prometheus-client's multiprocess
+mode: each process writes its samples to files in a directory under ``PUSHWORKER_HOME`` that is
+wiped when the parent starts, and the parent's /metrics adds them up. A child's exit is marked
+(``mark_process_dead``). Every metric has labels, so no sample is created before the mode is
+switched on at start-up (an unlabelled metric creates its one value when it is declared).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, values
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+
+DELIVERIES = Counter(
+    "pushworker_deliveries", "Deliveries that reached an end state", ["app", "status"]
+)
+XIAOMI_REQUESTS = Counter(
+    "pushworker_xiaomi_requests",
+    "Requests to Xiaomi by answer code (0: accepted; a word when Xiaomi gave no code)",
+    ["app", "platform", "environment", "code"],
+)
+XIAOMI_SECONDS = Histogram(
+    "pushworker_xiaomi_request_seconds", "Time of one request to Xiaomi", ["app", "platform"]
+)
+XIAOMI_EVENTS = Histogram(
+    "pushworker_xiaomi_request_events",
+    "Events one request to Xiaomi carried (a batch run's multi_messages request carries many)",
+    ["app", "platform"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+ENQUEUE_TO_SENT = Histogram(
+    "pushworker_enqueue_to_sent_seconds",
+    "From the delivery row's creation to its sent/partial end",
+    ["app"],
+    buckets=SECONDS,
+)
+RETRIES = Counter("pushworker_retries", "Broker retries scheduled (budget spent)", ["app"])
+SUPPRESSED = Counter("pushworker_suppressed", "Deliveries suppressed on purpose", ["reason"])
+DEAD_LETTERS = Counter(
+    "pushworker_dead_letters", "Messages stored as dead letters (kind: task or raw entry)", ["kind"]
+)
+# The web side (pushworker web, or any process calling delay()).
+ENQUEUED = Counter(
+    "pushworker_enqueued",
+    "Publishes by delay(): broker, backlog (a drain run sends it), or broker_failed/breaker_open "
+    "(the outbox relays those)",
+    ["app", "path"],
+)
+API_REQUESTS = Counter(
+    "pushworker_api_requests", "Device API requests by answer", ["method", "status"]
+)
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def _seconds_since(moment: Any) -> float:
+    from django.utils import timezone
+
+    return max(0.0, (timezone.now() - moment).total_seconds()) if moment else 0.0
+
+
+# Hooks: one call at each place an outcome is decided (records, enqueue, the API).
+
+
+def delivery_finished(delivery: Any, status: str, reason: str = "") -> None:
+    DELIVERIES.labels(delivery.app_name, status).inc()
+    if status == "suppressed":
+        SUPPRESSED.labels(_SLUG.sub("_", reason.lower()).strip("_")[:40] or "other").inc()
+    elif status in ("sent", "partial"):
+        ENQUEUE_TO_SENT.labels(delivery.app_name).observe(_seconds_since(delivery.created_at))
+
+
+def request_finished(attempt: Any, code: int | str | None, events: int = 1) -> None:
+    app = attempt.delivery.app_name
+    XIAOMI_REQUESTS.labels(app, attempt.platform, attempt.environment, str(code)).inc()
+    XIAOMI_SECONDS.labels(app, attempt.platform).observe(_seconds_since(attempt.started_at))
+    XIAOMI_EVENTS.labels(app, attempt.platform).observe(events)
+
+
+def retry_scheduled(delivery: Any, spent: bool = True) -> None:
+    if spent:  # a wait for the shared rate limit spends no budget
+        RETRIES.labels(delivery.app_name).inc()
+
+
+def rejected(delivery: Any, created: bool) -> None:
+    if created:  # a malformed copy of a recorded event changes nothing
+        delivery_finished(delivery, "failed")
+
+
+def dead_lettered(message: Any) -> None:
+    # What came from the wire never becomes a label value: only whether it named a task.
+    headers = getattr(message, "headers", None)
+    named = isinstance(headers, dict) and bool(headers.get("task"))
+    DEAD_LETTERS.labels("task" if named else "entry").inc()
+
+
+def enqueued(app: str | None, path: str) -> bool:
+    """Count one publish attempt of ``delay()``; True when the broker took the event."""
+    ENQUEUED.labels(app or "default", path).inc()
+    return path == "broker"
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def api_answered(method: str, status: int) -> None:
+    # Any client picks the method: an unknown one must not grow a series per word.
+    API_REQUESTS.labels(method if method in _METHODS else "other", str(status)).inc()
+
+
+# Servers.
+
+
+class _OutboxCollector:
+    """``pushworker_outbox_pending``: counted at scrape time, so an idle relay writes nothing."""
+
+    def collect(self) -> Any:
+        from django.db import connection
+
+        from pushworker.store import outbox
+
+        gauge = GaugeMetricFamily(
+            "pushworker_outbox_pending", "Queued deliveries the broker has not taken yet"
+        )
+        try:
+            gauge.add_metric([], outbox.pending_count())
+        finally:
+            connection.close()  # the server thread's own connection; never kept idle
+        yield gauge
+
+
+def directory(kind: str, port: int) -> Path:
+    home = Path(os.environ.get("PUSHWORKER_HOME") or "var").resolve()
+    return home / "metrics" / f"{kind}-{port}"
+
+
+def multiprocess_mode(path: Path) -> None:
+    """Wipe ``path`` and write every later sample of this process and its children there."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    values.ValueClass = values.MultiProcessValue()
+
+
+def registry(path: Path, *, outbox: bool) -> CollectorRegistry:
+    found = CollectorRegistry()
+    MultiProcessCollector(found, path=str(path))
+    if outbox:
+        found.register(_OutboxCollector())  # type: ignore[arg-type]
+    return found
+
+
+def start_worker_server(**_: Any) -> None:
+    """Celery's ``worker_init``: serve /metrics on ``METRICS_PORT`` (nothing when it is 0)."""
+    from pushworker import conf
+
+    port = conf.get().metrics_port
+    if not port:
+        return
+    path = directory("worker", port)
+    multiprocess_mode(path)
+    start_http_server(port, registry=registry(path, outbox=True))
+
+
+def child_exited(pid: int | None = None, **_: Any) -> None:
+    """Celery's ``worker_process_shutdown`` / gunicorn's ``child_exit``."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        mark_process_dead(pid or os.getpid(), path)

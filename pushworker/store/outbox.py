@@ -1,0 +1,96 @@
+"""The outbox: which deliveries the broker must be given (again), and who marks them published.
+
+After ``records.ensure`` created a row, this module is the only writer of ``published_at``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from pushworker.events import registry
+from pushworker.events.base import Event
+from pushworker.store.models import Delivery, DeliveryStatus
+
+
+def event_of(delivery: Delivery) -> Event:
+    """The event a row keeps, rebuilt by its kind (the relay and the sweeper publish it again)."""
+    return registry.get(delivery.kind).from_row(
+        str(delivery.event_id), delivery.app_name, delivery.recipient_id, delivery.payload
+    )
+
+
+def unpublished(limit: int, *, older_than: float = 0.0) -> list[Delivery]:
+    """Queued deliveries no broker message carries, written more than ``older_than`` s ago: the
+    broker was down or hung when they were enqueued, or they joined a backlog."""
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    return list(
+        Delivery.objects.filter(
+            status=DeliveryStatus.QUEUED, published_at__isnull=True, created_at__lt=cutoff
+        ).order_by("created_at")[:limit]
+    )
+
+
+def pending_count() -> int:
+    """How many queued deliveries the broker has not taken (the backlog the relay works on)."""
+    return Delivery.objects.filter(status=DeliveryStatus.QUEUED, published_at__isnull=True).count()
+
+
+def stuck(*, stale_after: float, lease: float, limit: int) -> list[Delivery]:
+    """Deliveries whose broker message is probably gone.
+
+    Queued and published long ago (Redis restarted without persistence), sending with an expired
+    claim (the worker died and its message was lost), or retrying well past the retry's due time.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=stale_after)
+    return list(
+        Delivery.objects.filter(
+            Q(status=DeliveryStatus.QUEUED, published_at__lt=stale)
+            | Q(
+                status=DeliveryStatus.SENDING,
+                updated_at__lt=stale,
+                claimed_at__lt=now - timedelta(seconds=lease + stale_after),
+            )
+            | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=stale)
+        ).order_by("updated_at")[:limit]
+    )
+
+
+def mark_unpublished(event_id: str) -> None:
+    """The broker did not take a freshly kept event: the relay publishes it."""
+    Delivery.objects.filter(event_id=event_id, status=DeliveryStatus.QUEUED).update(
+        published_at=None
+    )
+
+
+def mark_event_published(event_id: str) -> None:
+    """The broker took an event kept as unpublished; the relay must not publish it again."""
+    Delivery.objects.filter(
+        event_id=event_id, status=DeliveryStatus.QUEUED, published_at__isnull=True
+    ).update(published_at=timezone.now())
+
+
+def mark_published(deliveries: list[Delivery]) -> None:
+    """Note the hand-over; a row republished by the sweeper starts a new staleness period."""
+    now = timezone.now()
+    ids = [d.pk for d in deliveries]
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.QUEUED).update(published_at=now)
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.RETRYING).update(next_attempt_at=now)
+    # Not claimed_at: the republished message must find the old claim expired and take it over.
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(updated_at=now)
+
+
+def requeue(deliveries) -> int:
+    """Put failed or dead deliveries back to ``queued`` for the relay to publish (admin action)."""
+    return deliveries.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD]).update(
+        status=DeliveryStatus.QUEUED,
+        published_at=None,
+        finished_at=None,
+        retries=0,
+        crashes=0,
+        next_attempt_at=None,
+        updated_at=timezone.now(),
+    )

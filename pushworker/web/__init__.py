@@ -1,0 +1,1 @@
+"""What pushworker serves over HTTP: the device API, the admin, health and metrics."""

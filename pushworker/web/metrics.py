@@ -1,0 +1,47 @@
+"""The web side's metrics: /metrics of ``pushworker web`` and the device API's request counts.
+
+``pushworker web`` switches prometheus-client to multiprocess mode in gunicorn's master before it
+forks (``metrics.directory("web", port)``, wiped at start), so any worker's /metrics adds up every
+worker's samples: the enqueue counts of ``delay()`` called in the web process and the API's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from pushworker.ops import metrics
+
+
+def prepare(port: int) -> None:
+    """In gunicorn's master, before the workers fork."""
+    metrics.multiprocess_mode(metrics.directory("web", port))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook: the dead worker's live gauges leave the sums."""
+    metrics.child_exited(worker.pid)
+
+
+def view(request: HttpRequest) -> HttpResponse:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = metrics.registry(Path(path), outbox=False) if path else REGISTRY
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class ApiMetricsMiddleware:
+    """Counts the device API's answers by method and status (``pushworker_api_requests_total``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith("/api/"):
+            metrics.api_answered(request.method or "", response.status_code)
+        return response

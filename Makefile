@@ -39,6 +39,7 @@ test: lint unit alerts integration faults browser scale-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check pushworker tests bench docker
+	$(BIN)/ruff format --check pushworker tests bench docker
 	$(BIN)/mypy pushworker/mipush pushworker/emulator
 
 unit: $(STAMP)

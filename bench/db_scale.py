@@ -59,10 +59,18 @@ def _params(cursor: Any, size: int, batch: list[int]) -> dict[str, Any]:
     )
     row = cursor.fetchone()
     short = row[1].hex[:8]  # what the admin list shows and its search turns into a range
-    return {"id": row[0], "event_id": row[1], "recipient_id": row[2], "subject_id": row[3],
-            "trace_id": row[4], "short_id": short, "event_low": uuid.UUID(short.ljust(32, "0")),
-            "event_high": uuid.UUID(short.ljust(32, "f")), "new_event_id": uuid.uuid4(),
-            "batch": batch}
+    return {
+        "id": row[0],
+        "event_id": row[1],
+        "recipient_id": row[2],
+        "subject_id": row[3],
+        "trace_id": row[4],
+        "short_id": short,
+        "event_low": uuid.UUID(short.ljust(32, "0")),
+        "event_high": uuid.UUID(short.ljust(32, "f")),
+        "new_event_id": uuid.uuid4(),
+        "batch": batch,
+    }
 
 
 def _expired_batch(cursor: Any) -> list[int]:
@@ -117,8 +125,11 @@ def measure(conn: Any, size: int) -> dict[str, dict]:
             plan = cursor.fetchone()[0][0]
             conn.rollback()
             seq, indexes = _scans(plan)
-            results[name] = {"ms": statistics.median(times) * 1000, "seq_scan": sorted(seq),
-                             "indexes": sorted(indexes)}
+            results[name] = {
+                "ms": statistics.median(times) * 1000,
+                "seq_scan": sorted(seq),
+                "indexes": sorted(indexes),
+            }
     return results
 
 
@@ -139,9 +150,15 @@ def bytes_per_event_pg(conn: Any) -> dict[str, float]:
         )
         per_index = {name: size / rows for name, size in cursor.fetchall()}
     conn.rollback()
-    return {"rows": rows, "total": (total_d + total_a) / rows, "heap": (heap_d + heap_a) / rows,
-            "indexes": (total_d + total_a - heap_d - heap_a) / rows,
-            "heap_delivery": heap_d / rows, "heap_attempt": heap_a / rows, "per_index": per_index}
+    return {
+        "rows": rows,
+        "total": (total_d + total_a) / rows,
+        "heap": (heap_d + heap_a) / rows,
+        "indexes": (total_d + total_a - heap_d - heap_a) / rows,
+        "heap_delivery": heap_d / rows,
+        "heap_attempt": heap_a / rows,
+        "per_index": per_index,
+    }
 
 
 def purge_rate(seconds: float) -> dict[str, float]:
@@ -149,8 +166,12 @@ def purge_rate(seconds: float) -> dict[str, float]:
     from pushworker.store import purge
 
     report = purge.purge(rules=RetentionSettings(), max_seconds=seconds)
-    return {"deliveries": report.deliveries, "attempts": report.attempts,
-            "seconds": report.seconds, "per_second": report.deliveries / report.seconds}
+    return {
+        "deliveries": report.deliveries,
+        "attempts": report.attempts,
+        "seconds": report.seconds,
+        "per_second": report.deliveries / report.seconds,
+    }
 
 
 def run_postgres(args: argparse.Namespace) -> dict:
@@ -214,24 +235,47 @@ def report(result: dict) -> str:
         rows = []
         for name in small:
             s, big = small[name], large[name]
-            rows.append([name, f"{s['ms']:.3f}", f"{big['ms']:.3f}",
-                         f"{big['ms'] / s['ms']:.2f}" if s["ms"] else "-",
-                         ", ".join(big["seq_scan"]) or "no", ", ".join(big["indexes"]) or "-"])
-        lines.append(table(
-            ["query", f"ms @ {pg['rows_small']:,}", f"ms @ {pg['rows_large']:,}", "ratio",
-             "seq scan @ large", "indexes @ large"], rows))
+            rows.append(
+                [
+                    name,
+                    f"{s['ms']:.3f}",
+                    f"{big['ms']:.3f}",
+                    f"{big['ms'] / s['ms']:.2f}" if s["ms"] else "-",
+                    ", ".join(big["seq_scan"]) or "no",
+                    ", ".join(big["indexes"]) or "-",
+                ]
+            )
+        lines.append(
+            table(
+                [
+                    "query",
+                    f"ms @ {pg['rows_small']:,}",
+                    f"ms @ {pg['rows_large']:,}",
+                    "ratio",
+                    "seq scan @ large",
+                    "indexes @ large",
+                ],
+                rows,
+            )
+        )
         for key in ("bytes_small", "bytes_large"):
             b = pg[key]
-            lines.append(f"PostgreSQL bytes/event at {b['rows']:,} rows: {b['total']:.0f} "
-                         f"(heap {b['heap']:.0f}, indexes {b['indexes']:.0f})")
+            lines.append(
+                f"PostgreSQL bytes/event at {b['rows']:,} rows: {b['total']:.0f} "
+                f"(heap {b['heap']:.0f}, indexes {b['indexes']:.0f})"
+            )
         per_index = sorted(pg["bytes_large"]["per_index"].items(), key=lambda kv: -kv[1])
         lines.append("  per index: " + ", ".join(f"{n} {b:.0f}" for n, b in per_index))
         fill = pg["fill_large"]
-        lines.append(f"fill to {pg['rows_large']:,}: {fill['fill_s']:.0f} s, rebuilding secondary "
-                     f"indexes concurrently {fill['index_build_s']:.0f} s")
+        lines.append(
+            f"fill to {pg['rows_large']:,}: {fill['fill_s']:.0f} s, rebuilding secondary "
+            f"indexes concurrently {fill['index_build_s']:.0f} s"
+        )
         p = pg["purge"]
-        lines.append(f"purge: {p['deliveries']:,} deliveries + {p['attempts']:,} attempts in "
-                     f"{p['seconds']:.1f} s = {p['per_second']:,.0f} deliveries/s")
+        lines.append(
+            f"purge: {p['deliveries']:,} deliveries + {p['attempts']:,} attempts in "
+            f"{p['seconds']:.1f} s = {p['per_second']:,.0f} deliveries/s"
+        )
     sqlite = result.get("sqlite")
     if sqlite:
         lines.append(f"SQLite bytes/event at {sqlite['rows']:,} rows: {sqlite['total']:.0f}")
@@ -244,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=10_000, help="deliveries at the small size")
     parser.add_argument("--sqlite-rows", type=int, default=100_000)
     parser.add_argument("--purge-seconds", type=float, default=20.0)
-    parser.add_argument("--database-url",
-                        default=os.environ.get("PUSHWORKER_BENCH_DATABASE_URL") or SERVER)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("PUSHWORKER_BENCH_DATABASE_URL") or SERVER
+    )
     parser.add_argument("--engine", choices=("all", "postgres", "sqlite"), default="all")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
@@ -257,9 +302,17 @@ def main(argv: list[str] | None = None) -> int:
         result["postgres"] = run_postgres(args)
     if args.engine == "all":
         child = subprocess.run(
-            [sys.executable, __file__, "--engine", "sqlite", "--sqlite-rows",
-             str(args.sqlite_rows)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--engine",
+                "sqlite",
+                "--sqlite-rows",
+                str(args.sqlite_rows),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         result["sqlite"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(report(result))

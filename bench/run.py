@@ -194,8 +194,7 @@ def rows(f: dict, concurrency: int = 2) -> list[list[str]]:
         [
             f"worker USS after {d['finished']:,} events, SQLite",
             f"{d['uss_done'] / 2**20:.1f} MiB",
-            f"idle {d['uss_idle'] / 2**20:.1f} MiB (half-way "
-            f"{d['uss_warm'] / 2**20:.1f})",
+            f"idle {d['uss_idle'] / 2**20:.1f} MiB (half-way {d['uss_warm'] / 2**20:.1f})",
             f"{growth:+.1%} ({d['uss_done'] / d['uss_warm'] - 1:+.1%})",
             "≤ +10 %",
             _met(growth <= 0.10),

@@ -36,10 +36,12 @@ def broker_settings(environ: Mapping[str, str]) -> tuple[str, str | None, dict[s
         options["master_name"] = value("PUSHWORKER_BROKER_MASTER_NAME")
         if not options["master_name"]:
             raise SettingsError(
-                ["PUSHWORKER_BROKER_MASTER_NAME: required with a sentinel:// "
-                 "PUSHWORKER_BROKER_URL; the name the sentinels monitor the master under "
-                 "('sentinel monitor <name> ...')"]
-            )  # fmt: skip
+                [
+                    "PUSHWORKER_BROKER_MASTER_NAME: required with a sentinel:// "
+                    "PUSHWORKER_BROKER_URL; the name the sentinels monitor the master under "
+                    "('sentinel monitor <name> ...')"
+                ]
+            )
         if password := value("PUSHWORKER_BROKER_SENTINEL_PASSWORD"):
             options["sentinel_kwargs"] = {"password": password}
     return url or "", transport, options

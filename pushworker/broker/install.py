@@ -58,9 +58,11 @@ def broker_for(broker_url: str | None) -> tuple[str | None, str | None]:
         return transport.broker_for(broker_url or "")
     except transport.UnsupportedBrokerError:
         raise conf.SettingsError(
-            [f"broker URL scheme {scheme or '(none)'!r} is not supported: pushworker needs a "
-             f"Redis broker ({', '.join(s + '://' for s in transport.SCHEMES)})"]
-        ) from None  # fmt: skip
+            [
+                f"broker URL scheme {scheme or '(none)'!r} is not supported: pushworker needs a "
+                f"Redis broker ({', '.join(s + '://' for s in transport.SCHEMES)})"
+            ]
+        ) from None
 
 
 def task_options(settings: conf.Settings) -> dict[str, Any]:
@@ -110,10 +112,13 @@ def transport_options(settings: conf.Settings, given: dict[str, Any]) -> dict[st
     visibility = options.setdefault("visibility_timeout", settings.visibility_timeout)
     if visibility != settings.visibility_timeout:
         raise conf.SettingsError(
-            [f"the Celery setting broker_transport_options['visibility_timeout'] ({visibility} s) "
-             f"differs from pushworker's VISIBILITY_TIMEOUT ({settings.visibility_timeout} s); "
-             "set them to the same value"]
-        )  # fmt: skip
+            [
+                "the Celery setting broker_transport_options['visibility_timeout'] "
+                f"({visibility} s) "
+                f"differs from pushworker's VISIBILITY_TIMEOUT ({settings.visibility_timeout} s); "
+                "set them to the same value"
+            ]
+        )
     for key, value in {
         "unacked_restore_interval": 1,
         "unacked_restore_throttle": 1,
@@ -162,8 +167,13 @@ def install(app: Celery) -> Celery:
     config = app.conf
     queues = list(_as_tuple(config.task_queues))
     if not queues:  # Celery would declare only the default queue; keep it declared beside ours
-        queues = [Queue(config.task_default_queue, exchange=app.amqp.default_exchange,
-                        routing_key=config.task_default_routing_key)]  # fmt: skip
+        queues = [
+            Queue(
+                config.task_default_queue,
+                exchange=app.amqp.default_exchange,
+                routing_key=config.task_default_routing_key,
+            )
+        ]
     known = {queue.name for queue in queues}
     queues += [Queue(name) for name in (QUEUE, MAINTENANCE_QUEUE) if name not in known]
     config.task_queues = queues
@@ -194,15 +204,19 @@ def install(app: Celery) -> Celery:
             "master_name"
         ):
             app._pushworker_broker_problem = conf.SettingsError(  # type: ignore[attr-defined]
-                ["a sentinel:// broker URL needs the Celery setting "
-                 "broker_transport_options['master_name'], the name the sentinels monitor the "
-                 "master under (standalone service: PUSHWORKER_BROKER_MASTER_NAME)"]
-            )  # fmt: skip
+                [
+                    "a sentinel:// broker URL needs the Celery setting "
+                    "broker_transport_options['master_name'], the name the sentinels monitor the "
+                    "master under (standalone service: PUSHWORKER_BROKER_MASTER_NAME)"
+                ]
+            )
     if config.worker_consumer == STOCK_CONSUMER:
         config.worker_consumer = CONSUMER
     else:
-        log.warning("worker_consumer %s kept: garbage on the queue is not dead-lettered",
-                    config.worker_consumer)  # fmt: skip
+        log.warning(
+            "worker_consumer %s kept: garbage on the queue is not dead-lettered",
+            config.worker_consumer,
+        )
     signals.worker_init.connect(_refuse_unusable_worker, weak=False, dispatch_uid="pushworker")
     ratelimit.follow(app)  # the shared rate limit lives in this app's broker
     app._pushworker_installed = True  # type: ignore[attr-defined]

@@ -168,8 +168,9 @@ class _Hardened(redis.Channel):
             return False
         return super()._deliver_fanout_message(message, exchange)
 
-    def basic_consume(self, queue: str, no_ack: bool, callback: Callable, consumer_tag: str,
-                      **kwargs: Any) -> Any:
+    def basic_consume(
+        self, queue: str, no_ack: bool, callback: Callable, consumer_tag: str, **kwargs: Any
+    ) -> Any:
         return super().basic_consume(
             queue, no_ack, self._guard(callback, no_ack), consumer_tag, **kwargs
         )

@@ -26,14 +26,38 @@ from pushworker.conf.types import (
 
 Path = tuple[str, ...]
 TOP_KEYS = (
-    "APPS", "DEFAULT_APP", "PRODUCTION_URL", "SANDBOX_URL", "CONNECT_TIMEOUT", "READ_TIMEOUT",
-    "QUICK_ATTEMPTS", "QUICK_BUDGET", "QUICK_BASE", "RETRY_BASE", "RETRY_THROTTLED_BASE",
-    "RETRY_CAP", "RETRY_MAX", "VISIBILITY_TIMEOUT", "ENQUEUE_BUDGET_MS", "BREAKER_COOLDOWN",
-    "ENQUEUE_OUTBOX", "STALE_AFTER", "MAX_CRASHES", "RELAY_INTERVAL", "SWEEP_INTERVAL",
-    "NICKNAME_RESOLVER", "UNKNOWN_VISITOR_NAME", "METRICS_PORT", "BATCH_SIZE", "BACKLOG_THRESHOLD",
-    "RATE_LIMITS", "RETENTION",  # read and checked by pushworker.delivery.ratelimit, .retention
-    "RECEIPTS_URL", "RECEIPTS_TOKEN", "RECEIPTS_TYPES",  # read by pushworker.conf.receipts
-)  # fmt: skip
+    "APPS",
+    "DEFAULT_APP",
+    "PRODUCTION_URL",
+    "SANDBOX_URL",
+    "CONNECT_TIMEOUT",
+    "READ_TIMEOUT",
+    "QUICK_ATTEMPTS",
+    "QUICK_BUDGET",
+    "QUICK_BASE",
+    "RETRY_BASE",
+    "RETRY_THROTTLED_BASE",
+    "RETRY_CAP",
+    "RETRY_MAX",
+    "VISIBILITY_TIMEOUT",
+    "ENQUEUE_BUDGET_MS",
+    "BREAKER_COOLDOWN",
+    "ENQUEUE_OUTBOX",
+    "STALE_AFTER",
+    "MAX_CRASHES",
+    "RELAY_INTERVAL",
+    "SWEEP_INTERVAL",
+    "NICKNAME_RESOLVER",
+    "UNKNOWN_VISITOR_NAME",
+    "METRICS_PORT",
+    "BATCH_SIZE",
+    "BACKLOG_THRESHOLD",
+    "RATE_LIMITS",
+    "RETENTION",  # read and checked by pushworker.delivery.ratelimit, .retention
+    "RECEIPTS_URL",
+    "RECEIPTS_TOKEN",
+    "RECEIPTS_TYPES",  # read by pushworker.conf.receipts
+)
 APP_KEYS = ("ALIAS_PREFIX", "ANONYMOUS_NICKNAME", "ANDROID", "IOS", "POLICY")  # policy_conf
 PLATFORM_KEYS = {"ANDROID": ("APP_SECRET", "PACKAGE_NAME"), "IOS": ("APP_SECRET", "BUNDLE_ID")}
 # Xiaomi's app secrets are base64-like; a space, a control or a non-ASCII character is always a

@@ -20,9 +20,16 @@ QUIET_MODES = ("time_to_send", "hold", "drop")
 DEVICE_CHOICES = ("all", "newest_per_platform")
 NOTIFY_ID_CHOICES = ("event", "subject")
 KEYS = (
-    "DEDUP_WINDOW", "DAILY_CAP", "TIMEZONE", "QUIET_HOURS", "QUIET_HOURS_MODE", "NOTIFY_ID",
-    "CHANNELS", "TIME_TO_LIVE", "DEVICES",
-)  # fmt: skip
+    "DEDUP_WINDOW",
+    "DAILY_CAP",
+    "TIMEZONE",
+    "QUIET_HOURS",
+    "QUIET_HOURS_MODE",
+    "NOTIFY_ID",
+    "CHANNELS",
+    "TIME_TO_LIVE",
+    "DEVICES",
+)
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _CHANNEL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 

@@ -18,8 +18,15 @@ from pushworker.conf.types import Problem, ReceiptSettings, Secret
 
 Path = tuple[str, ...]
 # The receipt types of §5.3; RECEIPTS_TYPES is a sum (bitmask) of them.
-TYPES = {1: "delivered", 2: "clicked", 16: "invalid target", 32: "push disabled",
-         64: "filtered", 128: "over quota", 1024: "expired"}  # fmt: skip
+TYPES = {
+    1: "delivered",
+    2: "clicked",
+    16: "invalid target",
+    32: "push disabled",
+    64: "filtered",
+    128: "over quota",
+    1024: "expired",
+}
 ALL_TYPES = sum(TYPES)
 # A URL-safe token of at least 32 characters, e.g. python -c "import secrets;
 # print(secrets.token_urlsafe(32))": it is a path segment of the callback URL.

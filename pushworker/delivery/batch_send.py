@@ -121,11 +121,14 @@ def _request(entries: Sequence[Entry], settings: conf.Settings) -> SendResult:
     assert first.credentials is not None
     client = sending.client_for(first.credentials, settings)
     items = [
-        (target, entry.fields | content.callback_fields(entry.planned.delivery.event_id,
-                                                        settings.receipts))
+        (
+            target,
+            entry.fields
+            | content.callback_fields(entry.planned.delivery.event_id, settings.receipts),
+        )
         for entry in entries
         for target in entry.unit.targets
-    ]  # fmt: skip
+    ]
     app_name = entries[0].planned.app.name
     flag = [e.planned.delivery for e in entries if e.planned.maybe_sent(e.unit)]
     for try_ in sending.quick_retries(settings):

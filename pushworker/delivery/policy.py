@@ -106,8 +106,10 @@ def admit(
     if policy.dedup_window and _duplicate_of(event, delivery, policy, prefetch):
         reason = f"duplicate of a push sent within {policy.dedup_window} s"
         return Decision(held=Failure("duplicate", reason))
-    if policy.daily_cap and event.daily_capped and not _within_cap(
-        event, delivery, policy, local, prefetch
+    if (
+        policy.daily_cap
+        and event.daily_capped
+        and not _within_cap(event, delivery, policy, local, prefetch)
     ):
         reason = f"daily cap of {policy.daily_cap} pushes reached"
         return Decision(held=Failure("daily_cap", reason))

@@ -97,9 +97,10 @@ class Prefetch:
         one event after another in claim order; None: the policy asks the database."""
         mine = self._order[delivery.pk]
         before = [
-            d for d in self._others(delivery, event.kind, event.recipient_id)
+            d
+            for d in self._others(delivery, event.kind, event.recipient_id)
             if self._order[d.pk] < mine
-        ]  # fmt: skip
+        ]
         pushes = [n for n, d in enumerate(before) if self._pushed(d)]
         if not pushes:  # the last push is in the database (held rows of this run are there too)
             return None if self.may_have_held(event, delivery) else []
@@ -165,9 +166,12 @@ class Prefetch:
         return {
             pair
             for pair, at in latest.items()
-            if pair not in last or last[pair][1] or at is None or last[pair][0] is None
+            if pair not in last
+            or last[pair][1]
+            or at is None
+            or last[pair][0] is None
             or at > last[pair][0]
-        }  # fmt: skip
+        }
 
     def _about_my_subjects(self, app: str, since: datetime) -> Any:
         """The rows about the batch's (kind, recipient, subject) created since ``since`` (and some
@@ -206,7 +210,7 @@ class Prefetch:
             (str(d.event_id), d.payload)
             for d in self._others(delivery, event.kind, event.recipient_id)
             if d.subject_id == event.subject_id and self._pushed(d) and d.created_at >= since
-        ]  # fmt: skip
+        ]
         return rows if len(rows) < SUBJECT_LIMIT else None
 
     def may_push(self, holder: str, delivery: Delivery, config: Policy) -> bool | None:

@@ -237,8 +237,14 @@ class _Api:
         }
         return ok_body(data={"data": status})
 
-    def _count(self, request: web.Request, outcome: str, code: int | None = None,
-               fault: str | None = None, status: int | None = 200) -> None:
+    def _count(
+        self,
+        request: web.Request,
+        outcome: str,
+        code: int | None = None,
+        fault: str | None = None,
+        status: int | None = 200,
+    ) -> None:
         self.core.recorder.count_request(
             self.environment, request.method, request.path, outcome, code, fault, status
         )

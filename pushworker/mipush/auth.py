@@ -22,8 +22,12 @@ class AppSecretAuth(httpx.Auth):
     def __init__(self, app_secret: str) -> None:
         if not isinstance(app_secret, str):
             raise TypeError(f"app_secret must be a str, got {type(app_secret).__name__}")
-        if not app_secret or not app_secret.isascii() or not app_secret.isprintable() or any(
-                char.isspace() for char in app_secret):
+        if (
+            not app_secret
+            or not app_secret.isascii()
+            or not app_secret.isprintable()
+            or any(char.isspace() for char in app_secret)
+        ):
             raise ValueError("app_secret must be non-empty printable ASCII without spaces")
         self._secret = app_secret
 

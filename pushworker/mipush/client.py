@@ -149,8 +149,9 @@ class Client:
             raise TypeError(f"endpoints must be an Endpoints, got {type(endpoints).__name__}")
         # The secret is kept only inside the auth object (masked repr): no frame below this one
         # holds it in a local variable, so an error page listing locals cannot show it.
-        self._auth = (app_secret if isinstance(app_secret, AppSecretAuth)
-                      else AppSecretAuth(app_secret))
+        self._auth = (
+            app_secret if isinstance(app_secret, AppSecretAuth) else AppSecretAuth(app_secret)
+        )
         self._endpoints = endpoints
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._transport = transport
@@ -179,8 +180,13 @@ class Client:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def send_to_alias(self, fields: Mapping[str, str], aliases: str | Iterable[str], *,
-                      environment: Environment = Environment.PRODUCTION) -> list[SendResult]:
+    def send_to_alias(
+        self,
+        fields: Mapping[str, str],
+        aliases: str | Iterable[str],
+        *,
+        environment: Environment = Environment.PRODUCTION,
+    ) -> list[SendResult]:
         """Send one message to aliases; one SendResult per chunk of at most 1000 targets.
 
         A failed chunk raises its MiPushError with `.completed` holding the earlier chunks'
@@ -188,20 +194,33 @@ class Client:
         """
         return self._send(TargetType.ALIAS, fields, aliases, environment)
 
-    def send_to_regid(self, fields: Mapping[str, str], regids: str | Iterable[str], *,
-                      environment: Environment = Environment.PRODUCTION) -> list[SendResult]:
+    def send_to_regid(
+        self,
+        fields: Mapping[str, str],
+        regids: str | Iterable[str],
+        *,
+        environment: Environment = Environment.PRODUCTION,
+    ) -> list[SendResult]:
         """Like send_to_alias, addressed by registration id."""
         return self._send(TargetType.REGID, fields, regids, environment)
 
-    def send_to_user_account(self, fields: Mapping[str, str], accounts: str | Iterable[str], *,
-                             environment: Environment = Environment.PRODUCTION,
-                             ) -> list[SendResult]:
+    def send_to_user_account(
+        self,
+        fields: Mapping[str, str],
+        accounts: str | Iterable[str],
+        *,
+        environment: Environment = Environment.PRODUCTION,
+    ) -> list[SendResult]:
         """Like send_to_alias, addressed by user account."""
         return self._send(TargetType.USER_ACCOUNT, fields, accounts, environment)
 
-    def send_multi(self, items: Sequence[tuple[str, Mapping[str, str]]], *,
-                   target_type: TargetType | str,
-                   environment: Environment = Environment.PRODUCTION) -> list[SendResult]:
+    def send_multi(
+        self,
+        items: Sequence[tuple[str, Mapping[str, str]]],
+        *,
+        target_type: TargetType | str,
+        environment: Environment = Environment.PRODUCTION,
+    ) -> list[SendResult]:
         """Send a different message to each target, all of one `target_type`.
 
         More than 1000 items are sent in chunks of 1000, like send_to_*: one SendResult per
@@ -214,80 +233,125 @@ class Client:
         checked = wire.checked_items(field, items)
         return self._chunked(multi_path, environment, checked, wire.multi_messages_form)
 
-    def message_status(self, msg_id: str, *,
-                       environment: Environment = Environment.PRODUCTION) -> dict[str, Any]:
+    def message_status(
+        self, msg_id: str, *, environment: Environment = Environment.PRODUCTION
+    ) -> dict[str, Any]:
         """The trace record of one message (`data.data` of Xiaomi's answer) as a dict."""
         [msg_id] = wire.checked_targets("msg_id", msg_id)
-        body, _ = self._request("GET", Environment(environment), wire.STATUS_PATH,
-                                params={"msg_id": msg_id}, targets=0)
+        body, _ = self._request(
+            "GET", Environment(environment), wire.STATUS_PATH, params={"msg_id": msg_id}, targets=0
+        )
         data = body.get("data")
         if isinstance(data, dict) and isinstance(data.get("data"), dict):
             return dict(data["data"])
         return dict(data) if isinstance(data, dict) else {}
 
-    def _send(self, kind: TargetType, fields: Mapping[str, str], targets: object,
-              environment: Environment) -> list[SendResult]:
+    def _send(
+        self, kind: TargetType, fields: Mapping[str, str], targets: object, environment: Environment
+    ) -> list[SendResult]:
         path, field, _ = wire.ROUTES[kind]
         form = wire.checked_fields(fields)
         checked = wire.checked_targets(field, targets)
-        return self._chunked(path, environment, checked,
-                             lambda chunk: {**form, field: ",".join(chunk)})
+        return self._chunked(
+            path, environment, checked, lambda chunk: {**form, field: ",".join(chunk)}
+        )
 
-    def _chunked(self, path: str, environment: Environment, items: Sequence[Any],
-                 form_for: Callable[[Any], dict[str, str]]) -> list[SendResult]:
+    def _chunked(
+        self,
+        path: str,
+        environment: Environment,
+        items: Sequence[Any],
+        form_for: Callable[[Any], dict[str, str]],
+    ) -> list[SendResult]:
         environment = Environment(environment)
         results: list[SendResult] = []
         for chunk in wire.chunks(items):
             try:
-                body, status = self._request("POST", environment, path,
-                                             form=form_for(chunk), targets=len(chunk))
+                body, status = self._request(
+                    "POST", environment, path, form=form_for(chunk), targets=len(chunk)
+                )
             except MiPushError as exc:
                 exc.completed = list(results)
                 raise
             data = body.get("data")
             data = data if isinstance(data, dict) else {}
-            results.append(SendResult(
-                message_id=str(data["id"]) if "id" in data else None,
-                trace_id=wire.body_text(body, "trace_id"), info=wire.body_text(body, "info"),
-                description=wire.body_text(body, "description"), http_status=status,
-                bad_regids=_bad_regids(data),
-                channel_exceed_quota=wire.body_text(data, "channel_exceed_quota") or None,
-            ))
+            results.append(
+                SendResult(
+                    message_id=str(data["id"]) if "id" in data else None,
+                    trace_id=wire.body_text(body, "trace_id"),
+                    info=wire.body_text(body, "info"),
+                    description=wire.body_text(body, "description"),
+                    http_status=status,
+                    bad_regids=_bad_regids(data),
+                    channel_exceed_quota=wire.body_text(data, "channel_exceed_quota") or None,
+                )
+            )
         return results
 
     def _pool(self) -> httpx.Client:
         pid = os.getpid()
         with self._lock:
             if self._http is None or self._pid != pid:
-                self._http = httpx.Client(transport=self._transport, timeout=self._timeout,
-                                          auth=self._auth, follow_redirects=False)
+                self._http = httpx.Client(
+                    transport=self._transport,
+                    timeout=self._timeout,
+                    auth=self._auth,
+                    follow_redirects=False,
+                )
                 self._pid = pid
             return self._http
 
-    def _request(self, method: str, environment: Environment, path: str, *,
-                 form: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
-                 targets: int) -> tuple[dict[str, Any], int]:
-        log: dict[str, object] = {"mipush_path": path, "mipush_environment": environment.value,
-               "mipush_targets": targets}
+    def _request(
+        self,
+        method: str,
+        environment: Environment,
+        path: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        targets: int,
+    ) -> tuple[dict[str, Any], int]:
+        log: dict[str, object] = {
+            "mipush_path": path,
+            "mipush_environment": environment.value,
+            "mipush_targets": targets,
+        }
         started = time.monotonic()
         try:
             url = self._endpoints.base_url(environment) + path
             content = None if form is None else wire.encode_form(form)
             with translated_transport_errors(scrub=self._auth.scrub):
-                response = self._pool().request(method, url, content=content, params=params,
-                                                headers={"Content-Type": wire.FORM_CONTENT_TYPE})
+                response = self._pool().request(
+                    method,
+                    url,
+                    content=content,
+                    params=params,
+                    headers={"Content-Type": wire.FORM_CONTENT_TYPE},
+                )
             body = wire.parse_response(response)
         except MiPushError as exc:
-            log.update(mipush_code=exc.code, mipush_category=exc.category.value,
-                       mipush_trace_id=exc.trace_id, mipush_http_status=exc.http_status,
-                       mipush_maybe_delivered=exc.maybe_delivered,
-                       mipush_elapsed_ms=round((time.monotonic() - started) * 1000))
+            log.update(
+                mipush_code=exc.code,
+                mipush_category=exc.category.value,
+                mipush_trace_id=exc.trace_id,
+                mipush_http_status=exc.http_status,
+                mipush_maybe_delivered=exc.maybe_delivered,
+                mipush_elapsed_ms=round((time.monotonic() - started) * 1000),
+            )
             unknown = exc.code is not None and not is_known_code(exc.code)
-            logger.warning("mipush %s failed: %s%s", path, exc,
-                           " (code not in the table)" if unknown else "", extra=log)
+            logger.warning(
+                "mipush %s failed: %s%s",
+                path,
+                exc,
+                " (code not in the table)" if unknown else "",
+                extra=log,
+            )
             raise
-        log.update(mipush_code=0, mipush_trace_id=wire.body_text(body, "trace_id"),
-                   mipush_http_status=response.status_code,
-                   mipush_elapsed_ms=round((time.monotonic() - started) * 1000))
+        log.update(
+            mipush_code=0,
+            mipush_trace_id=wire.body_text(body, "trace_id"),
+            mipush_http_status=response.status_code,
+            mipush_elapsed_ms=round((time.monotonic() - started) * 1000),
+        )
         logger.debug("mipush %s accepted", path, extra=log)
         return body, response.status_code

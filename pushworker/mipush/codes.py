@@ -59,115 +59,122 @@ _IT, _CF, _BR = Category.INVALID_TARGET, Category.CONFIGURATION, Category.BAD_RE
 
 UNKNOWN_CODE_CATEGORY: Final = Category.BAD_REQUEST
 
-CODE_CATEGORIES: Final = MappingProxyType({
-    # Server-side failures: the recommendation lists these as retryable.
-    -1: _T,        # unknown error
-    1: _T,         # internal error
-    10001: _T,     # system error
-    10002: _T,     # system busy
-    10003: _T,     # remote service error
-    10009: _T,     # system busy (JAVA list)
-    20607: _T,     # DB error
-    22102: _T,     # sending the app notification failed (server side)
-    26003: _T,     # internal push call failed
-    65029: _T,     # remote service exception
-    20215: _T,     # subscribe failed (server side)
-    20216: _T,     # unsubscribe failed (server side)
-    # Rate limits: retryable, with a longer backoff.
-    10022: _TH,    # IP request frequency over limit (JAVA list)
-    10023: _TH,    # user request frequency over limit (JAVA list)
-    10024: _TH,    # API request frequency over limit (JAVA list)
-    10027: _TH,    # app API calls too frequent
-    10028: _TH,    # too many total API calls (JAVA list)
-    10030: _TH,    # fetching invalid regids too often
-    10032: _TH,    # fetching invalid aliases too often
-    10039: _TH,    # stats/trace queried too often
-    21303: _TH,    # restricted request (a QPS-breach candidate per §7)
-    26004: _TH,    # broadcast too frequent
-    26005: _TH,    # account setting too frequent
-    # Daily quotas: not before tomorrow.
-    10034: _Q,     # too many messages today
-    200001: _Q,    # daily quota exceeded
-    # The target cannot be reached: deactivate it.
-    10029: _IT,    # invalid device
-    20301: _IT,    # send failed, "No valid targets!" (alias/regid not registered)
-    65003: _IT,    # device not found
-    # The app's set-up is wrong: alert.
-    10004: _CF,    # IP limit (IP not allowed to call; JAVA list)
-    10026: _CF,    # app blacklisted (JAVA list)
-    10031: _CF,    # app blacklisted, cannot send
-    10033: _CF,    # app blacklisted for feedback
-    10036: _CF,    # app operation forbidden
-    10038: _CF,    # app barred from stats/trace
-    21301: _CF,    # authentication failed (bad app secret)
-    21302: _CF,    # token authentication failed
-    22000: _CF,    # illegal app
-    22001: _CF,    # app does not exist (JAVA list)
-    22002: _CF,    # app revoked (JAVA list)
-    22006: _CF,    # bad app id
-    22007: _CF,    # bad app key
-    22008: _CF,    # bad app secret (JAVA list)
-    22022: _CF,    # bad package name
-    26006: _CF,    # sending needs review: an account-level state, repeating would queue duplicates
-    27001: _CF,    # channel info mismatch (channel_id not registered with Xiaomi)
-    66108: _CF,    # package-name problem
-    # The request is wrong: never retry.
-    10008: _BR,    # bad parameter
-    10012: _BR,    # illegal request
-    10016: _BR,    # missing required parameter
-    10017: _BR,    # illegal parameter value
-    10035: _BR,    # no more invalid aliases (feedback; not a send failure)
-    10037: _BR,    # request expired: the same request would expire again
-    20209: _BR,    # invalid topic
-    20315: _BR,    # delete broadcast failed (cause undocumented; usually the message is gone)
-    21305: _BR,    # missing required parameter
-    65006: _BR,    # alias set too often (a client-side operation, not a send)
-    65007: _BR,    # alias blacklisted; kept out of INVALID_TARGET, whose handling is destructive
-    65008: _BR,    # alias too long
-    65009: _BR,    # message content too long
-    65010: _BR,    # topic too long
-    65011: _BR,    # parameter not provided ("Title or Description is empty!")
-    65012: _BR,    # alias empty
-    65013: _BR,    # topic empty
-    65014: _BR,    # too many key/values
-    65015: _BR,    # key/values total too long
-    65016: _BR,    # user account empty
-    65017: _BR,    # user account too long
-    65028: _BR,    # message not found
-    65030: _BR,    # JSON build error
-    65035: _BR,    # too many topics
-    65036: _BR,    # callback param too long
-    65037: _BR,    # callback url too long
-    65038: _BR,    # callback url invalid
-    65040: _BR,    # unregister failed
-    65041: _BR,    # ImeiMd5 empty
-})
+CODE_CATEGORIES: Final = MappingProxyType(
+    {
+        # Server-side failures: the recommendation lists these as retryable.
+        -1: _T,  # unknown error
+        1: _T,  # internal error
+        10001: _T,  # system error
+        10002: _T,  # system busy
+        10003: _T,  # remote service error
+        10009: _T,  # system busy (JAVA list)
+        20607: _T,  # DB error
+        22102: _T,  # sending the app notification failed (server side)
+        26003: _T,  # internal push call failed
+        65029: _T,  # remote service exception
+        20215: _T,  # subscribe failed (server side)
+        20216: _T,  # unsubscribe failed (server side)
+        # Rate limits: retryable, with a longer backoff.
+        10022: _TH,  # IP request frequency over limit (JAVA list)
+        10023: _TH,  # user request frequency over limit (JAVA list)
+        10024: _TH,  # API request frequency over limit (JAVA list)
+        10027: _TH,  # app API calls too frequent
+        10028: _TH,  # too many total API calls (JAVA list)
+        10030: _TH,  # fetching invalid regids too often
+        10032: _TH,  # fetching invalid aliases too often
+        10039: _TH,  # stats/trace queried too often
+        21303: _TH,  # restricted request (a QPS-breach candidate per §7)
+        26004: _TH,  # broadcast too frequent
+        26005: _TH,  # account setting too frequent
+        # Daily quotas: not before tomorrow.
+        10034: _Q,  # too many messages today
+        200001: _Q,  # daily quota exceeded
+        # The target cannot be reached: deactivate it.
+        10029: _IT,  # invalid device
+        20301: _IT,  # send failed, "No valid targets!" (alias/regid not registered)
+        65003: _IT,  # device not found
+        # The app's set-up is wrong: alert.
+        10004: _CF,  # IP limit (IP not allowed to call; JAVA list)
+        10026: _CF,  # app blacklisted (JAVA list)
+        10031: _CF,  # app blacklisted, cannot send
+        10033: _CF,  # app blacklisted for feedback
+        10036: _CF,  # app operation forbidden
+        10038: _CF,  # app barred from stats/trace
+        21301: _CF,  # authentication failed (bad app secret)
+        21302: _CF,  # token authentication failed
+        22000: _CF,  # illegal app
+        22001: _CF,  # app does not exist (JAVA list)
+        22002: _CF,  # app revoked (JAVA list)
+        22006: _CF,  # bad app id
+        22007: _CF,  # bad app key
+        22008: _CF,  # bad app secret (JAVA list)
+        22022: _CF,  # bad package name
+        # Sending needs review: an account-level state, repeating would queue duplicates.
+        26006: _CF,
+        27001: _CF,  # channel info mismatch (channel_id not registered with Xiaomi)
+        66108: _CF,  # package-name problem
+        # The request is wrong: never retry.
+        10008: _BR,  # bad parameter
+        10012: _BR,  # illegal request
+        10016: _BR,  # missing required parameter
+        10017: _BR,  # illegal parameter value
+        10035: _BR,  # no more invalid aliases (feedback; not a send failure)
+        10037: _BR,  # request expired: the same request would expire again
+        20209: _BR,  # invalid topic
+        20315: _BR,  # delete broadcast failed (cause undocumented; usually the message is gone)
+        21305: _BR,  # missing required parameter
+        65006: _BR,  # alias set too often (a client-side operation, not a send)
+        65007: _BR,  # alias blacklisted; kept out of INVALID_TARGET, whose handling is destructive
+        65008: _BR,  # alias too long
+        65009: _BR,  # message content too long
+        65010: _BR,  # topic too long
+        65011: _BR,  # parameter not provided ("Title or Description is empty!")
+        65012: _BR,  # alias empty
+        65013: _BR,  # topic empty
+        65014: _BR,  # too many key/values
+        65015: _BR,  # key/values total too long
+        65016: _BR,  # user account empty
+        65017: _BR,  # user account too long
+        65028: _BR,  # message not found
+        65030: _BR,  # JSON build error
+        65035: _BR,  # too many topics
+        65036: _BR,  # callback param too long
+        65037: _BR,  # callback url too long
+        65038: _BR,  # callback url invalid
+        65040: _BR,  # unregister failed
+        65041: _BR,  # ImeiMd5 empty
+    }
+)
 
-CONDITION_CATEGORIES: Final = MappingProxyType({
-    Condition.CONNECT_ERROR: _T,
-    Condition.CONNECT_TIMEOUT: _T,
-    Condition.POOL_TIMEOUT: _T,
-    Condition.WRITE_ERROR: _T,
-    Condition.WRITE_TIMEOUT: _T,
-    Condition.READ_TIMEOUT: _T,
-    Condition.CONNECTION_RESET: _T,
-    Condition.NETWORK_ERROR: _T,
-    Condition.HTTP_5XX: _T,
-    Condition.NON_JSON_BODY: _T,
-    Condition.BAD_ENDPOINT: _CF,            # unsupported scheme, invalid URL: a settings problem
-    Condition.LOCAL_PROTOCOL_ERROR: _BR,    # httpx refused to put our request on the wire
-})
+CONDITION_CATEGORIES: Final = MappingProxyType(
+    {
+        Condition.CONNECT_ERROR: _T,
+        Condition.CONNECT_TIMEOUT: _T,
+        Condition.POOL_TIMEOUT: _T,
+        Condition.WRITE_ERROR: _T,
+        Condition.WRITE_TIMEOUT: _T,
+        Condition.READ_TIMEOUT: _T,
+        Condition.CONNECTION_RESET: _T,
+        Condition.NETWORK_ERROR: _T,
+        Condition.HTTP_5XX: _T,
+        Condition.NON_JSON_BODY: _T,
+        Condition.BAD_ENDPOINT: _CF,  # unsupported scheme, invalid URL: a settings problem
+        Condition.LOCAL_PROTOCOL_ERROR: _BR,  # httpx refused to put our request on the wire
+    }
+)
 
 # Non-2xx statuses that carry no Xiaomi code (Xiaomi itself answers errors with HTTP 200 + code).
 # 5xx is Condition.HTTP_5XX; any other status not listed here is BAD_REQUEST.
-HTTP_STATUS_CATEGORIES: Final = MappingProxyType({
-    401: _CF,  # something other than Xiaomi refused the credentials (proxy, wrong host)
-    403: _CF,
-    404: _CF,  # wrong base URL or path
-    405: _CF,
-    408: _T,   # request timeout at a proxy
-    429: _TH,
-})
+HTTP_STATUS_CATEGORIES: Final = MappingProxyType(
+    {
+        401: _CF,  # something other than Xiaomi refused the credentials (proxy, wrong host)
+        403: _CF,
+        404: _CF,  # wrong base URL or path
+        405: _CF,
+        408: _T,  # request timeout at a proxy
+        429: _TH,
+    }
+)
 
 
 def category_for_code(code: int) -> Category:

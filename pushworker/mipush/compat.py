@@ -113,21 +113,26 @@ class APISender:
     def __repr__(self) -> str:
         return "APISender(security='***')"
 
-    def send_to_alias(self, message: Mapping[str, Any], alias: str | Iterable[str],
-                      retry_times: int = 3) -> JsonDict:
+    def send_to_alias(
+        self, message: Mapping[str, Any], alias: str | Iterable[str], retry_times: int = 3
+    ) -> JsonDict:
         return self._send(Client.send_to_alias, "alias", message, alias, retry_times)
 
-    def send(self, message: Mapping[str, Any], reg_id: str | Iterable[str],
-             retry_times: int = 3) -> JsonDict:
+    def send(
+        self, message: Mapping[str, Any], reg_id: str | Iterable[str], retry_times: int = 3
+    ) -> JsonDict:
         return self._send(Client.send_to_regid, "registration_id", message, reg_id, retry_times)
 
-    def send_to_user_account(self, message: Mapping[str, Any], user_account: str | Iterable[str],
-                             retry_times: int = 3) -> JsonDict:
-        return self._send(Client.send_to_user_account, "user_account", message, user_account,
-                          retry_times)
+    def send_to_user_account(
+        self, message: Mapping[str, Any], user_account: str | Iterable[str], retry_times: int = 3
+    ) -> JsonDict:
+        return self._send(
+            Client.send_to_user_account, "user_account", message, user_account, retry_times
+        )
 
-    def _send(self, method: Any, field: str, message: Mapping[str, Any], targets: object,
-              retry_times: int) -> JsonDict:
+    def _send(
+        self, method: Any, field: str, message: Mapping[str, Any], targets: object, retry_times: int
+    ) -> JsonDict:
         fields = _stringified(message)
         checked = checked_targets(field, targets)
         if len(checked) > MAX_TARGETS_PER_REQUEST:
@@ -142,7 +147,7 @@ class APISender:
             except TransientError as exc:
                 if exc.maybe_delivered or attempt + 1 == attempts:
                     raise
-                _sleep(2 ** attempt)
+                _sleep(2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -175,8 +180,13 @@ def _client_for(secret: str) -> Client:
 
 
 def _json(result: SendResult) -> JsonDict:
-    body: dict[str, Any] = {"result": "ok", "code": 0, "description": result.description,
-                            "info": result.info, "trace_id": result.trace_id}
+    body: dict[str, Any] = {
+        "result": "ok",
+        "code": 0,
+        "description": result.description,
+        "info": result.info,
+        "trace_id": result.trace_id,
+    }
     if result.message_id is not None:
         body["data"] = {"id": result.message_id}
     return JsonDict({key: value for key, value in body.items() if value is not None})

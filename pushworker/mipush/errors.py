@@ -65,9 +65,15 @@ class MiPushError(Exception):
         self.completed: list[Any] = []
 
     def __str__(self) -> str:
-        parts = [f"{name}={value}" for name, value in (
-            ("code", self.code), ("http_status", self.http_status), ("trace_id", self.trace_id),
-        ) if value is not None]
+        parts = [
+            f"{name}={value}"
+            for name, value in (
+                ("code", self.code),
+                ("http_status", self.http_status),
+                ("trace_id", self.trace_id),
+            )
+            if value is not None
+        ]
         if self.reason:
             parts.append(f"reason={self.reason!r}")
         if self.maybe_delivered:
@@ -117,8 +123,14 @@ class MessageTypeError(InvalidMessageError, TypeError):
 
 ERROR_CLASSES: dict[Category, type[MiPushError]] = {
     cls.category: cls
-    for cls in (TransientError, ThrottledError, QuotaExceededError, InvalidTargetError,
-                ConfigurationError, BadRequestError)
+    for cls in (
+        TransientError,
+        ThrottledError,
+        QuotaExceededError,
+        InvalidTargetError,
+        ConfigurationError,
+        BadRequestError,
+    )
 }
 
 # httpx exception -> (condition, maybe_delivered). Order matters: subclasses before bases.
@@ -160,20 +172,26 @@ def error_for_condition(
 
 
 def error_for_code(
-    code: int, *, reason: str | None, description: str | None, trace_id: str | None,
+    code: int,
+    *,
+    reason: str | None,
+    description: str | None,
+    trace_id: str | None,
     http_status: int | None,
 ) -> MiPushError:
     """The exception for a Xiaomi error body: an explicit refusal, so never maybe_delivered."""
     cls = ERROR_CLASSES[category_for_code(code)]
-    return cls("Xiaomi refused the request", code, reason, description, trace_id, http_status,
-               False)
+    return cls(
+        "Xiaomi refused the request", code, reason, description, trace_id, http_status, False
+    )
 
 
 def error_for_http_status(status: int, *, maybe_delivered: bool) -> MiPushError:
     """The exception for a non-2xx response whose body carried no Xiaomi code."""
     cls = ERROR_CLASSES[category_for_http_status(status)]
-    return cls(f"HTTP {status} without a Xiaomi code", None, None, None, None, status,
-               maybe_delivered)
+    return cls(
+        f"HTTP {status} without a Xiaomi code", None, None, None, None, status, maybe_delivered
+    )
 
 
 @contextlib.contextmanager
@@ -188,12 +206,16 @@ def translated_transport_errors(*, scrub: Callable[[str], str]) -> Iterator[None
         yield
     except (httpx.TransportError, httpx.InvalidURL, httpx.DecodingError) as exc:
         condition, maybe_delivered = next(
-            ((cond, maybe) for exc_type, cond, maybe in _TRANSPORT_TABLE
-             if isinstance(exc, exc_type)),
+            (
+                (cond, maybe)
+                for exc_type, cond, maybe in _TRANSPORT_TABLE
+                if isinstance(exc, exc_type)
+            ),
             (Condition.NETWORK_ERROR, True),
         )
         detail = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         raise error_for_condition(
-            condition, f"{condition.value.replace('_', ' ')} ({detail})",
+            condition,
+            f"{condition.value.replace('_', ' ')} ({detail})",
             maybe_delivered=maybe_delivered,
         ) from exc

@@ -20,10 +20,10 @@ from typing import Self
 
 from pushworker.mipush.errors import InvalidMessageError, MessageTypeError
 
-TITLE_MAX_UNITS = 49            # "title length < 50" (current doc)
-DESCRIPTION_MAX_UNITS = 127     # "description length < 128"
+TITLE_MAX_UNITS = 49  # "title length < 50" (current doc)
+DESCRIPTION_MAX_UNITS = 127  # "description length < 128"
 EXTRA_MAX_PAIRS = 10
-EXTRA_MAX_UNITS = 1024          # per key and per value
+EXTRA_MAX_UNITS = 1024  # per key and per value
 SCHEDULE_MAX_AHEAD_MS = 7 * 24 * 3600 * 1000
 SCHEDULE_PAST_TOLERANCE_MS = 60_000  # clock skew between us and Xiaomi
 
@@ -60,7 +60,8 @@ def _text(field: str, value: object, max_units: int | None = None) -> str:
         raise InvalidMessageError(field, "contains a control character")
     if max_units is not None and utf16_length(text) > max_units:
         raise InvalidMessageError(
-            field, f"is {utf16_length(text)} UTF-16 units long; at most {max_units} allowed")
+            field, f"is {utf16_length(text)} UTF-16 units long; at most {max_units} allowed"
+        )
     return text
 
 
@@ -97,7 +98,8 @@ class Message:
             text = _text("restricted_package_name", item)
             if not text.strip() or "," in text or text != text.strip():
                 raise InvalidMessageError(
-                    "restricted_package_name", f"{text!r} is empty or has commas or spaces")
+                    "restricted_package_name", f"{text!r} is empty or has commas or spaces"
+                )
         self._common["restricted_package_name"] = ",".join(names)
         return self
 
@@ -224,13 +226,19 @@ class Message:
         return self._fields(common, self._ios_extras, aps=self._aps)
 
     def _fields(
-        self, fields: dict[str, str], platform_extras: dict[str, str], aps: dict[str, str],
+        self,
+        fields: dict[str, str],
+        platform_extras: dict[str, str],
+        aps: dict[str, str],
     ) -> dict[str, str]:
         self._check_schedule()
         extras = {**self._extras, **platform_extras}
         if len(extras) > EXTRA_MAX_PAIRS:
-            raise InvalidMessageError("extra", f"{len(extras)} key/value pairs; at most "
-                                      f"{EXTRA_MAX_PAIRS} allowed (badge, channel_id... count)")
+            raise InvalidMessageError(
+                "extra",
+                f"{len(extras)} key/value pairs; at most "
+                f"{EXTRA_MAX_PAIRS} allowed (badge, channel_id... count)",
+            )
         fields.update((f"extra.{key}", value) for key, value in extras.items())
         fields.update((f"aps_proper_fields.{key}", value) for key, value in aps.items())
         return fields

@@ -41,7 +41,10 @@ ROUTES: Mapping[TargetType, tuple[str, str, str]] = {
     TargetType.ALIAS: ("/v3/message/alias", "alias", "/v2/multi_messages/aliases"),
     TargetType.REGID: ("/v3/message/regid", "registration_id", "/v2/multi_messages/regids"),
     TargetType.USER_ACCOUNT: (
-        "/v2/message/user_account", "user_account", "/v2/multi_messages/user_accounts"),
+        "/v2/message/user_account",
+        "user_account",
+        "/v2/multi_messages/user_accounts",
+    ),
 }
 _TARGET_FIELDS = frozenset(field for _, field, _ in ROUTES.values()) | {"messages"}
 
@@ -82,7 +85,7 @@ def checked_targets(field: str, targets: object) -> list[str]:
 
 def chunks(items: Sequence[Any], size: int = MAX_TARGETS_PER_REQUEST) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def nested_message(fields: Mapping[str, str]) -> dict[str, Any]:
@@ -117,8 +120,9 @@ def checked_target_type(value: str) -> TargetType:
 def checked_items(field: str, items: object) -> list[tuple[str, dict[str, str]]]:
     """send_multi's (target, fields) pairs, each checked like a single send's."""
     if items is None or isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
-        raise MessageTypeError("items", f"must be a list of (target, fields), got "
-                               f"{type(items).__name__}")
+        raise MessageTypeError(
+            "items", f"must be a list of (target, fields), got {type(items).__name__}"
+        )
     pairs = list(items)
     if not pairs:
         raise InvalidMessageError("items", "no messages given")
@@ -172,20 +176,32 @@ def parse_response(response: httpx.Response) -> dict[str, Any]:
     status = response.status_code
     body = _json_object(response)
     code = _code(body)
-    details = {"reason": body_text(body, "reason"), "description": body_text(body, "description"),
-               "trace_id": body_text(body, "trace_id")}
+    details = {
+        "reason": body_text(body, "reason"),
+        "description": body_text(body, "description"),
+        "trace_id": body_text(body, "trace_id"),
+    }
     if 200 <= status < 300:
         if code == 0:
             assert body is not None
             return body
         if code is None:
-            raise error_for_condition(Condition.NON_JSON_BODY, "response is not a Xiaomi JSON "
-                                      "object", http_status=status, maybe_delivered=True)
+            raise error_for_condition(
+                Condition.NON_JSON_BODY,
+                "response is not a Xiaomi JSON object",
+                http_status=status,
+                maybe_delivered=True,
+            )
         raise error_for_code(code, http_status=status, **details)
     if status >= 500:
         raise error_for_condition(
-            Condition.HTTP_5XX, f"HTTP {status} from the server", http_status=status,
-            maybe_delivered=status not in (502, 503), code=code, **details)
+            Condition.HTTP_5XX,
+            f"HTTP {status} from the server",
+            http_status=status,
+            maybe_delivered=status not in (502, 503),
+            code=code,
+            **details,
+        )
     if code:
         raise error_for_code(code, http_status=status, **details)
     raise error_for_http_status(status, maybe_delivered=False)

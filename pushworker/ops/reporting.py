@@ -33,6 +33,8 @@ CREDENTIAL_NAMES = re.compile(
 CREDENTIAL_LOCALS = re.compile(
     r"secret|passw|pwd|token|credential|api_?key|security|signature|authorization", re.IGNORECASE
 )
+
+
 class _Shown:
     """A value replaced by its masked repr: the report prints it as it is."""
 

@@ -159,10 +159,15 @@ class Delivery(models.Model):
     # The batch run's task id; db_default: an older version's inserts (rolling deploys) have it.
     claimed_by = models.CharField(max_length=64, blank=True, default="", db_default="")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    possible_duplicate = models.BooleanField(default=False, help_text=(
-        "A request may have reached Xiaomi (a crash, a timeout or a 500 cut it) and was sent "
-        "again. On Android the stable notify_id makes the phone replace the first notification; "
-        "iOS messages have no notify_id, so an iPhone may show both."))  # fmt: skip
+    possible_duplicate = models.BooleanField(
+        default=False,
+        help_text=(
+            "A request may have reached Xiaomi (a crash, a timeout or a 500 cut it) and was sent "
+            "again. On Android the stable notify_id makes the phone replace the first "
+            "notification; "
+            "iOS messages have no notify_id, so an iPhone may show both."
+        ),
+    )
     redelivered = models.BooleanField(default=False)
 
     message_id = models.CharField(max_length=64, blank=True)
@@ -207,13 +212,19 @@ class Delivery(models.Model):
                 name="delivery_finished_at",
             ),
             # Admin filters, newest first from an index's end; the search box's exact Xiaomi ids.
-            models.Index(fields=["status", "created_at", "id"], name="delivery_ended_created",
-                         condition=models.Q(status__in=ENDED_RARE)),
+            models.Index(
+                fields=["status", "created_at", "id"],
+                name="delivery_ended_created",
+                condition=models.Q(status__in=ENDED_RARE),
+            ),
             models.Index(fields=["kind", "created_at", "id"], name="delivery_kind_created"),
-            models.Index(fields=["claimed_by"], condition=Q(status="sending"),
-                         name="delivery_claimed_by"),
-            *(models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
-              for f in ("message_id", "trace_id")),
+            models.Index(
+                fields=["claimed_by"], condition=Q(status="sending"), name="delivery_claimed_by"
+            ),
+            *(
+                models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
+                for f in ("message_id", "trace_id")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -242,7 +242,8 @@ def deactivate_devices(device_ids: tuple[int, ...], reason: str, regids: Any = N
     """Stop sending to devices Xiaomi called invalid (given ``regids``: those of them with one)."""
     wanted = Q() if regids is None else Q(registration_id__in=list(regids))
     return PushDevice.objects.filter(wanted, pk__in=device_ids, is_active=True).update(
-        is_active=False, deactivated_reason=text.one_line(reason, 255),
+        is_active=False,
+        deactivated_reason=text.one_line(reason, 255),
         deactivated_at=timezone.now(),
     )
 

@@ -70,9 +70,11 @@ def take_over(run_id: str) -> list[Delivery]:
     """The rows a dead copy of this run left in ``sending``: each counts a crash."""
     rows = Delivery.objects.filter(claimed_by=run_id, status=DeliveryStatus.SENDING)
     taken = rows.update(
-        crashes=F("crashes") + 1, redelivered=True, claimed_at=timezone.now(),
+        crashes=F("crashes") + 1,
+        redelivered=True,
+        claimed_at=timezone.now(),
         updated_at=timezone.now(),
-    )  # fmt: skip
+    )
     return held_by(run_id) if taken else []  # every run asks: the usual answer costs one UPDATE
 
 

@@ -19,8 +19,17 @@ from pushworker.events.base import Event
 from pushworker.store.models import Delivery, DeliveryStatus
 
 # The columns a new row sets; the nullable ones not listed (claimed_at, finished_at...) stay NULL.
-_PER_EVENT = ("event_id", "kind", "app_name", "recipient_id", "subject_id", "payload",
-              "published_at", "created_at", "updated_at")  # fmt: skip
+_PER_EVENT = (
+    "event_id",
+    "kind",
+    "app_name",
+    "recipient_id",
+    "subject_id",
+    "payload",
+    "published_at",
+    "created_at",
+    "updated_at",
+)
 _CONSTANT = {
     "status": DeliveryStatus.QUEUED,
     "attempts": 0,

@@ -56,8 +56,15 @@ def producer_on(env: dict[str, str]) -> Iterator[None]:
         pools.reset()
         app.conf.update(values)
 
-    switch(dict(zip(keys, (url, transport, integration.transport_options(conf.get(), options)),
-                    strict=True)))  # fmt: skip
+    switch(
+        dict(
+            zip(
+                keys,
+                (url, transport, integration.transport_options(conf.get(), options)),
+                strict=True,
+            )
+        )
+    )
     try:
         yield
     finally:
@@ -130,8 +137,12 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
     try:
         flooded_at = cluster.flood()
         first = len(stream) + 1  # the event being published now may have been written before
-        wait_for(lambda: len(stream) >= first + 2, 10, interval=0.01,
-                 message="events published after the flood")  # fmt: skip
+        wait_for(
+            lambda: len(stream) >= first + 2,
+            10,
+            interval=0.01,
+            message="events published after the flood",
+        )
         last = len(stream)
         killed_wall = timezone.now()
         cluster.kill_master()
@@ -140,8 +151,12 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
         cluster.release_replica()
     dropped = [e for e in stream[first:last] if e not in kept]
 
-    wait_for(lambda: cluster.master_port_now() == cluster.replica_port, 60, interval=0.05,
-             message="the sentinels to promote the replica")  # fmt: skip
+    wait_for(
+        lambda: cluster.master_port_now() == cluster.replica_port,
+        60,
+        interval=0.05,
+        message="the sentinels to promote the replica",
+    )
     promoted_s = time.monotonic() - killed_at
 
     # The producer follows when a delay() after the promotion goes straight to the new master.
@@ -162,21 +177,27 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
         ids, timeout=scenarios.STALE_AFTER + scenarios.VT + 60, what="after the failover"
     )
     result = scenarios.tally(
-        stack, "SIGKILL the Redis master under Sentinel", targets,
-        recovery_s=done_at - killed_at, promoted_s=round(promoted_s, 2),
-        producer_s=round(producer_s, 2), worker_s=round(worker_s, 2),
-        via_outbox=len(kept), dropped_by_failover=len(dropped),
-    )  # fmt: skip
+        stack,
+        "SIGKILL the Redis master under Sentinel",
+        targets,
+        recovery_s=done_at - killed_at,
+        promoted_s=round(promoted_s, 2),
+        producer_s=round(producer_s, 2),
+        worker_s=round(worker_s, 2),
+        via_outbox=len(kept),
+        dropped_by_failover=len(dropped),
+    )
 
     counts = scenarios.sends_per_target(stack)
     found = scenarios.rows(ids)
     duplicated = {e for e, t in targets.items() if counts[t] > 1}
     flagged = {e for e, d in found.items() if d.possible_duplicate}
     started_before_kill = {
-        str(e) for e in DeliveryAttempt.objects.filter(
+        str(e)
+        for e in DeliveryAttempt.objects.filter(
             delivery__event_id__in=ids, started_at__lte=killed_wall
         ).values_list("delivery__event_id", flat=True)
-    }  # fmt: skip
+    }
     assert cluster.promoted_offset() < flooded_at, "the replica got the writes after the flood"
     assert dropped, "no event was published in the window the failover dropped"
     assert result.lost == 0 and result.sent == len(ids), f"not all sent: {result}"

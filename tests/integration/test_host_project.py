@@ -34,9 +34,13 @@ class Process:
         self.log_path = log
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                args, cwd=HOST, env=env, stdout=out, stderr=subprocess.STDOUT,
+                args,
+                cwd=HOST,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -80,7 +84,7 @@ class Host:
             "SHOP_IOS_SECRET": secrets.token_urlsafe(18),
             # A standalone-service variable the host must not pick up: nothing listens there.
             "PUSHWORKER_BROKER_URL": "redis://127.0.0.1:1/0",
-        }  # fmt: skip
+        }
         self.env.pop("PYTHONPATH", None)
         emulator = self.start(
             "emulator", [*self.manage, "pushworker_emulator", "--port", "0", "--sandbox-port", "0"]
@@ -107,9 +111,13 @@ class Host:
 
     def run(self, *args: str) -> str:
         done = subprocess.run(
-            [*self.manage, *args], cwd=HOST, env=self.env, capture_output=True, text=True,
+            [*self.manage, *args],
+            cwd=HOST,
+            env=self.env,
+            capture_output=True,
+            text=True,
             timeout=120,
-        )  # fmt: skip
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -121,10 +129,28 @@ class Host:
         """The host's own worker command: no -Q, so it consumes every queue its app declares."""
         worker = self.start(
             "worker",
-            [sys.executable, "-m", "celery", "-A", "host_project", "worker", "-l", "INFO",
-             "-c", "2", "-P", "prefork", "-n", "shop@%h", "--without-gossip", "--without-mingle",
-             "-B", "-s", str(self.tmp / "beat-schedule")],
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "host_project",
+                "worker",
+                "-l",
+                "INFO",
+                "-c",
+                "2",
+                "-P",
+                "prefork",
+                "-n",
+                "shop@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-B",
+                "-s",
+                str(self.tmp / "beat-schedule"),
+            ],
+        )
         worker.wait_for_output(" ready.")
         return worker
 
@@ -178,9 +204,11 @@ def test_the_hosts_celery_settings_stay_the_hosts(host) -> None:
     assert time_limit < 60 and ignore_result is True and acks_late is True
     assert (wiring["time_limit"], wiring["ignore_result"]) == (300, False)
     assert wiring["beat"] == [
-        "pushworker.purge_expired", "pushworker.relay_outbox", "pushworker.sweep_stuck",
+        "pushworker.purge_expired",
+        "pushworker.relay_outbox",
+        "pushworker.sweep_stuck",
         "shop.nightly_report",
-    ]  # fmt: skip
+    ]
 
 
 def test_the_host_task_runs_on_the_hosts_queue_and_keeps_its_result(host) -> None:
@@ -189,8 +217,12 @@ def test_the_host_task_runs_on_the_hosts_queue_and_keeps_its_result(host) -> Non
         "print(json.dumps(recount.delay(2, 3).get(timeout=60)))"
     )
     assert outcome == {
-        "sum": 5, "queue": "shop", "time_limit": 300, "acks_late": False, "ignore_result": False
-    }  # fmt: skip
+        "sum": 5,
+        "queue": "shop",
+        "time_limit": 300,
+        "acks_late": False,
+        "ignore_result": False,
+    }
 
 
 def test_manage_py_check_and_pushworker_check_read_the_hosts_dict(host) -> None:
@@ -242,12 +274,28 @@ def test_a_host_worker_without_the_secrets_refuses_pushworker_queues_but_serves_
     host,
 ) -> None:
     env = {**host.env, "SHOP_ANDROID_SECRET": "", "SHOP_IOS_SECRET": ""}
-    command = [sys.executable, "-m", "celery", "-A", "host_project", "worker", "-l", "INFO",
-               "-c", "1", "--without-gossip", "--without-mingle"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "host_project",
+        "worker",
+        "-l",
+        "INFO",
+        "-c",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     refused = subprocess.run(
-        [*command, "-n", "refused@%h"], cwd=HOST, env=env, capture_output=True, text=True,
+        [*command, "-n", "refused@%h"],
+        cwd=HOST,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert refused.returncode != 0
     output = refused.stdout + refused.stderr
     assert "PUSHWORKER['APPS']['shop']['ANDROID']['APP_SECRET'] is missing" in output

@@ -120,8 +120,12 @@ def test_a_host_user_registers_their_phone_over_the_session_and_gets_the_push(ho
     assert message["targets"] == ["alice-phone/1=="]
     fields = json.dumps(message["fields"], ensure_ascii=False)
     assert "bob" in fields and "紫砂茶壶" in fields and "com.example.shop" in fields
-    wait_for(lambda: delivery_status(host, event_id) == "sent", 60, interval=0.5,
-             message="the delivery row sent")  # fmt: skip
+    wait_for(
+        lambda: delivery_status(host, event_id) == "sent",
+        60,
+        interval=0.5,
+        message="the delivery row sent",
+    )
 
 
 ANONYMOUS = """
@@ -147,5 +151,9 @@ def test_an_anonymous_visit_on_the_readme_view_names_the_apps_anonymous_nickname
     assert message["targets"] == [target]
     assert "一位顾客" in message["fields"]["description"]  # the app's ANONYMOUS_NICKNAME
     assert "竹编篮" in message["fields"]["description"]
-    wait_for(lambda: delivery_status(host, event_id) == "sent", 60, interval=0.5,
-             message="the delivery row sent")  # fmt: skip
+    wait_for(
+        lambda: delivery_status(host, event_id) == "sent",
+        60,
+        interval=0.5,
+        message="the delivery row sent",
+    )

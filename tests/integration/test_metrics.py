@@ -74,7 +74,6 @@ def test_counts_after_a_run_with_known_outcomes_add_up_over_the_pool_children(cl
     assert len(writers - {str(worker.process.pid)}) >= 2, writers
 
 
-
 def test_pushworker_web_metrics_add_up_the_api_answers_of_every_gunicorn_worker(clean_stack):
     import httpx
 

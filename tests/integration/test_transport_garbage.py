@@ -73,8 +73,11 @@ def test_each_garbage_entry_is_a_dead_letter_and_every_valid_event_after_it_is_s
 
     assert [finished(event).status for event in events] == ["sent"] * len(owners)
     wait_for(lambda: DeadLetter.objects.count() == 2 * len(cases), 30, message="all kept")
-    wait_for(lambda: queue.llen(QUEUE) == 0 and queue.hlen("unacked") == 0, 30,
-             message="nothing queued or held unacknowledged")
+    wait_for(
+        lambda: queue.llen(QUEUE) == 0 and queue.hlen("unacked") == 0,
+        30,
+        message="nothing queued or held unacknowledged",
+    )
     assert worker.process.poll() is None and worker.process.pid == pid
     log = worker.log()[start:]
     assert "Unrecoverable error" not in log

@@ -67,20 +67,33 @@ def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(warm_s
         kwargs={"owner_id": "9\x00\u202e", "visitor_id": "v", "goods_id": "g", "goods_name": UNSAFE}
     ).id
     bad_app = send_goods_visit.apply_async(
-        kwargs={"owner_id": "901", "visitor_id": "v", "goods_id": "g", "goods_name": "碗",
-                "app_name": "qqc\x00"}
-    ).id  # fmt: skip
+        kwargs={
+            "owner_id": "901",
+            "visitor_id": "v",
+            "goods_id": "g",
+            "goods_name": "碗",
+            "app_name": "qqc\x00",
+        }
+    ).id
     unknown_argument = send_goods_visit.apply_async(
-        kwargs={"owner_id": "901", "visitor_id": "v", "goods_id": "g", "goods_name": "碗",
-                "colour\x00": UNSAFE}
-    ).id  # fmt: skip
+        kwargs={
+            "owner_id": "901",
+            "visitor_id": "v",
+            "goods_id": "g",
+            "goods_name": "碗",
+            "colour\x00": UNSAFE,
+        }
+    ).id
     queue = redis.Redis.from_url(warm_stack.redis.url)
     queue.lpush("pushworker", envelope("pushworker.no\x00such\ntask INFO forged", {}))
     queue.lpush("pushworker", b"\x00\xff\xfe not json")
     queue.lpush("pushworker", json.dumps({"body": "\ud800\x00"}).encode())
 
-    for event_id, argument in ((bad_id, "owner_id"), (bad_app, "app_name"),
-                               (unknown_argument, "colour")):  # fmt: skip
+    for event_id, argument in (
+        (bad_id, "owner_id"),
+        (bad_app, "app_name"),
+        (unknown_argument, "colour"),
+    ):
         row = finished(event_id)
         assert (row.status, row.error_category) == ("failed", "bad_request")
         assert argument in row.error_reason
@@ -105,9 +118,13 @@ def test_every_record_writer_takes_unsafe_text(warm_stack):
     event = events.GoodsVisit.from_call("902", None, "g", UNSAFE, UNSAFE, None, str(uuid.uuid4()))
     delivery, _ = records.ensure(event, "qqc")
     attempt = records.start_attempt(
-        delivery, key="k", platform="android", environment="production", target_type="alias",
+        delivery,
+        key="k",
+        platform="android",
+        environment="production",
+        target_type="alias",
         targets="t",
-    )  # fmt: skip
+    )
     failure = records.Failure("transient", UNSAFE * 300, 500, "trace\x00" * 20, 500)
     records.attempt_failed(attempt, failure, maybe_delivered=True)
     records.park_for_retry(delivery, failure, 1.0)

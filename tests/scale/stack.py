@@ -39,7 +39,10 @@ class Forwarder:
     def __init__(self, listen: str, upstream: tuple[str, int]) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.scale.forwarder", listen, upstream[0], str(upstream[1])],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent,
         )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
@@ -52,8 +55,16 @@ class Forwarder:
 class Host:
     """One worker host: ``celery worker`` in namespace ``index``, its files in its own dir."""
 
-    def __init__(self, network: Network, index: int, env: dict[str, str], home: Path, *,
-                 concurrency: int, beat: bool) -> None:
+    def __init__(
+        self,
+        network: Network,
+        index: int,
+        env: dict[str, str],
+        home: Path,
+        *,
+        concurrency: int,
+        beat: bool,
+    ) -> None:
         from pushworker.celery import worker_command
 
         self.home = home
@@ -64,8 +75,13 @@ class Host:
         args = worker_command(f"host{index}", concurrency=concurrency, beat_schedule=schedule)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                network.command(index, args), env=env, cwd=home, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+                network.command(index, args),
+                env=env,
+                cwd=home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def log(self) -> str:
@@ -120,10 +136,26 @@ class ScaleStack:
         (tmp / "redis").mkdir(exist_ok=True)
         with open(tmp / "redis" / "redis.log", "ab") as log:
             self.redis = subprocess.Popen(
-                [redis_binary(), "--port", str(self.redis_port), "--bind", network.gateway,
-                 "--save", "", "--appendonly", "no", "--dir", str(tmp / "redis"),
-                 "--requirepass", password, "--protected-mode", "no"],
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                [
+                    redis_binary(),
+                    "--port",
+                    str(self.redis_port),
+                    "--bind",
+                    network.gateway,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(tmp / "redis"),
+                    "--requirepass",
+                    password,
+                    "--protected-mode",
+                    "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         self._cleanups.append(self._stop_redis)
         self.redis_url = f"redis://:{password}@{network.gateway}:{self.redis_port}/0"
@@ -157,13 +189,26 @@ class ScaleStack:
         call_command("migrate", verbosity=0)
         import pushworker.celery  # noqa: F401 - the standalone app publishes for the web side
 
-    def start_hosts(self, count: int, *, concurrency: int = 1, beat: bool = False,
-                    env: dict[str, str] | None = None, timeout: float = 120) -> list[Host]:
+    def start_hosts(
+        self,
+        count: int,
+        *,
+        concurrency: int = 1,
+        beat: bool = False,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> list[Host]:
         """Start ``count`` hosts at once and wait until every one is ready."""
         first = len(self.hosts)
         started = [
-            Host(self.network, first + i, {**self.host_env, **(env or {})},
-                 self.tmp / f"host{first + i}", concurrency=concurrency, beat=beat)
+            Host(
+                self.network,
+                first + i,
+                {**self.host_env, **(env or {})},
+                self.tmp / f"host{first + i}",
+                concurrency=concurrency,
+                beat=beat,
+            )
             for i in range(count)
         ]
         self.hosts += started

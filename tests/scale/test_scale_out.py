@@ -91,8 +91,10 @@ def test_throughput_adds_up_with_hosts(fresh: ScaleStack) -> None:
         one = run(fresh, 1, 150)
         two = run(fresh, 2, 300)
         pairs.append((two / one, one, two))
-        print(f"\nthroughput at {LATENCY_MS} ms latency: 1 host {one:.1f}/s, "
-              f"2 hosts {two:.1f}/s, ratio {two / one:.2f}")
+        print(
+            f"\nthroughput at {LATENCY_MS} ms latency: 1 host {one:.1f}/s, "
+            f"2 hosts {two:.1f}/s, ratio {two / one:.2f}"
+        )
         if two >= 1.8 * one:
             break
     ratio, one, two = max(pairs)
@@ -112,8 +114,10 @@ def test_the_rate_limit_holds_across_hosts(fresh: ScaleStack) -> None:
     full = [per_second[s] for s in range(int(times[0]) + 1, int(times[-1]))]  # whole seconds
     seconds = range(int(times[0]), int(times[-1]) + 1)
     pairs = [per_second[s] + per_second[s + 1] for s in seconds]
-    print(f"\nlimit {LIMIT}/s over 3 hosts: per-second requests {full}, max {max(full)}, "
-          f"max over 2 s {max(pairs)}")
+    print(
+        f"\nlimit {LIMIT}/s over 3 hosts: per-second requests {full}, max {max(full)}, "
+        f"max over 2 s {max(pairs)}"
+    )
     # The limiter spaces admissions in Redis's clock; the emulator sees them after a scheduling
     # delay that differs per process, so one calendar second can borrow a request or three from
     # its neighbour on a loaded machine. Any two consecutive seconds hold the limit + 10 %.
@@ -140,8 +144,10 @@ def test_killing_a_host_mid_stream_loses_nothing(fresh: ScaleStack) -> None:
     recovered = time.monotonic() - killed_at
     delivered = Counter(m["fields"]["notify_id"] for m in fresh.emulator.messages())
     repeats = sum(n - 1 for n in delivered.values())
-    print(f"\nkilled a host with {events // 4}+ of {events} sent: all sent {recovered:.1f} s "
-          f"later (visibility timeout 13 s), {repeats} repeated request(s)")
+    print(
+        f"\nkilled a host with {events // 4}+ of {events} sent: all sent {recovered:.1f} s "
+        f"later (visibility timeout 13 s), {repeats} repeated request(s)"
+    )
     assert len(delivered) == events
     # A repeat is possible only for a request cut by the kill, and it is flagged.
     flagged = Delivery.objects.filter(possible_duplicate=True).count()
@@ -157,13 +163,18 @@ def test_beat_sends_from_one_host_and_another_takes_over(fresh: ScaleStack) -> N
     def senders() -> list[int]:
         return [i for i, host in enumerate(hosts) if sender in host.log()]
 
-    wait_for(lambda: all(sender in h.log() or standby in h.log() for h in hosts), 60,
-             "both beats deciding who sends")
+    wait_for(
+        lambda: all(sender in h.log() or standby in h.log() for h in hosts),
+        60,
+        "both beats deciding who sends",
+    )
     assert len(senders()) == 1, [h.log().count(sender) for h in hosts]
     holder, waiting = hosts[senders()[0]], hosts[1 - senders()[0]]
     assert standby in waiting.log()
     holder.kill()
     killed_at = time.monotonic()
     wait_for(lambda: sender in waiting.log(), 60, "the standby beat taking over")
-    print(f"\nbeat: one sender of two; the standby took over {time.monotonic() - killed_at:.1f} s "
-          "after the sender's host died (lock 15 s)")
+    print(
+        f"\nbeat: one sender of two; the standby took over {time.monotonic() - killed_at:.1f} s "
+        "after the sender's host died (lock 15 s)"
+    )

@@ -15,12 +15,18 @@ def _reachable(url: str) -> bool:
 
     params = dj_database_url.parse(url)
     try:
-        psycopg.connect(host=params["HOST"] or "127.0.0.1", port=params["PORT"] or 5432,
-                        user=params["USER"] or "postgres", dbname=params["NAME"] or "postgres",
-                        connect_timeout=2).close()
+        psycopg.connect(
+            host=params["HOST"] or "127.0.0.1",
+            port=params["PORT"] or 5432,
+            user=params["USER"] or "postgres",
+            dbname=params["NAME"] or "postgres",
+            connect_timeout=2,
+        ).close()
     except psycopg.Error as error:
-        warnings.warn(f"PostgreSQL at {params['HOST']}:{params['PORT']} unreachable ({error}); "
-                      "using SQLite", stacklevel=2)
+        warnings.warn(
+            f"PostgreSQL at {params['HOST']}:{params['PORT']} unreachable ({error}); using SQLite",
+            stacklevel=2,
+        )
         return False
     return True
 
@@ -40,9 +46,13 @@ def create(tmp: Path) -> tuple[str, callable]:
 
     params = dj_database_url.parse(server)
     name = f"pushworker_test_{uuid.uuid4().hex[:10]}"
-    admin = {"host": params["HOST"] or "127.0.0.1", "port": params["PORT"] or 5432,
-             "user": params["USER"] or "postgres", "password": params["PASSWORD"] or None,
-             "dbname": params["NAME"] or "postgres"}
+    admin = {
+        "host": params["HOST"] or "127.0.0.1",
+        "port": params["PORT"] or 5432,
+        "user": params["USER"] or "postgres",
+        "password": params["PASSWORD"] or None,
+        "dbname": params["NAME"] or "postgres",
+    }
     with psycopg.connect(**admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
 

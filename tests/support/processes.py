@@ -23,8 +23,15 @@ def children(pid: int) -> list[int]:
 class Worker:
     """``celery -A pushworker worker`` (with embedded beat unless told otherwise)."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, *, name: str = "w1",
-                 concurrency: int = 2, beat: bool = True) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        name: str = "w1",
+        concurrency: int = 2,
+        beat: bool = True,
+    ) -> None:
         self.env = env
         self.workdir = workdir
         self.name = name
@@ -42,7 +49,11 @@ class Worker:
         start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the worker
         self.process = subprocess.Popen(
-            args, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            args,
+            env=self.env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -49,16 +49,33 @@ class SentinelCluster:
     def _server(self, name: str, port: int, *extra: str) -> subprocess.Popen:
         folder = self.workdir / name
         folder.mkdir(exist_ok=True)
-        return self._spawn(name, [
-            redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-            "--save", "", "--appendonly", "no", "--requirepass", self.password,
-            "--masterauth", self.password, *extra,
-        ])  # fmt: skip
+        return self._spawn(
+            name,
+            [
+                redis_binary(),
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(folder),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--requirepass",
+                self.password,
+                "--masterauth",
+                self.password,
+                *extra,
+            ],
+        )
 
     def start(self) -> SentinelCluster:
         self.master = self._server("master", self.master_port)
-        self.replica = self._server("replica", self.replica_port, "--replicaof", "127.0.0.1",
-                                    str(self.master_port))  # fmt: skip
+        self.replica = self._server(
+            "replica", self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port)
+        )
         for n, port in enumerate(self.sentinel_ports):
             config = self.workdir / f"sentinel-{n}.conf"
             config.write_text(

@@ -17,30 +17,42 @@ SECRETS = {
     "bridge": "bridge-secret-0a1b2c3d4e",
     "malformed": "malformed secret 7c6b5a4d3e",
 }
-FIELDS = Message().restricted_package_name("com.example.shop").title("t").description("d") \
+FIELDS = (
+    Message()
+    .restricted_package_name("com.example.shop")
+    .title("t")
+    .description("d")
     .android_fields()
+)
 
 
 def refused(request: HttpRequest) -> HttpResponse:
     """Nothing listens at DEBUG_PAGE_REFUSED_URL: the connection is refused."""
-    client = Client(SECRETS["refused"],
-                    endpoints=Endpoints(os.environ["DEBUG_PAGE_REFUSED_URL"], None))
+    client = Client(
+        SECRETS["refused"], endpoints=Endpoints(os.environ["DEBUG_PAGE_REFUSED_URL"], None)
+    )
     client.send_to_alias(FIELDS, "QQC_1")
     return HttpResponse("unreachable")
 
 
 def rejected(request: HttpRequest) -> HttpResponse:
     """The emulator does not know this secret and answers code 21301."""
-    client = Client(SECRETS["rejected"],
-                    endpoints=Endpoints(os.environ["MIPUSH_PRODUCTION_URL"], None))
+    client = Client(
+        SECRETS["rejected"], endpoints=Endpoints(os.environ["MIPUSH_PRODUCTION_URL"], None)
+    )
     client.send_to_alias(FIELDS, "QQC_1")
     return HttpResponse("unreachable")
 
 
 def bridge(request: HttpRequest) -> HttpResponse:
     """Code written for the old SDK, against the emulator (MIPUSH_PRODUCTION_URL): 21301."""
-    message = PushMessage().restricted_package_name("com.example.shop").title("t") \
-        .description("d").message_dict()
+    message = (
+        PushMessage()
+        .restricted_package_name("com.example.shop")
+        .title("t")
+        .description("d")
+        .message_dict()
+    )
     APISender(SECRETS["bridge"]).send_to_alias(message, "QQC_1", retry_times=1)
     return HttpResponse("unreachable")
 

@@ -43,8 +43,9 @@ def test_a_view_only_operator_neither_sees_nor_can_run_requeue() -> None:
     page = client.get(reverse(CHANGELIST))
     assert page.status_code == 200
     assert b'value="requeue"' not in page.content
-    response = client.post(reverse(CHANGELIST),
-                           {"action": "requeue", "_selected_action": [row.pk]}, follow=True)
+    response = client.post(
+        reverse(CHANGELIST), {"action": "requeue", "_selected_action": [row.pk]}, follow=True
+    )
     assert response.status_code == 200
     row.refresh_from_db()
     assert row.status == DeliveryStatus.FAILED  # not requeued

@@ -124,9 +124,13 @@ def test_a_run_that_died_mid_batch_flags_only_its_batch_and_reruns_each_event_al
     held = [d for d in claimed.deliveries if str(d.event_id) in {e.event_id for e in events}]
     for delivery in held:  # the requests were on their way when the worker died
         records.start_attempt(
-            delivery, key="k", platform="android", environment="production",
-            target_type="alias", targets=f"QQC_{delivery.recipient_id}",
-        )  # fmt: skip
+            delivery,
+            key="k",
+            platform="android",
+            environment="production",
+            target_type="alias",
+            targets=f"QQC_{delivery.recipient_id}",
+        )
     Delivery.objects.filter(event_id=others[0].event_id).update(
         status="queued", claimed_by="", published_at=None
     )  # b1 was not in the dead batch

@@ -39,8 +39,10 @@ def debug_page(settings, emulator, monkeypatch):
     settings.ROOT_URLCONF = "tests.unit.debug_urls"
     # Settings a host project might hold: a broker URL with its password, the PUSHWORKER dict.
     settings.CELERY_BROKER_URL = RUNSERVER_ENVIRON["PUSHWORKER_BROKER_URL"]
-    settings.PUSHWORKER_EXAMPLE = {"MIPUSH_ANDROID_APP_SECRET": ANDROID_SECRET,
-                                   "BROKER": RUNSERVER_ENVIRON["PUSHWORKER_BROKER_URL"]}
+    settings.PUSHWORKER_EXAMPLE = {
+        "MIPUSH_ANDROID_APP_SECRET": ANDROID_SECRET,
+        "BROKER": RUNSERVER_ENVIRON["PUSHWORKER_BROKER_URL"],
+    }
     monkeypatch.setenv("DEBUG_PAGE_REFUSED_URL", _refused_url())
     client = Client(raise_request_exception=False)
 
@@ -53,19 +55,30 @@ def debug_page(settings, emulator, monkeypatch):
 
 
 def _secrets(settings) -> list[str]:
-    return [*SECRETS.values(), ANDROID_SECRET, IOS_SECRET, REDIS_PASSWORD, POSTGRES_PASSWORD,
-            FLOWER_PASSWORD, settings.SECRET_KEY]
+    return [
+        *SECRETS.values(),
+        ANDROID_SECRET,
+        IOS_SECRET,
+        REDIS_PASSWORD,
+        POSTGRES_PASSWORD,
+        FLOWER_PASSWORD,
+        settings.SECRET_KEY,
+    ]
 
 
 @pytest.mark.parametrize("accept", ["text/html", "text/plain"])
-@pytest.mark.parametrize(("view", "shown"), [
-    ("refused", ["ConnectError", "translated_transport_errors", "AppSecretAuth"]),
-    ("rejected", ["21301", "parse_response"]),
-    ("bridge", ["21301", "APISender"]),
-    ("malformed", ["ValueError", "AppSecretAuth"]),
-])
+@pytest.mark.parametrize(
+    ("view", "shown"),
+    [
+        ("refused", ["ConnectError", "translated_transport_errors", "AppSecretAuth"]),
+        ("rejected", ["21301", "parse_response"]),
+        ("bridge", ["21301", "APISender"]),
+        ("malformed", ["ValueError", "AppSecretAuth"]),
+    ],
+)
 def test_the_debug_page_of_a_failed_send_shows_no_secret_or_password(
-        debug_page, settings, view: str, accept: str, shown: list[str]) -> None:
+    debug_page, settings, view: str, accept: str, shown: list[str]
+) -> None:
     page = debug_page(view, accept)
     # The page is the full report: the traceback, and in HTML each frame's locals, the settings
     # and request.META.

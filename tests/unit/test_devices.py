@@ -72,9 +72,15 @@ def test_the_admin_form_refuses_a_bad_device_naming_the_field(rf, admin_user) ->
     request.user = admin_user
     form_class = model_admin.get_form(request)
     form = form_class(
-        data={"user_id": "42", "app_name": "qqc", "os_type": "android", "alias": "bob\x1b",
-              "ios_environment": "production", "is_active": "on"}
-    )  # fmt: skip
+        data={
+            "user_id": "42",
+            "app_name": "qqc",
+            "os_type": "android",
+            "alias": "bob\x1b",
+            "ios_environment": "production",
+            "is_active": "on",
+        }
+    )
     assert not form.is_valid() and "alias" in form.errors
 
 

@@ -9,8 +9,7 @@ from pushworker.ops.logs import KeyValueFormatter
 
 
 def _format(message: str, *args: object, exc: bool = False, **extra: object) -> str:
-    record = logging.LogRecord("pushworker.test", logging.WARNING, __file__, 1, message, args,
-                               None)
+    record = logging.LogRecord("pushworker.test", logging.WARNING, __file__, 1, message, args, None)
     record.__dict__.update(extra)
     if exc:
         try:
@@ -21,8 +20,10 @@ def _format(message: str, *args: object, exc: bool = False, **extra: object) -> 
 
 
 def test_fields_follow_the_message_as_sorted_key_value_pairs() -> None:
-    assert _format("sent %s", "d1", delivery_id=7, mipush_code=0) == \
-        "WARNING sent d1 delivery_id=7 mipush_code=0"
+    assert (
+        _format("sent %s", "d1", delivery_id=7, mipush_code=0)
+        == "WARNING sent d1 delivery_id=7 mipush_code=0"
+    )
 
 
 def test_a_newline_in_a_name_or_field_cannot_forge_a_log_line() -> None:

@@ -128,6 +128,8 @@ def test_the_client_asks_the_sentinels_as_the_broker_does() -> None:
     kwargs = sentinels[0]
     assert kwargs["password"] == "s3cret"
     assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"]) == (
-        options["socket_connect_timeout"], options["socket_timeout"])  # fmt: skip
+        options["socket_connect_timeout"],
+        options["socket_timeout"],
+    )
     # Without master_name there is nothing to ask the sentinels for: no shared limit, logged.
     assert brokerredis.connect("sentinel://10.0.0.1:26379") is None

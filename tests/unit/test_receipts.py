@@ -35,9 +35,13 @@ def sent(**device) -> Delivery:
     event = visit()
     delivery, _ = records.ensure(event, "qqc")
     attempt = records.start_attempt(
-        delivery, key="k", platform="android", environment="production", target_type="alias",
+        delivery,
+        key="k",
+        platform="android",
+        environment="production",
+        target_type="alias",
         targets="QQC_42",
-    )  # fmt: skip
+    )
     records.attempt_sent(attempt, message_id="alm1", trace_id="Xlm1", http_status=200)
     PushDevice.objects.create(
         **({"user_id": "42", "app_name": "qqc", "os_type": "android"} | device)
@@ -133,9 +137,13 @@ def test_a_receipt_without_param_of_a_batch_finds_the_delivery_its_targets_name(
     other, _ = records.ensure(GoodsVisit.from_call("43", "7", "1", "碗", "小明"), "qqc")
     for delivery, target in ((other, "QQC_43"), (sent(), "QQC_42")):  # one request, one id
         attempt = records.start_attempt(
-            delivery, key="k", platform="android", environment="production",
-            target_type="alias", targets=target,
-        )  # fmt: skip
+            delivery,
+            key="k",
+            platform="android",
+            environment="production",
+            target_type="alias",
+            targets=target,
+        )
         records.attempt_sent(attempt, message_id="alm1", trace_id="Xlm1", http_status=200)
     mine = Delivery.objects.get(recipient_id="42")
     entry = receipt(mine, 1)

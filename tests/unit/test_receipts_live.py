@@ -32,9 +32,7 @@ def receiving(live_server, fresh_emulator, configure):
     """pushworker sending to the emulator, with receipts pointing at the live server."""
     url = f"{live_server.url}/api/v1/receipts"
     configure(
-        **emulator_env(
-            fresh_emulator, PUSHWORKER_RECEIPTS_URL=url, PUSHWORKER_RECEIPTS_TOKEN=TOKEN
-        )
+        **emulator_env(fresh_emulator, PUSHWORKER_RECEIPTS_URL=url, PUSHWORKER_RECEIPTS_TOKEN=TOKEN)
     )
     return fresh_emulator
 

@@ -14,10 +14,28 @@ from pushworker.store.models import Delivery, DeliveryStatus
 
 pytestmark = pytest.mark.django_db
 
-COMPARED = ("kind", "app_name", "recipient_id", "subject_id", "payload", "status", "attempts",
-            "crashes", "retries", "claimed_by", "possible_duplicate", "redelivered", "message_id",
-            "trace_id", "error_code", "error_category", "error_reason", "claimed_at",
-            "finished_at", "next_attempt_at")  # fmt: skip
+COMPARED = (
+    "kind",
+    "app_name",
+    "recipient_id",
+    "subject_id",
+    "payload",
+    "status",
+    "attempts",
+    "crashes",
+    "retries",
+    "claimed_by",
+    "possible_duplicate",
+    "redelivered",
+    "message_id",
+    "trace_id",
+    "error_code",
+    "error_category",
+    "error_reason",
+    "claimed_at",
+    "finished_at",
+    "next_attempt_at",
+)
 
 
 def visit(**changes) -> GoodsVisit:

@@ -45,15 +45,20 @@ def test_the_sentinels_password_goes_to_sentinel_kwargs_beside_the_socket_timeou
     configure,
 ) -> None:
     configure()
-    _, _, options = broker_settings({
-        "PUSHWORKER_BROKER_URL": SENTINELS, "PUSHWORKER_BROKER_MASTER_NAME": "shop",
-        "PUSHWORKER_BROKER_SENTINEL_PASSWORD": "s3ntinel",
-    })  # fmt: skip
+    _, _, options = broker_settings(
+        {
+            "PUSHWORKER_BROKER_URL": SENTINELS,
+            "PUSHWORKER_BROKER_MASTER_NAME": "shop",
+            "PUSHWORKER_BROKER_SENTINEL_PASSWORD": "s3ntinel",
+        }
+    )
     merged = integration.transport_options(conf.get(), options)
 
     assert merged["sentinel_kwargs"] == {
-        "password": "s3ntinel", "socket_connect_timeout": 2, "socket_timeout": 5
-    }  # fmt: skip
+        "password": "s3ntinel",
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
 
 
 def test_other_urls_get_no_sentinel_options() -> None:

@@ -76,13 +76,17 @@ def _manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     return subprocess.run(
         [sys.executable, "-m", "pushworker.cli", "manage", *args],
         env={**base, "PUSHWORKER_HOME": str(tmp_path), **env},
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
 
 
 @pytest.mark.parametrize("command", [["check"], ["runserver", "--noreload", "127.0.0.1:0"]])
 def test_the_standalone_service_refuses_to_start_with_debug_off_and_no_secret_key(
-        tmp_path, command: list[str]) -> None:
+    tmp_path, command: list[str]
+) -> None:
     result = _manage(tmp_path, *command)
     assert result.returncode != 0
     assert "pushworker.E002" in result.stderr and "PUSHWORKER_SECRET_KEY" in result.stderr
@@ -99,6 +103,6 @@ def test_check_deploy_reports_only_what_the_readme_security_section_explains(tmp
     assert result.returncode == 0, result.stderr
     reported = set(re.findall(r"\(([\w.]+\.[WE]\d+)\)", result.stdout + result.stderr))
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    security = readme[readme.index("## Security"):]
+    security = readme[readme.index("## Security") :]
     assert reported <= {"security.W008", "security.W021"}, reported
     assert all(f"`{check}`" in security for check in reported)

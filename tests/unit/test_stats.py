@@ -17,18 +17,28 @@ pytestmark = pytest.mark.django_db
 
 def delivery(status: str, app: str = "qqc", **fields) -> Delivery:
     return Delivery.objects.create(
-        event_id=uuid.uuid4(), app_name=app, recipient_id="1", subject_id="g",
+        event_id=uuid.uuid4(),
+        app_name=app,
+        recipient_id="1",
+        subject_id="g",
         payload={"goods_name": "碗"},
-        status=status, **fields,
-    )  # fmt: skip
+        status=status,
+        **fields,
+    )
 
 
 def attempt(row: Delivery, platform: str, status: str, code: int | None = None, category=""):
     return DeliveryAttempt.objects.create(
-        delivery=row, group_key="k", platform=platform, environment="production",
-        target_type="alias", targets="QQC_1", status=status, error_code=code,
+        delivery=row,
+        group_key="k",
+        platform=platform,
+        environment="production",
+        target_type="alias",
+        targets="QQC_1",
+        status=status,
+        error_code=code,
         error_category=category,
-    )  # fmt: skip
+    )
 
 
 def test_counts_by_app_status_platform_and_code_backlog_and_dead_letters() -> None:

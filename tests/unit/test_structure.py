@@ -92,8 +92,13 @@ def relative(path: Path) -> str:
 # stack. ``enqueue`` is not one: it calls the
 # task it is handed and imports no Celery.
 BROKER_MODULES = {
-    "tasks.py", "celery.py", "integration.py", "beatlock.py", "cli.py", "demo/stack.py",
-}  # fmt: skip
+    "tasks.py",
+    "celery.py",
+    "integration.py",
+    "beatlock.py",
+    "cli.py",
+    "demo/stack.py",
+}
 
 
 def _broker_facing(name: str) -> bool:
@@ -112,11 +117,15 @@ def test_only_the_task_and_celery_app_modules_import_celery_or_kombu(path: Path)
 # (admin, the device registry behind the API and the command line, the demo, `pushworker stats`)
 # read and create rows for people. The middle calls records.
 MANAGER_USERS = (
-    "store/", "web/admin/", "web/api/", "cli.py", "demo/",
+    "store/",
+    "web/admin/",
+    "web/api/",
+    "cli.py",
+    "demo/",
     "delivery/policy.py",  # the delivery policy reads the record of what was sent and held back
     "delivery/policy_batch.py",  # the same reads, once for a batch run
     "migrations/",
-)  # fmt: skip
+)
 
 
 def manager_uses(path: Path) -> list[int]:
@@ -156,23 +165,39 @@ def pushworker_modules(name: str) -> set[str]:
     imported = imports_of(PACKAGE / f"{name.replace('.', '/')}.py")
     found = {m for m in imported if m.startswith("pushworker.") and is_module(m)}
     # A package counts only when nothing below it is imported (``from pushworker import conf``).
-    return {
-        m.rsplit(".", 1)[-1] for m in found if not any(o.startswith(m + ".") for o in found)
-    }
+    return {m.rsplit(".", 1)[-1] for m in found if not any(o.startswith(m + ".") for o in found)}
 
 
 def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
     # tasks -> service -> (records, routing, content, sending) -> mipush: docs/architecture.md.
     assert "service" in pushworker_modules("tasks")
     assert pushworker_modules("delivery.service") <= {
-        "conf", "content", "events", "mipush", "models", "nicknames", "policy", "policy_batch",
-        "ratelimit", "records", "routing", "sending", "base",
-    }  # fmt: skip
+        "conf",
+        "content",
+        "events",
+        "mipush",
+        "models",
+        "nicknames",
+        "policy",
+        "policy_batch",
+        "ratelimit",
+        "records",
+        "routing",
+        "sending",
+        "base",
+    }
     assert "sending" in pushworker_modules("delivery.service")
     assert pushworker_modules("delivery.sending") <= {
-        "conf", "content", "events", "metrics", "mipush", "models", "ratelimit", "records",
+        "conf",
+        "content",
+        "events",
+        "metrics",
+        "mipush",
+        "models",
+        "ratelimit",
+        "records",
         "routing",
-    }  # fmt: skip
+    }
     # Only sending holds a client and the HTTP library; the service decides, it does not send.
     assert not roots(imports_of(PACKAGE / "delivery" / "service.py")) & {"httpx", "tenacity"}
     assert "httpx" in roots(imports_of(PACKAGE / "delivery" / "sending.py"))

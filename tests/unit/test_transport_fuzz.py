@@ -41,8 +41,19 @@ PATHS = [
     *(
         f"headers.{key}"
         for key in (
-            "id", "task", "timelimit", "eta", "expires", "retries", "shadow", "root_id",
-            "parent_id", "group", "argsrepr", "kwargsrepr", "ignore_result",
+            "id",
+            "task",
+            "timelimit",
+            "eta",
+            "expires",
+            "retries",
+            "shadow",
+            "root_id",
+            "parent_id",
+            "group",
+            "argsrepr",
+            "kwargsrepr",
+            "ignore_result",
         )
     ),
 ]
@@ -56,8 +67,9 @@ json_values = st.recursive(
     | st.sampled_from(["", "x", TASK, "2030-01-01T00:00:00", "base64", "application/json"])
     # Values a real message holds, so that some mutated messages stay runnable.
     | st.sampled_from([[None, None], [30, 20], [1.5, None], 0, 3, "2030-01-01T00:00:00+00:00"]),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -130,8 +142,13 @@ def _celery_reads(app: Any, message: Any) -> None:
         return  # protocol 1 or an unknown task: Celery's own dead-letter path (consumer.py)
     assert "args" not in message.payload
     request = Request(
-        message, app=app, task=app.tasks[name], body=message.body, headers=message.headers,
-        decoded=False, utc=True,
+        message,
+        app=app,
+        task=app.tasks[name],
+        body=message.body,
+        headers=message.headers,
+        decoded=False,
+        utc=True,
     )
     hard, soft = request.time_limits
     for moment in (request.eta, request.expires):

@@ -120,7 +120,7 @@ def _devices(delivery: Delivery, targets: Any) -> tuple[int, ...]:
         return ()
     prefix = conf.get().app(delivery.app_name).alias_prefix
     # A device without a stored alias is reached by prefix + user id (routing.target_of).
-    users = [t[len(prefix):] for t in named if t.startswith(prefix)]
+    users = [t[len(prefix) :] for t in named if t.startswith(prefix)]
     aliases = Q(registration_id="") & (Q(alias__in=named) | Q(alias="", user_id__in=users))
     devices = PushDevice.objects.filter(
         Q(registration_id__in=named) | aliases, app_name=delivery.app_name, is_active=True

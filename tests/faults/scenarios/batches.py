@@ -70,8 +70,14 @@ def batch_split_by_one_bad_message(stack: Stack, *, count: int = 12) -> Result:
     stack.emulator.set_faults(fail_rate=1.0, fail_with="65011", target=targets[bad])
     stack.worker("w1")
     wait_finished(list(targets), timeout=30, what="after a batch was refused")
-    result = tally(stack, "batch refused for one bad message", targets, recovery_s=None,
-                   expect={bad: "failed"}, requests=requests(stack))  # fmt: skip
+    result = tally(
+        stack,
+        "batch refused for one bad message",
+        targets,
+        recovery_s=None,
+        expect={bad: "failed"},
+        requests=requests(stack),
+    )
     found, counts = rows(list(targets)), sends_per_target(stack)
     assert result.lost == 0, result
     assert found[bad].error_code == 65011 and counts[targets[bad]] == 0
@@ -93,8 +99,9 @@ def batch_transient_failure(stack: Stack, *, count: int = 6) -> Result:
     stack.emulator.set_faults(script=["http503", "http503"], target=one_ios_target)
     stack.worker("w1")
     wait_finished(list(targets), timeout=30, what="after a batch failed for a while")
-    result = tally(stack, "batch answered 503 twice", targets, recovery_s=None,
-                   requests=requests(stack))  # fmt: skip
+    result = tally(
+        stack, "batch answered 503 twice", targets, recovery_s=None, requests=requests(stack)
+    )
     found, counts = rows(list(targets)), sends_per_target(stack)
     assert result.lost == 0 and result.sent == 2 * count, result
     assert all(counts[t] == 1 for t in targets.values()), counts  # a 503 reached nobody
@@ -133,8 +140,13 @@ def worker_killed_mid_batch(stack: Stack, *, count: int = 8) -> Result:
     stack.worker("w1-restarted")
     everything = targets | later
     done_at = wait_finished(list(everything), timeout=VT + 30, what="after the worker was killed")
-    result = tally(stack, "SIGKILL worker mid-batch", everything, recovery_s=done_at - killed_at,
-                   in_flight=len(in_flight))  # fmt: skip
+    result = tally(
+        stack,
+        "SIGKILL worker mid-batch",
+        everything,
+        recovery_s=done_at - killed_at,
+        in_flight=len(in_flight),
+    )
     found, counts = rows(list(everything)), sends_per_target(stack)
     duplicated = {e for e, t in everything.items() if counts[t] > 1}
     flagged = {e for e, d in found.items() if d.possible_duplicate}

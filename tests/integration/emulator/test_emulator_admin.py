@@ -88,8 +88,12 @@ def test_admin_routes_are_served_on_the_sandbox_port_too(sandbox: httpx.Client) 
 
 
 def test_a_nested_or_invalid_json_body_is_refused_with_400_not_500(client: httpx.Client) -> None:
-    for body in (b"[" * 100_000, b'{"script": ' + b"[" * 5000 + b"]" * 5000 + b"}", b"{",
-                 b"\xff\xfe\x00"):
+    for body in (
+        b"[" * 100_000,
+        b'{"script": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b"{",
+        b"\xff\xfe\x00",
+    ):
         response = client.post("/_emulator/faults", content=body)
         assert response.status_code == 400, body[:20]
         assert response.json()["error"]
@@ -97,8 +101,10 @@ def test_a_nested_or_invalid_json_body_is_refused_with_400_not_500(client: httpx
 
 
 def test_a_deeply_nested_multi_message_body_is_a_xiaomi_error_not_a_500(
-        client: httpx.Client) -> None:
-    response = client.post("/v2/multi_messages/aliases", data={"messages": "[" * 100_000},
-                           headers=ANDROID_AUTH)
+    client: httpx.Client,
+) -> None:
+    response = client.post(
+        "/v2/multi_messages/aliases", data={"messages": "[" * 100_000}, headers=ANDROID_AUTH
+    )
     assert response.status_code == 200
     assert response.json()["code"] == 10017

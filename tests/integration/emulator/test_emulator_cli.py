@@ -77,12 +77,18 @@ def test_the_cli_refuses_to_start_without_apps() -> None:
 
 
 def test_a_port_out_of_range_is_a_usage_error_not_a_traceback() -> None:
-    env = {**os.environ, "MIPUSH_ANDROID_APP_SECRET": SECRET,
-           "MIPUSH_ANDROID_PACKAGE_NAME": "com.cli.android"}
+    env = {
+        **os.environ,
+        "MIPUSH_ANDROID_APP_SECRET": SECRET,
+        "MIPUSH_ANDROID_PACKAGE_NAME": "com.cli.android",
+    }
     for flag in ("--port", "--sandbox-port"):
         result = subprocess.run(
             [sys.executable, "-m", "pushworker.emulator", flag, "70000"],
-            env=env, capture_output=True, text=True, timeout=10,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         assert result.returncode == 2
         assert f"argument {flag}: 70000 is not a port: use 0..65535" in result.stderr

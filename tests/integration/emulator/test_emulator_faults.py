@@ -238,4 +238,3 @@ def test_the_quota_fault_on_a_multi_request_drops_every_item_and_counts_them_per
     assert body["data"]["id"].startswith("a")
     assert emulator.messages() == []
     assert emulator.stats()["by_fault"] == {"200001": 1}
-

@@ -80,8 +80,10 @@ def test_delivered_and_invalid_target_receipts_are_posted_one_per_post(
     key, delivered = entries[1]
     assert key == result.message_id
     assert (delivered["targets"], delivered["param"], delivered["barStatus"]) == (
-        "regid-ok", "evt-1", "Enable",
-    )  # fmt: skip
+        "regid-ok",
+        "evt-1",
+        "Enable",
+    )
     key, invalid = entries[16]
     assert (key, invalid["targets"], invalid["errorCode"]) == (result.message_id, "regid-bad", 1)
     assert isinstance(invalid["timestamp"], int)

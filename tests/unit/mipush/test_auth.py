@@ -10,8 +10,13 @@ import pytest
 from pushworker.mipush import AppSecretAuth, Client, Endpoints, Message, MiPushError
 
 SECRET = "s3cr3t-auth-secret"
-FIELDS = Message().restricted_package_name("com.example.shop").title("t").description("d") \
+FIELDS = (
+    Message()
+    .restricted_package_name("com.example.shop")
+    .title("t")
+    .description("d")
     .android_fields()
+)
 
 
 def test_the_auth_adds_the_key_header_and_its_repr_is_masked() -> None:
@@ -50,10 +55,14 @@ def _locals_of_every_frame(error: BaseException) -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("answer", [
-    httpx.ConnectError("refused"),
-    httpx.Response(200, json={"result": "error", "code": 21301, "reason": "bad secret"}),
-], ids=["refused", "21301"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.ConnectError("refused"),
+        httpx.Response(200, json={"result": "error", "code": 21301, "reason": "bad secret"}),
+    ],
+    ids=["refused", "21301"],
+)
 def test_no_frame_of_a_failed_send_holds_the_secret_in_a_local_variable(answer: object) -> None:
     def reply(request: httpx.Request) -> httpx.Response:
         if isinstance(answer, Exception):
@@ -61,8 +70,9 @@ def test_no_frame_of_a_failed_send_holds_the_secret_in_a_local_variable(answer: 
         assert isinstance(answer, httpx.Response)
         return answer
 
-    client = Client(SECRET, endpoints=Endpoints("http://127.0.0.1:9"),
-                    transport=httpx.MockTransport(reply))
+    client = Client(
+        SECRET, endpoints=Endpoints("http://127.0.0.1:9"), transport=httpx.MockTransport(reply)
+    )
     with pytest.raises(MiPushError) as info:
         client.send_to_alias(FIELDS, "a")
     texts = _locals_of_every_frame(info.value)

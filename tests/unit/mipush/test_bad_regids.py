@@ -16,13 +16,16 @@ def answer(data: Any) -> dict[str, Any]:
     return {"result": "ok", "code": 0, "trace_id": "Xlm1", "data": data}
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    ({"id": "slm1", "bad_regids": "r2,r3"}, ("r2", "r3")),
-    ({"id": "slm1", "bad_regids": ["r2"]}, ("r2",)),
-    ({"id": "slm1", "bad_regids": ""}, ()),
-    ({"id": "slm1"}, ()),
-    ("not a dict", ()),
-])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"id": "slm1", "bad_regids": "r2,r3"}, ("r2", "r3")),
+        ({"id": "slm1", "bad_regids": ["r2"]}, ("r2",)),
+        ({"id": "slm1", "bad_regids": ""}, ()),
+        ({"id": "slm1"}, ()),
+        ("not a dict", ()),
+    ],
+)
 def test_bad_regids_are_surfaced_on_the_result(data: Any, expected: tuple[str, ...]) -> None:
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answer(data)))
     with Client("secret-0123456789abcdef", transport=transport) as client:

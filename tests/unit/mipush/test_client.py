@@ -31,11 +31,22 @@ from pushworker.mipush import (
 from pushworker.mipush import client as client_module
 
 SECRET = "s3cr3t-app-secret"
-FIELDS = (Message().restricted_package_name("com.example.shop").title("标题").description("d")
-          .extra({"type": 2}).android_fields())
-OK = {"result": "ok", "code": 0, "description": "成功",
-      "info": "Received push messages for 1 ALIAS", "trace_id": "Xdm03290562213241158in",
-      "data": {"id": "adm03290562213241161sM"}}
+FIELDS = (
+    Message()
+    .restricted_package_name("com.example.shop")
+    .title("标题")
+    .description("d")
+    .extra({"type": 2})
+    .android_fields()
+)
+OK = {
+    "result": "ok",
+    "code": 0,
+    "description": "成功",
+    "info": "Received push messages for 1 ALIAS",
+    "trace_id": "Xdm03290562213241158in",
+    "data": {"id": "adm03290562213241161sM"},
+}
 
 
 class Recorder:
@@ -64,20 +75,33 @@ def make(*answers: Any, **kwargs: Any) -> tuple[Client, Recorder]:
     return Client(SECRET, transport=httpx.MockTransport(recorder), **kwargs), recorder
 
 
-@pytest.mark.parametrize(("method", "path", "field"), [
-    ("send_to_alias", "/v3/message/alias", "alias"),
-    ("send_to_regid", "/v3/message/regid", "registration_id"),
-    ("send_to_user_account", "/v2/message/user_account", "user_account"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("send_to_alias", "/v3/message/alias", "alias"),
+        ("send_to_regid", "/v3/message/regid", "registration_id"),
+        ("send_to_user_account", "/v2/message/user_account", "user_account"),
+    ],
+)
 def test_each_target_type_posts_the_form_to_its_path(method: str, path: str, field: str) -> None:
     client, recorder = make()
     results = getattr(client, method)(FIELDS, ["t1", "t2"])
     request = recorder.requests[0]
     assert (request.method, request.url.host, request.url.path) == (
-        "POST", "api.xmpush.xiaomi.com", path)
+        "POST",
+        "api.xmpush.xiaomi.com",
+        path,
+    )
     assert recorder.form() == {**FIELDS, field: "t1,t2"}
-    assert results == [SendResult("adm03290562213241161sM", "Xdm03290562213241158in",
-                                  "Received push messages for 1 ALIAS", "成功", 200)]
+    assert results == [
+        SendResult(
+            "adm03290562213241161sM",
+            "Xdm03290562213241158in",
+            "Received push messages for 1 ALIAS",
+            "成功",
+            200,
+        )
+    ]
 
 
 def test_requests_carry_the_key_header_and_the_form_content_type() -> None:
@@ -93,8 +117,10 @@ def test_the_sandbox_environment_uses_the_sandbox_host() -> None:
     client, recorder = make()
     client.send_to_alias(FIELDS, "a", environment=Environment.SANDBOX)
     client.send_to_alias(FIELDS, "a")
-    assert [r.url.host for r in recorder.requests] == ["sandbox.xmpush.xiaomi.com",
-                                                       "api.xmpush.xiaomi.com"]
+    assert [r.url.host for r in recorder.requests] == [
+        "sandbox.xmpush.xiaomi.com",
+        "api.xmpush.xiaomi.com",
+    ]
 
 
 def test_a_base_url_override_is_just_endpoints() -> None:
@@ -131,14 +157,25 @@ def test_a_failed_chunk_raises_with_the_earlier_chunks_results() -> None:
     assert [r.message_id for r in info.value.completed] == ["adm03290562213241161sM"]
 
 
-@pytest.mark.parametrize(("targets", "error"), [
-    ([], InvalidMessageError), (None, MessageTypeError), ([1], MessageTypeError),
-    (["a", None], MessageTypeError), ([""], InvalidMessageError), (["  "], InvalidMessageError),
-    (["a,b"], InvalidMessageError), ("a,b", InvalidMessageError), (b"a", MessageTypeError),
-    ({"a": 1}, MessageTypeError), (["a\n"], InvalidMessageError),
-])
+@pytest.mark.parametrize(
+    ("targets", "error"),
+    [
+        ([], InvalidMessageError),
+        (None, MessageTypeError),
+        ([1], MessageTypeError),
+        (["a", None], MessageTypeError),
+        ([""], InvalidMessageError),
+        (["  "], InvalidMessageError),
+        (["a,b"], InvalidMessageError),
+        ("a,b", InvalidMessageError),
+        (b"a", MessageTypeError),
+        ({"a": 1}, MessageTypeError),
+        (["a\n"], InvalidMessageError),
+    ],
+)
 def test_bad_targets_are_refused_before_any_request(
-        targets: Any, error: type[InvalidMessageError]) -> None:
+    targets: Any, error: type[InvalidMessageError]
+) -> None:
     client, recorder = make()
     with pytest.raises(error) as info:
         client.send_to_alias(FIELDS, targets)
@@ -168,11 +205,23 @@ def test_send_multi_posts_json_messages_with_nested_extras_and_time_to_send_zero
     form = recorder.form()
     assert form["time_to_send"] == "0"
     assert json.loads(form["messages"]) == [
-        {"target": "r1", "message": {"restricted_package_name": "com.example.shop",
-                                     "title": "标题", "description": "d",
-                                     "extra": {"type": "2"}}},
-        {"target": "r2", "message": {"description": "d", "extra": {"badge": "1"},
-                                     "aps_proper_fields": {"title": "T"}}},
+        {
+            "target": "r1",
+            "message": {
+                "restricted_package_name": "com.example.shop",
+                "title": "标题",
+                "description": "d",
+                "extra": {"type": "2"},
+            },
+        },
+        {
+            "target": "r2",
+            "message": {
+                "description": "d",
+                "extra": {"badge": "1"},
+                "aps_proper_fields": {"title": "T"},
+            },
+        },
     ]
 
 
@@ -193,11 +242,17 @@ def test_send_multi_chunk_failure_carries_the_completed_chunks() -> None:
     assert [r.message_id for r in info.value.completed] == ["adm03290562213241161sM"]
 
 
-@pytest.mark.parametrize(("exceeded", "raw", "dropped"), [
-    ("no_channel:2 a:3", "no_channel:2 a:3", 5), ("", None, 0), ("a:x", "a:x", None),
-])
+@pytest.mark.parametrize(
+    ("exceeded", "raw", "dropped"),
+    [
+        ("no_channel:2 a:3", "no_channel:2 a:3", 5),
+        ("", None, 0),
+        ("a:x", "a:x", None),
+    ],
+)
 def test_send_multi_reports_messages_dropped_over_quota(
-        exceeded: str, raw: str | None, dropped: int | None) -> None:
+    exceeded: str, raw: str | None, dropped: int | None
+) -> None:
     answer = {**OK, "data": {"id": "adm1", "channel_exceed_quota": exceeded}}
     client, _ = make(answer)
     [result] = client.send_multi([("a", FIELDS)], target_type="alias")
@@ -225,25 +280,47 @@ def test_message_status_gets_the_trace_record() -> None:
     assert client.message_status("adm1") == record
     request = recorder.requests[0]
     assert (request.method, request.url.path, request.url.params["msg_id"]) == (
-        "GET", "/v1/trace/message/status", "adm1")
+        "GET",
+        "/v1/trace/message/status",
+        "adm1",
+    )
 
 
-@pytest.mark.parametrize(("code", "cls"), [
-    (20301, InvalidTargetError), (21301, ConfigurationError), (10027, ThrottledError),
-    (200001, QuotaExceededError), (10002, TransientError), (65011, BadRequestError),
-    (424242, BadRequestError),
-])
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (20301, InvalidTargetError),
+        (21301, ConfigurationError),
+        (10027, ThrottledError),
+        (200001, QuotaExceededError),
+        (10002, TransientError),
+        (65011, BadRequestError),
+        (424242, BadRequestError),
+    ],
+)
 def test_a_nonzero_code_raises_its_typed_error_with_the_body_details(
-        code: int, cls: type[MiPushError]) -> None:
-    body = {"result": "error", "code": code, "reason": "why", "description": "描述",
-            "trace_id": "Xtrace"}
+    code: int, cls: type[MiPushError]
+) -> None:
+    body = {
+        "result": "error",
+        "code": code,
+        "reason": "why",
+        "description": "描述",
+        "trace_id": "Xtrace",
+    }
     client, _ = make(body)
     with pytest.raises(cls) as info:
         client.send_to_alias(FIELDS, "a")
     error = info.value
     assert type(error) is cls
-    assert (error.code, error.reason, error.description, error.trace_id, error.http_status,
-            error.maybe_delivered) == (code, "why", "描述", "Xtrace", 200, False)
+    assert (
+        error.code,
+        error.reason,
+        error.description,
+        error.trace_id,
+        error.http_status,
+        error.maybe_delivered,
+    ) == (code, "why", "描述", "Xtrace", 200, False)
 
 
 def test_a_string_code_is_read_as_a_number() -> None:
@@ -252,11 +329,18 @@ def test_a_string_code_is_read_as_a_number() -> None:
         client.send_to_alias(FIELDS, "a")
 
 
-@pytest.mark.parametrize(("status", "maybe_delivered"), [
-    (500, True), (502, False), (503, False), (504, True),
-])
+@pytest.mark.parametrize(
+    ("status", "maybe_delivered"),
+    [
+        (500, True),
+        (502, False),
+        (503, False),
+        (504, True),
+    ],
+)
 def test_http_5xx_is_transient_and_maybe_delivered_except_502_and_503(
-        status: int, maybe_delivered: bool) -> None:
+    status: int, maybe_delivered: bool
+) -> None:
     client, _ = make(httpx.Response(status, text="<html>oops</html>"))
     with pytest.raises(TransientError) as info:
         client.send_to_alias(FIELDS, "a")
@@ -266,32 +350,44 @@ def test_http_5xx_is_transient_and_maybe_delivered_except_502_and_503(
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"result": "ok"}', b""])
 def test_a_2xx_body_that_is_not_a_xiaomi_object_is_transient_and_maybe_delivered(
-        body: bytes) -> None:
+    body: bytes,
+) -> None:
     client, _ = make(httpx.Response(200, content=body))
     with pytest.raises(TransientError) as info:
         client.send_to_alias(FIELDS, "a")
     assert info.value.maybe_delivered is True
 
 
-@pytest.mark.parametrize(("status", "cls"), [
-    (404, ConfigurationError), (401, ConfigurationError), (301, ConfigurationError),
-    (429, ThrottledError), (400, BadRequestError),
-])
-def test_other_statuses_without_a_code_map_by_status(
-        status: int, cls: type[MiPushError]) -> None:
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (404, ConfigurationError),
+        (401, ConfigurationError),
+        (301, ConfigurationError),
+        (429, ThrottledError),
+        (400, BadRequestError),
+    ],
+)
+def test_other_statuses_without_a_code_map_by_status(status: int, cls: type[MiPushError]) -> None:
     client, _ = make(httpx.Response(status, text="nope"))
     with pytest.raises(cls) as info:
         client.send_to_alias(FIELDS, "a")
     assert info.value.maybe_delivered is False
 
 
-@pytest.mark.parametrize(("exc", "maybe_delivered"), [
-    (httpx.ConnectError("refused"), False), (httpx.ConnectTimeout("slow"), False),
-    (httpx.ReadTimeout("slow"), True), (httpx.ReadError("reset by peer"), True),
-    (httpx.RemoteProtocolError("Server disconnected without sending a response."), True),
-])
+@pytest.mark.parametrize(
+    ("exc", "maybe_delivered"),
+    [
+        (httpx.ConnectError("refused"), False),
+        (httpx.ConnectTimeout("slow"), False),
+        (httpx.ReadTimeout("slow"), True),
+        (httpx.ReadError("reset by peer"), True),
+        (httpx.RemoteProtocolError("Server disconnected without sending a response."), True),
+    ],
+)
 def test_network_failures_are_transient_errors_chained_to_the_httpx_error(
-        exc: Exception, maybe_delivered: bool) -> None:
+    exc: Exception, maybe_delivered: bool
+) -> None:
     client, _ = make(exc)
     with pytest.raises(TransientError) as info:
         client.send_to_alias(FIELDS, "a")
@@ -302,8 +398,10 @@ def test_network_failures_are_transient_errors_chained_to_the_httpx_error(
 def _errors_for_every_path() -> list[MiPushError]:
     answers: list[Any] = [
         {"result": "error", "code": 21301, "reason": "Invalid application secret."},
-        httpx.Response(500, text="x"), httpx.Response(200, text="x"),
-        httpx.ReadTimeout("t"), httpx.ConnectError("c"),
+        httpx.Response(500, text="x"),
+        httpx.Response(200, text="x"),
+        httpx.ReadTimeout("t"),
+        httpx.ConnectError("c"),
     ]
     errors = []
     for answer in answers:
@@ -342,9 +440,13 @@ def test_successes_log_at_debug_with_structured_fields(caplog: pytest.LogCapture
     [record] = caplog.records
     assert record.levelno == logging.DEBUG
     fields = record.__dict__
-    assert (fields["mipush_path"], fields["mipush_environment"], fields["mipush_targets"],
-            fields["mipush_code"], fields["mipush_trace_id"]) == (
-        "/v3/message/alias", "production", 2, 0, "Xdm03290562213241158in")
+    assert (
+        fields["mipush_path"],
+        fields["mipush_environment"],
+        fields["mipush_targets"],
+        fields["mipush_code"],
+        fields["mipush_trace_id"],
+    ) == ("/v3/message/alias", "production", 2, 0, "Xdm03290562213241158in")
 
 
 def test_failures_log_a_warning_with_code_and_category(caplog: pytest.LogCaptureFixture) -> None:
@@ -355,12 +457,15 @@ def test_failures_log_a_warning_with_code_and_category(caplog: pytest.LogCapture
     [record] = caplog.records
     assert record.levelno == logging.WARNING
     assert (record.__dict__["mipush_code"], record.__dict__["mipush_category"]) == (
-        424242, "bad_request")
+        424242,
+        "bad_request",
+    )
     assert "not in the table" in record.getMessage()
 
 
 def test_one_pool_is_reused_and_a_new_one_is_made_after_a_fork(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     created: list[httpx.Client] = []
     real = httpx.Client
 
@@ -385,10 +490,16 @@ def test_default_timeouts_are_3s_connect_and_5s_read() -> None:
     assert client._pool().timeout == DEFAULT_TIMEOUT
 
 
-@pytest.mark.parametrize(("secret", "error"), [
-    ("", ValueError), ("with space", ValueError), ("new\nline", ValueError), (None, TypeError),
-    ("秘密", ValueError),
-])
+@pytest.mark.parametrize(
+    ("secret", "error"),
+    [
+        ("", ValueError),
+        ("with space", ValueError),
+        ("new\nline", ValueError),
+        (None, TypeError),
+        ("秘密", ValueError),
+    ],
+)
 def test_an_unusable_secret_is_refused_without_echoing_it(secret: Any, error: type) -> None:
     with pytest.raises(error) as info:
         Client(secret)

@@ -17,9 +17,14 @@ from pushworker.mipush import (
 )
 from pushworker.mipush.compat import APISender, Constants, PushMessage
 
-OK = {"result": "ok", "code": 0, "description": "成功",
-      "info": "Received push messages for 1 ALIAS", "trace_id": "Xdm03290562213241158in",
-      "data": {"id": "adm03290562213241161sM"}}
+OK = {
+    "result": "ok",
+    "code": 0,
+    "description": "成功",
+    "info": "Received push messages for 1 ALIAS",
+    "trace_id": "Xdm03290562213241158in",
+    "data": {"id": "adm03290562213241161sM"},
+}
 
 
 class Server:
@@ -53,10 +58,14 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
 
 
 def android_message(msg: tuple[str, str, dict[str, Any]]) -> dict[str, str]:
-    message = PushMessage() \
-        .restricted_package_name("com.example.shop") \
-        .title(msg[0]).description(msg[1]) \
-        .pass_through(0).payload('')
+    message = (
+        PushMessage()
+        .restricted_package_name("com.example.shop")
+        .title(msg[0])
+        .description(msg[1])
+        .pass_through(0)
+        .payload("")
+    )
     message.extra(msg[2])
     return message.message_dict()
 
@@ -75,19 +84,21 @@ def test_the_blog_android_function_runs_with_only_its_imports_changed(server: Se
 
 
 def test_use_sandbox_sends_to_the_sandbox_host_until_use_official(server: Server) -> None:
-    ios = PushMessage().description(BLOG_MSG[1]).restricted_package_name("com.example.ios") \
-        .badge(1)
+    ios = PushMessage().description(BLOG_MSG[1]).restricted_package_name("com.example.ios").badge(1)
     ios.extra(BLOG_MSG[2])
     Constants.use_sandbox()
     APISender("ios-secret").send_to_alias(ios.message_dict_ios(), "QQC_42")
     Constants.use_official()
     APISender("ios-secret").send_to_alias(ios.message_dict_ios(), "QQC_42")
-    assert [r.url.host for r in server.requests] == ["sandbox.xmpush.xiaomi.com",
-                                                     "api.xmpush.xiaomi.com"]
+    assert [r.url.host for r in server.requests] == [
+        "sandbox.xmpush.xiaomi.com",
+        "api.xmpush.xiaomi.com",
+    ]
 
 
-def test_hosts_come_from_the_environment_variables(server: Server,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hosts_come_from_the_environment_variables(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MIPUSH_PRODUCTION_URL", "http://127.0.0.1:9001")
     monkeypatch.setenv("MIPUSH_SANDBOX_URL", "http://127.0.0.1:9002")
     sender = APISender("s")
@@ -95,11 +106,14 @@ def test_hosts_come_from_the_environment_variables(server: Server,
     Constants.use_sandbox()
     sender.send_to_user_account(android_message(BLOG_MSG), "acct-1")
     assert [str(r.url) for r in server.requests] == [
-        "http://127.0.0.1:9001/v3/message/regid", "http://127.0.0.1:9002/v2/message/user_account"]
+        "http://127.0.0.1:9001/v3/message/regid",
+        "http://127.0.0.1:9002/v2/message/user_account",
+    ]
 
 
 def test_one_client_per_secret_and_hosts_is_reused(
-        server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MIPUSH_PRODUCTION_URL", "http://127.0.0.1:9001")
     monkeypatch.delenv("MIPUSH_SANDBOX_URL", raising=False)
     first = compat._client_for("secret-a")
@@ -119,18 +133,36 @@ def test_message_dict_is_a_new_validated_dict_and_sends_do_not_mutate_it(server:
 
 
 def test_sdk_only_helpers_set_their_extras() -> None:
-    message = PushMessage().description("d").apns_only().enable_flow_control() \
+    message = (
+        PushMessage()
+        .description("d")
+        .apns_only()
+        .enable_flow_control()
         .restricted_package_names(["com.a", "com.b"])
+    )
     assert message.message_dict_ios() == {
-        "description": "d", "restricted_package_name": "com.a,com.b",
-        "extra.flow_control": "1", "extra.ios_msg_channel": "1"}
-    assert PushMessage().description("d").connection_only().message_dict_ios()[
-        "extra.ios_msg_channel"] == "2"
+        "description": "d",
+        "restricted_package_name": "com.a,com.b",
+        "extra.flow_control": "1",
+        "extra.ios_msg_channel": "1",
+    }
+    assert (
+        PushMessage().description("d").connection_only().message_dict_ios()["extra.ios_msg_channel"]
+        == "2"
+    )
 
 
 def test_a_hand_built_sdk_dict_with_ints_and_a_package_list_is_accepted(server: Server) -> None:
-    APISender("s").send_to_alias({"restricted_package_name": ["com.a"], "title": "t",
-                                  "description": "d", "pass_through": 0, "extra.badge": 1}, "a")
+    APISender("s").send_to_alias(
+        {
+            "restricted_package_name": ["com.a"],
+            "title": "t",
+            "description": "d",
+            "pass_through": 0,
+            "extra.badge": 1,
+        },
+        "a",
+    )
     assert b"pass_through=0" in server.requests[0].content
     assert b"restricted_package_name=com.a" in server.requests[0].content
 

@@ -24,11 +24,24 @@ def now_ms() -> int:
 def test_every_setter_returns_the_message_so_calls_chain_like_the_sdk() -> None:
     message = Message()
     for name, value in [
-        ("restricted_package_name", PACKAGE), ("title", "t"), ("description", "d"),
-        ("pass_through", 0), ("payload", ""), ("notify_type", -1), ("notify_id", 3),
-        ("time_to_live", 1000), ("time_to_send", now_ms() + 60_000), ("extra", {"a": "1"}),
-        ("badge", 1), ("sound_url", "default"), ("category", "c"), ("channel_id", "ch"),
-        ("aps_title", "t"), ("aps_subtitle", "s"), ("aps_body", "b"), ("aps_mutable_content", 1),
+        ("restricted_package_name", PACKAGE),
+        ("title", "t"),
+        ("description", "d"),
+        ("pass_through", 0),
+        ("payload", ""),
+        ("notify_type", -1),
+        ("notify_id", 3),
+        ("time_to_live", 1000),
+        ("time_to_send", now_ms() + 60_000),
+        ("extra", {"a": "1"}),
+        ("badge", 1),
+        ("sound_url", "default"),
+        ("category", "c"),
+        ("channel_id", "ch"),
+        ("aps_title", "t"),
+        ("aps_subtitle", "s"),
+        ("aps_body", "b"),
+        ("aps_mutable_content", 1),
     ]:
         assert getattr(message, name)(value) is message
     assert message.extra_element("k", "v") is message
@@ -37,20 +50,42 @@ def test_every_setter_returns_the_message_so_calls_chain_like_the_sdk() -> None:
 def test_android_fields_are_the_blog_message_with_stringified_values_and_flat_extras() -> None:
     message = android().pass_through(0).payload("").extra({"type": 2}).notify_id(0)
     assert message.android_fields() == {
-        "restricted_package_name": PACKAGE, "title": "您有一条新消息~", "description": "hi",
-        "pass_through": "0", "payload": "", "extra.type": "2", "notify_id": "0",
+        "restricted_package_name": PACKAGE,
+        "title": "您有一条新消息~",
+        "description": "hi",
+        "pass_through": "0",
+        "payload": "",
+        "extra.type": "2",
+        "notify_id": "0",
     }
 
 
 def test_ios_fields_carry_badge_sound_category_and_aps_but_no_android_only_fields() -> None:
-    message = (android().pass_through(0).notify_type(-1).badge(1).sound_url("default")
-               .category("c").channel_id("ch").aps_title("T").aps_subtitle("S").aps_body("B")
-               .aps_mutable_content(1).extra({"type": 2}))
+    message = (
+        android()
+        .pass_through(0)
+        .notify_type(-1)
+        .badge(1)
+        .sound_url("default")
+        .category("c")
+        .channel_id("ch")
+        .aps_title("T")
+        .aps_subtitle("S")
+        .aps_body("B")
+        .aps_mutable_content(1)
+        .extra({"type": 2})
+    )
     assert message.ios_fields() == {
-        "restricted_package_name": PACKAGE, "description": "hi", "extra.type": "2",
-        "extra.badge": "1", "extra.sound_url": "default", "extra.category": "c",
-        "aps_proper_fields.title": "T", "aps_proper_fields.subtitle": "S",
-        "aps_proper_fields.body": "B", "aps_proper_fields.mutable-content": "1",
+        "restricted_package_name": PACKAGE,
+        "description": "hi",
+        "extra.type": "2",
+        "extra.badge": "1",
+        "extra.sound_url": "default",
+        "extra.category": "c",
+        "aps_proper_fields.title": "T",
+        "aps_proper_fields.subtitle": "S",
+        "aps_proper_fields.body": "B",
+        "aps_proper_fields.mutable-content": "1",
     }
 
 
@@ -141,7 +176,8 @@ def test_control_characters_are_refused_in_extra_keys_and_values() -> None:
 @pytest.mark.parametrize("field", ["title", "description"])
 @pytest.mark.parametrize("value", [None, "", "   ", "\u3000"])
 def test_android_notification_needs_a_non_blank_title_and_description(
-        field: str, value: str | None) -> None:
+    field: str, value: str | None
+) -> None:
     message = Message().restricted_package_name(PACKAGE)
     for name in ("title", "description"):
         if name != field:
@@ -164,7 +200,9 @@ def test_ios_needs_a_description_even_with_an_aps_body() -> None:
             message.ios_fields()
         assert info.value.field == "description"
     assert Message().description("d").aps_body("b").ios_fields() == {
-        "description": "d", "aps_proper_fields.body": "b"}
+        "description": "d",
+        "aps_proper_fields.body": "b",
+    }
 
 
 def test_ten_extras_are_accepted_and_an_eleventh_is_refused() -> None:
@@ -172,8 +210,16 @@ def test_ten_extras_are_accepted_and_an_eleventh_is_refused() -> None:
     with pytest.raises(InvalidMessageError) as info:
         message.extra_element("k10", "v")
     assert info.value.field == "extra"
-    assert len([k for k in android().extra({f"k{i}": i for i in range(10)}).android_fields()
-                if k.startswith("extra.")]) == 10
+    assert (
+        len(
+            [
+                k
+                for k in android().extra({f"k{i}": i for i in range(10)}).android_fields()
+                if k.startswith("extra.")
+            ]
+        )
+        == 10
+    )
 
 
 def test_platform_extras_count_towards_the_limit_of_ten() -> None:
@@ -216,15 +262,31 @@ def test_time_to_live_must_be_positive(ttl: int) -> None:
     assert info.value.field == "time_to_live"
 
 
-@pytest.mark.parametrize(("setter", "value"), [
-    ("title", None), ("title", 5), ("description", b"bytes"), ("payload", None),
-    ("pass_through", True), ("pass_through", "0"), ("badge", True), ("badge", 1.0),
-    ("notify_id", None), ("time_to_live", "1000"), ("time_to_send", 1.5e12),
-    ("extra", None), ("extra", [("k", "v")]), ("restricted_package_name", None),
-    ("restricted_package_name", ["com.a", 5]), ("channel_id", 3), ("aps_mutable_content", True),
-])
+@pytest.mark.parametrize(
+    ("setter", "value"),
+    [
+        ("title", None),
+        ("title", 5),
+        ("description", b"bytes"),
+        ("payload", None),
+        ("pass_through", True),
+        ("pass_through", "0"),
+        ("badge", True),
+        ("badge", 1.0),
+        ("notify_id", None),
+        ("time_to_live", "1000"),
+        ("time_to_send", 1.5e12),
+        ("extra", None),
+        ("extra", [("k", "v")]),
+        ("restricted_package_name", None),
+        ("restricted_package_name", ["com.a", 5]),
+        ("channel_id", 3),
+        ("aps_mutable_content", True),
+    ],
+)
 def test_wrong_types_are_refused_with_a_type_error_naming_the_field(
-        setter: str, value: Any) -> None:
+    setter: str, value: Any
+) -> None:
     with pytest.raises(MessageTypeError) as info:
         getattr(Message(), setter)(value)
     assert isinstance(info.value, TypeError) and isinstance(info.value, InvalidMessageError)
@@ -238,10 +300,17 @@ def test_an_extra_value_that_is_not_a_str_or_int_is_refused(value: Any) -> None:
         Message().extra_element("k", value)
 
 
-@pytest.mark.parametrize(("setter", "value"), [
-    ("pass_through", 2), ("notify_type", 8), ("notify_type", -2), ("badge", -1),
-    ("aps_mutable_content", 2), ("notify_id", -1),
-])
+@pytest.mark.parametrize(
+    ("setter", "value"),
+    [
+        ("pass_through", 2),
+        ("notify_type", 8),
+        ("notify_type", -2),
+        ("badge", -1),
+        ("aps_mutable_content", 2),
+        ("notify_id", -1),
+    ],
+)
 def test_out_of_range_integers_are_refused(setter: str, value: int) -> None:
     with pytest.raises(InvalidMessageError) as info:
         getattr(Message(), setter)(value)
@@ -251,5 +320,8 @@ def test_out_of_range_integers_are_refused(setter: str, value: int) -> None:
 def test_invalid_message_error_is_a_value_error_with_field_and_problem() -> None:
     error = InvalidMessageError("title", "is too long")
     assert isinstance(error, ValueError)
-    assert (error.field, error.problem, str(error)) == ("title", "is too long",
-                                                        "title: is too long")
+    assert (error.field, error.problem, str(error)) == (
+        "title",
+        "is too long",
+        "title: is too long",
+    )

@@ -31,7 +31,17 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
         close_old_connections()
 
 
-signals.worker_init.connect(metrics.start_worker_server)  # /metrics on METRICS_PORT
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """The worker's /metrics on ``METRICS_PORT``, with the outbox counted at scrape time."""
+    pending = metrics.ScrapeTimeGauge(
+        "pushworker_outbox_pending",
+        "Queued deliveries the broker has not taken yet",
+        outbox.pending_count,
+    )
+    metrics.start_worker_server([pending])
+
+
 signals.worker_process_shutdown.connect(metrics.child_exited)
 signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
 signals.task_postrun.connect(logs.task_ended)

@@ -19,23 +19,12 @@ from celery import Celery, signals
 from kombu import Queue
 
 from pushworker import conf
-from pushworker.delivery import ratelimit
-from pushworker.events import registry
+from pushworker.broker import connection
+from pushworker.broker.queues import MAINTENANCE_QUEUE, OWN_OPTIONS, QUEUE, ROUTES
+from pushworker.conf import ratelimit
 
 log = logging.getLogger("pushworker.integration")
 
-QUEUE = "pushworker"
-MAINTENANCE_QUEUE = "pushworker.maintenance"
-# One route for every kind's task: the registry names them (adding a kind adds its route).
-ROUTES = {
-    **{name: {"queue": QUEUE} for name in registry.task_names()},
-    "pushworker.drain": {"queue": QUEUE},
-    "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
-    "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
-    "pushworker.purge_expired": {"queue": MAINTENANCE_QUEUE},
-}
-# The purge acks on receipt and runs minutes, not one send's lease (pushworker.tasks.purge_expired).
-OWN_OPTIONS = {"pushworker.purge_expired"}
 CONSUMER = "pushworker.broker.consumer:DeadLetteringConsumer"
 STOCK_CONSUMER = "celery.worker.consumer:Consumer"
 
@@ -218,7 +207,7 @@ def install(app: Celery) -> Celery:
             config.worker_consumer,
         )
     signals.worker_init.connect(_refuse_unusable_worker, weak=False, dispatch_uid="pushworker")
-    ratelimit.follow(app)  # the shared rate limit lives in this app's broker
+    connection.follow(app)  # the shared rate limit, the policy and the lock live in its broker
     app._pushworker_installed = True  # type: ignore[attr-defined]
     return app
 
@@ -237,7 +226,7 @@ def _refuse_unusable_worker(sender: Any = None, **_: Any) -> None:
         if getattr(app, "_pushworker_broker_problem", None):
             raise app._pushworker_broker_problem
         conf.get().require_credentials()
-        ratelimit.settings()
+        ratelimit.settings()  # RATE_LIMITS parses
     except (conf.SettingsError, ValueError) as error:
         # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.
         raise SystemExit(f"{error}") from error

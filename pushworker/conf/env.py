@@ -19,7 +19,7 @@ TOP_LEVEL = {
     "SANDBOX_URL": "MIPUSH_SANDBOX_URL",
     "CONNECT_TIMEOUT": "MIPUSH_CONNECT_TIMEOUT",
     "READ_TIMEOUT": "MIPUSH_READ_TIMEOUT",
-    "RATE_LIMITS": "PUSHWORKER_RATE_LIMIT",  # parsed by pushworker.delivery.ratelimit
+    "RATE_LIMITS": "PUSHWORKER_RATE_LIMIT",  # parsed by pushworker.conf.ratelimit
     **{
         key: f"PUSHWORKER_{key}"
         for key in (

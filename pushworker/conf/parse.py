@@ -72,7 +72,7 @@ NAME_SHAPE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 A_NAME = "1 to 64 characters without control characters"
 OUTBOX = ("always", re.compile("always|on-failure"), "one of always, on-failure")
 RESOLVER = (
-    "pushworker.delivery.nicknames.from_user_model",
+    "pushworker.store.users.from_user_model",
     DOTTED_PATH_SHAPE,
     "a dotted path (a.b.func)",
 )

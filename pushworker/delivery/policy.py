@@ -35,7 +35,8 @@ from django.utils import timezone
 
 from pushworker.conf.policy import Policy
 from pushworker.conf.types import AppSettings
-from pushworker.delivery import content, ratelimit
+from pushworker.delivery import ratelimit
+from pushworker.events import notification
 from pushworker.events.base import Event
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from pushworker.store.records import Failure
@@ -150,7 +151,7 @@ def shape(
     """The kind's notification with the app's identity, channel, lifetime, schedule and digest."""
     policy, changes = app.policy, {}
     if policy.notify_id == "subject":  # repeats about one subject replace each other on Android
-        changes["notify_id"] = content.notify_id(
+        changes["notify_id"] = notification.notify_id(
             f"{event.kind}\0{event.recipient_id}\0{event.subject_id}"
         )
     if channel := policy.channels.get(event.kind):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pushworker import conf
-from pushworker.delivery import policy, ratelimit, routing, sending
+from pushworker.delivery import nicknames, policy, ratelimit, routing, sending
 from pushworker.events.base import Event
 from pushworker.mipush import InvalidMessageError, SendResult
 from pushworker.store import records
@@ -152,7 +152,8 @@ def plan(
     if not devices and not past.sent:
         return end(delivery, DeliveryStatus.FAILED, Failure("no_device", "no device"))
 
-    note = policy.shape(event.notification(settings), event, delivery, app, decision, prefetch)
+    note = event.notification(settings, nicknames.of(event, settings))
+    note = policy.shape(note, event, delivery, app, decision, prefetch)
     planned = Planned(event, delivery, app, past)
     for unit in routing.plan(devices, app, skip=past.sent):
         if unit.credentials is None:

@@ -7,7 +7,8 @@ A kind is a frozen dataclass subclassing :class:`Event` with the fields ``event_
   arguments in call order, each with its check built from ``events.validators``);
 - ``recipient`` and ``subject`` (which arguments say whose phones hear it and what the admin
   searches it by);
-- ``suppressed`` (why it must not be sent, or None) and ``notification`` (what the phone shows);
+- ``suppressed`` (why it must not be sent, or None) and ``notification`` (what the phone shows),
+  with ``nickname_of`` when it names a person the delivery layer looks up;
 - its policy: ``quota_exhausted`` ("fail" or "retry"), ``dedup_key``, ``batchable``,
   ``daily_capped`` and ``digest`` (the delivery policy, ``pushworker.delivery.policy``).
 
@@ -39,6 +40,9 @@ class Event:
     quota_exhausted: ClassVar[str] = "fail"  # Xiaomi's daily quota is used up: fail or retry later
     batchable: ClassVar[bool] = False  # whether a batch run may put it in one request with others
     daily_capped: ClassVar[bool] = False  # whether the app's DAILY_CAP counts this kind
+    # (user id argument, given name argument) of the person the notification names; the delivery
+    # layer resolves the nickname (pushworker.delivery.nicknames) and hands it to notification().
+    nickname_of: ClassVar[tuple[str, str] | None] = None
 
     event_id: str
     app_name: str | None
@@ -120,5 +124,7 @@ class Event:
         """Why this event must not be sent at all, or None."""
         return None
 
-    def notification(self, settings: Any) -> Any:  # -> content.Notification
+    def notification(self, settings: Any, nickname: str | None = None) -> Any:
+        """What the phone shows (a ``notification.Notification``); ``nickname``: the name of the
+        person ``nickname_of`` names, resolved by the delivery layer (None when it names none)."""
         raise NotImplementedError

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pushworker.delivery.content import (
+from pushworker.events import validators as check
+from pushworker.events.base import Event
+from pushworker.events.notification import (
     DESCRIPTION_MAX_UNITS,
     Notification,
     notify_id,
     shorten,
     utf16_units,
 )
-from pushworker.events import validators as check
-from pushworker.events.base import Event
 from pushworker.events.registry import register
 
 TITLE = "您的订单已发货"
@@ -69,7 +69,7 @@ class OrderShipped(Event):
             f"to buyer {self.buyer_id}"
         )
 
-    def notification(self, settings: Any) -> Notification:
+    def notification(self, settings: Any, nickname: str | None = None) -> Notification:
         return Notification(
             title=TITLE,
             description=describe(self.goods_name, self.carrier),

@@ -14,7 +14,6 @@ from typing import Any
 from django.db.models import F, Q
 from django.utils import timezone
 
-from pushworker.delivery import routing
 from pushworker.events import registry, text
 from pushworker.events.base import Event
 from pushworker.ops import metrics
@@ -40,6 +39,11 @@ class Failure:
     code: int | None = None
     trace_id: str = ""
     http_status: int | None = None
+
+
+def target_key(platform: str, environment: str, target_type: str, target: str) -> str:
+    """How a target is known across a delivery's attempts: one host, type and id."""
+    return f"{platform}/{environment}/{target_type}:{target}"
 
 
 def xiaomi_id(value: str) -> str:  # a remote answer's id, made to fit its column whatever it is
@@ -94,7 +98,7 @@ def claim(delivery: Delivery, *, redelivered: bool, lease_seconds: float, batch_
 
 @dataclass(frozen=True)
 class History:
-    """What earlier runs of a delivery did, by target key (``routing.target_key``)."""
+    """What earlier runs of a delivery did, by target key (:func:`target_key`)."""
 
     sent: frozenset[str] = frozenset()  # Xiaomi accepted: never request again
     maybe_sent: frozenset[str] = frozenset()  # may have reached Xiaomi: a repeat is flagged
@@ -115,9 +119,7 @@ def history(delivery: Delivery) -> History:
     sent: set[str] = set()
     maybe: set[str] = set()
     for _, status, platform, environment, target_type, targets in rows:
-        keys = {
-            routing.target_key(platform, environment, target_type, t) for t in targets.split(",")
-        }
+        keys = {target_key(platform, environment, target_type, t) for t in targets.split(",")}
         if status == AttemptStatus.SENT:
             sent |= keys
         elif status in (AttemptStatus.SENDING, AttemptStatus.UNKNOWN):

@@ -8,12 +8,12 @@ a batch of a hundred events costs a handful of statements, not a hundred times e
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from pushworker.delivery import routing
 from pushworker.events import text
 from pushworker.mipush import SendResult
 from pushworker.ops import metrics
@@ -97,7 +97,7 @@ def devices_of(recipients: Iterable[str], app_name: str) -> dict[str, list[PushD
 
 
 def start_attempts(
-    entries: Sequence[tuple[Delivery, routing.SendUnit]], *, flag: Iterable[Delivery] = ()
+    entries: Sequence[tuple[Delivery, Any]], *, flag: Iterable[Delivery] = ()
 ) -> list[DeliveryAttempt]:
     """Record one request before it is made, one attempt row per delivery in it.
 

@@ -39,7 +39,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.max_crashes == 3
     assert settings.claim_lease_seconds == 3 * (3.0 + 5.0) + 2.0 + 2
     assert (settings.relay_interval_seconds, settings.sweep_interval_seconds) == (2.0, 10.0)
-    assert settings.nickname_resolver == "pushworker.delivery.nicknames.from_user_model"
+    assert settings.nickname_resolver == "pushworker.store.users.from_user_model"
     assert settings.unknown_visitor_name == "访客"
 
 

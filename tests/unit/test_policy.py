@@ -12,8 +12,8 @@ import redis
 
 from pushworker import conf
 from pushworker.conf.parse import parse
-from pushworker.delivery import content, policy, service
-from pushworker.events import GoodsVisit
+from pushworker.delivery import policy, service
+from pushworker.events import GoodsVisit, notification
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.support.redis_server import RedisServer
 from tests.unit.environment import emulator_env
@@ -186,7 +186,7 @@ def test_notify_id_per_subject_channel_and_time_to_live_are_the_apps(with_policy
     service.deliver(first)
     service.deliver(second)
     a, b = (m["fields"] for m in emulator.messages())
-    assert a["notify_id"] == b["notify_id"] != str(content.notify_id(first.event_id))
+    assert a["notify_id"] == b["notify_id"] != str(notification.notify_id(first.event_id))
     assert (a["extra.channel_id"], a["time_to_live"]) == ("visits", "3600000")
 
 
@@ -196,7 +196,7 @@ def test_by_default_notify_id_stays_per_event_and_the_wire_form_unchanged(with_p
     service.deliver(first)
     service.deliver(second)
     a, b = (m["fields"] for m in emulator.messages())
-    assert a["notify_id"] == str(content.notify_id(first.event_id)) != b["notify_id"]
+    assert a["notify_id"] == str(notification.notify_id(first.event_id)) != b["notify_id"]
     assert "extra.channel_id" not in a and a["time_to_live"] == str(24 * 3600 * 1000)
 
 

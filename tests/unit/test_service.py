@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from pushworker import conf
-from pushworker.delivery import content, routing, sending, service
-from pushworker.events import GoodsVisit, goods_visit
+from pushworker.delivery import routing, sending, service
+from pushworker.events import GoodsVisit, goods_visit, notification
 from pushworker.store import records
 from pushworker.store.models import (
     AttemptStatus,
@@ -61,7 +61,7 @@ def test_an_event_is_sent_and_recorded_with_xiaomis_ids(emulator) -> None:
     assert message["targets"] == [ALIAS]
     assert message["environment"] == "production"
     assert message["fields"]["description"] == "【小明】刚刚浏览了您的商品【二手自行车】~"
-    assert message["fields"]["notify_id"] == str(content.notify_id(event.event_id))
+    assert message["fields"]["notify_id"] == str(notification.notify_id(event.event_id))
     delivery = row(event)
     assert delivery.status == DeliveryStatus.SENT
     assert (delivery.message_id, delivery.trace_id) == (message["message_id"], message["trace_id"])

@@ -36,7 +36,7 @@ def worker_command(
     One definition for the demo, the tests and the benchmarks: a worker started without the
     maintenance queue would never relay the outbox or sweep stuck deliveries.
     """
-    consumed = ",".join((queues.QUEUE, queues.MAINTENANCE_QUEUE))
+    consumed = ",".join(queues.CONSUMED)
     args = [sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", log_level]
     args += ["-n", f"{name}@%h", "-c", str(concurrency), "-P", "prefork", "-Q", consumed]
     args += ["--without-gossip", "--without-mingle"]

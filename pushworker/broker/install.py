@@ -20,7 +20,7 @@ from kombu import Queue
 
 from pushworker import conf
 from pushworker.broker import connection
-from pushworker.broker.queues import MAINTENANCE_QUEUE, OWN_OPTIONS, QUEUE, ROUTES
+from pushworker.broker.queues import CONSUMED, OWN_OPTIONS, ROUTES
 from pushworker.conf import ratelimit
 
 log = logging.getLogger("pushworker.integration")
@@ -116,6 +116,9 @@ def transport_options(settings: conf.Settings, given: dict[str, Any]) -> dict[st
         "socket_keepalive": True,
         "health_check_interval": 10,
         "max_retries": 1,
+        # Ask the queues in the order a worker consumes them (queues.CONSUMED): an urgent event
+        # is fetched before bulk work whenever a pool slot frees, not after its round-robin turn.
+        "queue_order_strategy": "priority",
     }.items():
         options.setdefault(key, value)
     # redis-py gives the connections to sentinels the socket_* options only when sentinel_kwargs
@@ -164,7 +167,7 @@ def install(app: Celery) -> Celery:
             )
         ]
     known = {queue.name for queue in queues}
-    queues += [Queue(name) for name in (QUEUE, MAINTENANCE_QUEUE) if name not in known]
+    queues += [Queue(name) for name in CONSUMED if name not in known]
     config.task_queues = queues
     # First, so a host's catch-all route ("*") never takes pushworker's tasks.
     config.task_routes = (ROUTES, *_as_tuple(config.task_routes))
@@ -220,7 +223,7 @@ def _refuse_unusable_worker(sender: Any = None, **_: Any) -> None:
     app = getattr(sender, "app", None)
     if app is None or not getattr(app, "_pushworker_installed", False):
         return
-    if not {QUEUE, MAINTENANCE_QUEUE} & set(app.amqp.queues.consume_from):
+    if not set(CONSUMED) & set(app.amqp.queues.consume_from):
         return
     try:
         if getattr(app, "_pushworker_broker_problem", None):

@@ -74,13 +74,25 @@ return tostring(lowered)
 """
 
 
-class Deferred(Exception):
+class Later(Exception):
+    """A request that must not be made now: its events wait ``wait`` seconds as rows, spending no
+    retry. ``category`` is what their rows record as the reason."""
+
+    category = "later"
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+class Deferred(Later):
     """Over the shared limit for longer than ``max_wait``: run again in ``wait`` seconds."""
 
+    category = "rate_limited"
+
     def __init__(self, wait: float, rate: float) -> None:
-        super().__init__(wait, rate)
-        self.wait = wait
-        self.rate = rate
+        Exception.__init__(self, wait, rate)  # rebuilt from .args when pickled
+        self.wait, self.rate = wait, rate
 
     def __str__(self) -> str:
         return f"over the shared rate limit of {self.rate:g} requests/s for {self.wait:.2f} s"

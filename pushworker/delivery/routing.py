@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pushworker.conf import AppSettings, PlatformCredentials
-from pushworker.store.records import target_key
+from pushworker.store.attempts import target_key
 
 
 class DeviceLike(Protocol):

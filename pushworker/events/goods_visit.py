@@ -8,10 +8,11 @@ because the owner should still hear that someone looked at the goods when a name
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from pushworker.events import validators as check
-from pushworker.events.base import Event
+from pushworker.events.base import Event, KindPolicy, OnQuota, Priority
 from pushworker.events.notification import (
     DESCRIPTION_MAX_UNITS,
     Notification,
@@ -67,9 +68,14 @@ class GoodsVisit(Event):
     }
     recipient: ClassVar[str] = "owner_id"
     subject: ClassVar[str] = "goods_id"
-    quota_exhausted: ClassVar[str] = "fail"  # tomorrow, a visit from today is worthless
-    daily_capped: ClassVar[bool] = True  # visits are many and alike: the app's DAILY_CAP holds
-    batchable: ClassVar[bool] = True  # many visits to many owners share one multi_messages request
+    # Many and alike: they wait behind nothing, share multi_messages requests, count toward the
+    # app's DAILY_CAP, and are stale within half an hour (tomorrow's quota is no use to them).
+    policy: ClassVar[KindPolicy] = KindPolicy(
+        priority=Priority.BULK,
+        lifetime=timedelta(minutes=30),
+        quota_exhausted=OnQuota.FAIL,
+        daily_capped=True,
+    )
     nickname_of: ClassVar[tuple[str, str] | None] = ("visitor_id", "visitor_name")
 
     event_id: str

@@ -20,24 +20,24 @@ PACKAGE = ROOT / "pushworker"
 RANKS = {
     "mipush": 0,  # the Xiaomi client: the standard library and httpx
     "emulator": 0,  # the local Xiaomi: knows nothing of pushworker, so it cannot mirror its bugs
-    "conf": 1,
     "events": 1,
-    "ops": 2,
-    "store": 3,
-    "broker": 4,
-    "delivery": 5,
-    "producer": 5,
-    "tasks": 6,
-    "celery": 6,
-    "web": 7,
+    "conf": 2,  # knows the kinds (their lifetimes are settings)
+    "ops": 3,
+    "store": 4,
+    "broker": 5,
+    "delivery": 6,
+    "producer": 6,
+    "tasks": 7,
+    "celery": 7,
+    "web": 8,
     # The edges that start things: the demo, Django's entry points, and the command line.
-    "cli": 9,
-    "demo": 8,
-    "management": 8,
-    "apps": 8,
-    "urls": 8,
-    "settings": 8,
-    "templatetags": 8,
+    "demo": 9,
+    "management": 9,
+    "apps": 9,
+    "urls": 9,
+    "settings": 9,
+    "templatetags": 9,
+    "cli": 10,
 }
 # Documented old paths, kept as re-exports for host projects; nothing inside pushworker uses them.
 SHIMS = {"integration", "beatlock", "logs", "reporting", "nicknames", "models", "api"}

@@ -7,9 +7,10 @@ import uuid
 import pytest
 
 from pushworker import cli, tasks
-from pushworker.broker import install as integration
+from pushworker.broker import queues
 from pushworker.delivery import service
 from pushworker.events import InvalidEventError, notification, registry
+from pushworker.events.base import OnQuota, Priority
 from pushworker.events.order_shipped import TITLE, OrderShipped, describe
 from pushworker.mipush import utf16_length
 from pushworker.producer import enqueue
@@ -27,8 +28,9 @@ def shipped(**changes) -> OrderShipped:
 def test_the_kind_is_registered_with_its_task_and_route() -> None:
     assert registry.get("order_shipped") is OrderShipped
     assert tasks.send_order_shipped.name == "pushworker.send_order_shipped"
-    assert integration.ROUTES["pushworker.send_order_shipped"] == {"queue": integration.QUEUE}
-    assert OrderShipped.quota_exhausted == "retry"
+    assert queues.ROUTES["pushworker.send_order_shipped"] == {"queue": queues.URGENT_QUEUE}
+    assert OrderShipped.policy.quota_exhausted == OnQuota.RETRY
+    assert OrderShipped.policy.priority == Priority.URGENT
 
 
 def test_the_texts_are_the_issues_and_fit_xiaomis_limit() -> None:

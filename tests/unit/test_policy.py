@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from django.utils import timezone
 
-from pushworker import conf
 from pushworker.conf.parse import parse
 from pushworker.delivery import policy, service
 from pushworker.events import GoodsVisit, notification
@@ -155,11 +155,12 @@ def test_a_visit_held_in_quiet_hours_is_sent_at_their_end_without_spending_retri
     emulator = with_policy("QUIET_HOURS=22:00-08:00,QUIET_HOURS_MODE=hold")
     night, event = next_local(23), visit()
     at(monkeypatch, night)
-    held = service.deliver(event)
-    assert held.status == DeliveryStatus.RETRYING
-    assert 0 < held.countdown <= conf.get().retry.cap_seconds  # Redis never redelivers it early
+    assert service.deliver(event).status == DeliveryStatus.RETRYING
     row = Delivery.objects.get()
     assert (row.retries, row.error_category, emulator.messages()) == (0, "quiet_hours", [])
+    # It waits as a row until the window ends, in one wait (no broker message, no hops).
+    wait = (row.next_attempt_at - timezone.now()).total_seconds()
+    assert 9 * 3600 - 60 < wait <= 9 * 3600 + 1 and row.published_at is None
     at(monkeypatch, night + timedelta(hours=8, minutes=59))
     assert service.deliver(event, retried=True).status == DeliveryStatus.RETRYING
     at(monkeypatch, night + timedelta(hours=9))  # 08:00

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-
-from pushworker.store import attempts
-from pushworker.store.models import Delivery, DeliveryAttempt
+from typing import Any
 
 
 def attempt(
-    delivery: Delivery, *, key: str, platform: str, environment: str, target_type: str, targets: str
-) -> DeliveryAttempt:
-    """One request on record for ``delivery`` (``sending``, as written before it is made)."""
+    delivery: Any, *, key: str, platform: str, environment: str, target_type: str, targets: str
+) -> Any:
+    """One request on record for ``delivery`` (``sending``, as written before it is made).
+
+    Imports late: the integration suites set Django up after collecting their modules."""
+    from pushworker.store import attempts
+
     unit = SimpleNamespace(
         key=key,
         platform=platform,

@@ -59,11 +59,17 @@ integration: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
 
+# Debian packages a suite needs, installed once; apt's hundreds of lines are kept in var/apt.log and
+# shown only when the install fails. Nothing is printed when the package is already there.
+APT_INSTALL = sh -c 'mkdir -p var && echo "apt-get install $$*" && \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	-o DPkg::Lock::Timeout=600 --no-install-recommends "$$@"; } >var/apt.log 2>&1 || \
+	{ cat var/apt.log >&2; exit 1; }' apt-install
+
 # docs/alerts.yml checked by promtool (engineer H12): Debian's prometheus package provides it;
 # its service is not started (no init here), only the binary is used. Skipped when missing.
 promtool-deps:
-	@command -v promtool >/dev/null || { apt-get update -q && \
-		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus; }
+	@command -v promtool >/dev/null || $(APT_INSTALL) prometheus
 
 alerts: $(STAMP) promtool-deps
 	$(BIN)/pytest tests/unit/test_alerts.py -q -rs
@@ -73,9 +79,7 @@ alerts: $(STAMP) promtool-deps
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
 browser-deps:
-	@test -x $(CHROMEDRIVER) || { apt-get update -q && \
-		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends \
-		chromium chromium-driver fonts-dejavu-core; }
+	@test -x $(CHROMEDRIVER) || $(APT_INSTALL) chromium chromium-driver fonts-dejavu-core
 
 browser: $(STAMP) browser-deps
 	$(BIN)/pytest $(REAL) tests/browser -q

@@ -10,9 +10,10 @@ captured from the queue (LINDEX), then, interleaved in rounds so drift hits ever
 * raw redis-py LPUSH of exactly those bytes (the baseline: one Redis round trip);
 * stock Celery ``send_goods_visit.apply_async(kwargs=...)`` (what plain Celery costs);
 * ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=on-failure (publish only, within
-  the enqueue budget on the publisher thread);
+  the enqueue budget on a publisher thread, which the caller waits for);
 * ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=always (the default: the backlog
-  question, the Delivery row, then the publish), with a queue below the backlog threshold;
+  question, the Delivery row; the caller returns then, and a publisher thread publishes), with a
+  queue below the backlog threshold;
 * the same under a backlog (PUSHWORKER_BACKLOG_THRESHOLD=0): the row, no message of its own (a
   drain run would send it), the flag checked.
 
@@ -20,7 +21,9 @@ Then the failure path, each in a fresh process: ``.delay()`` × 200 with the bro
 connections (nothing listens on its port) and with a silent broker (accepts TCP, never answers).
 The first call pays at most the budget (PUSHWORKER_ENQUEUE_BUDGET_MS, 250 ms); the breaker then
 sends the rest straight to the outbox. Wall-clock numbers are printed, never asserted; compare the
-ratios, which are measured in the same run.
+ratios, which are measured in the same run. CPU per call is the whole process's (the publisher
+threads' work included: each block waits for them before it reads the clock) and the calling
+thread's alone.
 """
 
 from __future__ import annotations
@@ -98,10 +101,13 @@ def child_happy(args: argparse.Namespace) -> dict:
     from pushworker.store.models import Delivery
     from pushworker.tasks import send_goods_visit
 
+    from pushworker.producer import enqueue
+
     r = redis.Redis.from_url(os.environ["PUSHWORKER_BROKER_URL"])
     r.delete(QUEUE)
     _set_mode("always")
     send_goods_visit.delay(**EVENT)
+    enqueue.flush(10)  # the publish runs on a publisher thread
     message = r.lindex(QUEUE, 0)
     assert message, "no message was published"
     r.delete(QUEUE)
@@ -113,19 +119,29 @@ def child_happy(args: argparse.Namespace) -> dict:
         "always": lambda: send_goods_visit.delay(**EVENT),
         "backlog": lambda: send_goods_visit.delay(**EVENT),
     }
-    results: dict[str, dict] = {name: {"latencies": [], "wall": 0.0} for name in calls}
+    results: dict[str, dict] = {
+        name: {"latencies": [], "wall": 0.0, "cpu": 0.0, "caller_cpu": 0.0} for name in calls
+    }
     order = list(calls)
     for name in order:  # warm-up: connections, pools, publisher threads, Django's statement cache
         if name in OUTBOX_VARIANTS:
             _set_mode(name)
         timed(calls[name], args.warmup)
+        enqueue.flush(10)
         r.delete(QUEUE, FLAG)
     block = max(1, args.calls // args.rounds)
     for round_ in range(args.rounds):
         for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
             if name in OUTBOX_VARIANTS:
                 _set_mode(name)
+            # CPU of the whole process (the publisher threads' too, counted once they are done)
+            # and of the calling thread alone.
+            cpu, caller_cpu = time.process_time(), time.thread_time()
             latencies, wall = timed(calls[name], block)
+            caller_cpu = time.thread_time() - caller_cpu
+            enqueue.flush(10)
+            results[name]["cpu"] += time.process_time() - cpu
+            results[name]["caller_cpu"] += caller_cpu
             results[name]["latencies"] += latencies
             results[name]["wall"] += wall
             r.delete(QUEUE, FLAG)
@@ -234,7 +250,12 @@ def _summary(label: str, happy: dict) -> dict:
     out: dict = {"database": label}
     for name, numbers in happy["results"].items():
         lat = numbers["latencies"]
-        out[name] = {"p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+        out[name] = {
+            "p50": percentile(lat, 50),
+            "p99": percentile(lat, 99),
+            "cpu": numbers["cpu"] / len(lat),
+            "caller_cpu": numbers["caller_cpu"] / len(lat),
+        }
     return out
 
 
@@ -257,6 +278,8 @@ def _print_happy(label: str, happy: dict, args: argparse.Namespace) -> None:
                 ms(max(lat)),
                 f"{p50 / base:.2f}x",
                 f"{p50 / stock:.2f}x",
+                ms(results[name]["cpu"] / len(lat)),
+                ms(results[name]["caller_cpu"] / len(lat)),
             ]
         )
     print(
@@ -275,6 +298,8 @@ def _print_happy(label: str, happy: dict, args: argparse.Namespace) -> None:
                 "max ms",
                 "p50 / LPUSH p50",
                 "p50 / apply_async p50",
+                "CPU ms/call",
+                "caller CPU ms/call",
             ],
             rows,
         )

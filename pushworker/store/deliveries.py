@@ -111,9 +111,10 @@ def insert(event: Event, app_name: str, *, published: bool) -> bool:
     """Keep ``event`` as a ``queued`` row in one statement; True if this call created it.
 
     An existing row (the same event enqueued twice, or recorded by a worker first) is left as it
-    is. ``published`` sets ``published_at`` to now (a message carries it); otherwise it stays NULL
-    and the row waits for a drain, due at once. Inside a transaction the row commits with it;
-    callers wrap it in a savepoint there.
+    is. ``published`` sets ``published_at`` to now: a message carries it, or is on its way (the
+    producer clears it again if the publish fails, see :mod:`pushworker.producer.enqueue`);
+    otherwise it stays NULL and the row waits for a drain or the relay, due at once. Inside a
+    transaction the row commits with it; callers wrap it in a savepoint there.
     """
     alias = router.db_for_write(Delivery)
     connection = connections[alias]
@@ -137,6 +138,12 @@ def insert(event: Event, app_name: str, *, published: bool) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *constants])
         return cursor.rowcount == 1
+
+
+def in_transaction() -> bool:
+    """Whether :func:`insert` now would join a transaction the caller has open (its row is not
+    committed when the call returns)."""
+    return connections[router.db_for_write(Delivery)].in_atomic_block
 
 
 def get(event_id: str) -> Delivery | None:

@@ -1,0 +1,196 @@
+"""Publishes off the caller's thread: a few daemon threads, a bounded number in flight, a deadline
+each, and whatever fails or runs out of time handed back to the caller's ``failed``.
+
+Once its outbox row is committed an event is safe, so ``delay()`` need not wait for Redis: it
+hands the publish over and returns. Two things must stay bounded when Redis refuses or hangs:
+
+* memory: at most ``limit`` publishes are waiting or running. A caller that finds no room gets
+  ``None`` from :meth:`Publisher.submit` and keeps its event some other way (the outbox);
+* time: a background publish that has not succeeded by its deadline is given up. One watchdog
+  thread hands its key to ``failed`` and the publish is skipped if it has not started yet. One
+  that is already running (stuck on a hung socket) may still finish later; its message then
+  repeats what ``failed`` arranged, which the consumer must tolerate (pushworker's claim does).
+
+A failed or late publish is handed to ``failed`` exactly once, on a publisher or the watchdog
+thread, never on the caller's. The threads are daemons, so a publish stuck on a hung Redis never
+holds up the process's exit; an ``atexit`` hook waits, at most until the last deadline plus
+``EXIT_GRACE``, for the publishes in flight and their ``failed`` calls, so a short-lived process
+(the CLI, a script) leaves nothing undone. After a fork the child starts with no threads and
+nothing in flight (``os.register_at_fork``): the parent's publishes stay the parent's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from typing import Any
+
+log = logging.getLogger("pushworker.enqueue")
+
+EXIT_GRACE = 2.0  # s after the last deadline an exiting process waits for ``failed`` to finish
+
+# A job's states. Only the thread that moves a job out of WAITING or RUNNING settles it.
+_WAITING, _RUNNING, _DONE, _GIVEN_UP = range(4)
+
+
+class _Job:
+    __slots__ = ("call", "key", "budget", "deadline", "future", "state")
+
+    def __init__(self, call: Callable[[], Any], key: Hashable | None, budget: float) -> None:
+        self.call = call
+        self.key = key
+        self.budget = budget
+        self.deadline = time.monotonic() + budget
+        self.future: Future = Future()
+        self.state = _WAITING
+
+
+class Publisher:
+    """Runs publishes on ``threads`` daemon threads, at most ``limit`` waiting or running.
+
+    ``failed(keys, problem)`` receives the keys of background publishes that raised (one key) or
+    missed their deadline (all the keys that missed it at that moment), with what went wrong.
+    Two threads by default, so one slow round trip to Redis does not hold up the next publish;
+    more would only contend with the caller's threads for the GIL. A thousand held publishes are
+    several seconds of a web process's events: more means Redis is not keeping up.
+    """
+
+    def __init__(
+        self,
+        failed: Callable[[list[Any], str], None],
+        *,
+        threads: int = 2,
+        limit: int = 1000,
+    ) -> None:
+        self._failed = failed
+        self.threads = threads
+        self.limit = limit
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+        atexit.register(self._at_exit)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._deadline_moved = threading.Condition(self._lock)  # the watchdog waits on it
+        self._settled = threading.Condition(self._lock)  # :meth:`idle` waits on it
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._held = 0  # jobs in the queue or on a thread, given up or not: what ``limit`` bounds
+        self._watched: dict[int, _Job] = {}  # background jobs not yet settled, oldest first
+        self._unsettled = 0  # background jobs not yet published or handed to ``failed`` in full
+        self._started = False
+
+    @property
+    def held(self) -> int:
+        """Publishes waiting for a thread or running, given up or not."""
+        return self._held
+
+    def room(self) -> bool:
+        """Whether a submit now would be taken (another thread may take the room first)."""
+        return self._held < self.limit
+
+    def submit(self, call: Callable[[], Any], budget: float, key: Hashable | None = None):
+        """Run ``call`` on a publisher thread; None when ``limit`` publishes are held already.
+
+        With a ``key`` the publish is the publisher's to follow: a failure, or no success within
+        ``budget`` seconds, goes to ``failed``. Without one the caller follows it through the
+        returned Future (``result(timeout)``; ``cancel()`` skips it if it has not started).
+        """
+        job = _Job(call, key, budget)
+        with self._lock:
+            if self._held >= self.limit:
+                return None
+            if not self._started:
+                self._start()
+            self._held += 1
+            if key is not None:
+                if not self._watched:
+                    self._deadline_moved.notify()  # the watchdog sleeps until there is one
+                self._watched[id(job)] = job
+                self._unsettled += 1
+        self._jobs.put(job)
+        return job.future
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until every background publish is published or handed to ``failed``; False if
+        ``timeout`` seconds passed first."""
+        with self._lock:
+            return self._settled.wait_for(lambda: not self._unsettled, timeout)
+
+    def _start(self) -> None:
+        for n in range(self.threads):
+            name = f"pushworker-publish-{n}"
+            threading.Thread(target=self._work, args=(self._jobs,), daemon=True, name=name).start()
+        threading.Thread(target=self._watch, daemon=True, name="pushworker-publish-watch").start()
+        self._started = True
+
+    def _work(self, jobs: queue.SimpleQueue[_Job]) -> None:
+        while True:
+            job = jobs.get()
+            with self._lock:
+                taken = job.state == _WAITING
+                if taken:
+                    job.state = _RUNNING
+            error: BaseException | None = None
+            if taken and job.future.set_running_or_notify_cancel():
+                try:
+                    job.future.set_result(job.call())
+                except BaseException as caught:  # noqa: BLE001 - handed to the caller or failed
+                    error = caught
+                    job.future.set_exception(caught)
+            with self._lock:
+                self._held -= 1
+                ours = job.state == _RUNNING  # not given up by the watchdog meanwhile
+                if ours:
+                    job.state = _DONE
+                    if job.key is not None:
+                        del self._watched[id(job)]
+                        if error is None:
+                            self._settle(1)
+            if ours and job.key is not None and error is not None:
+                self._hand_over([job.key], f"{type(error).__name__}: {error}")
+
+    def _watch(self) -> None:
+        """Give up background publishes past their deadline, oldest first, as they come due."""
+        while True:
+            with self._lock:
+                late: list[_Job] = []
+                now = time.monotonic()
+                for job in self._watched.values():  # submitted in deadline order
+                    if job.deadline > now:
+                        break
+                    late.append(job)
+                if not late:
+                    oldest = next(iter(self._watched.values()), None)
+                    self._deadline_moved.wait(None if oldest is None else oldest.deadline - now)
+                    continue
+                for job in late:
+                    job.state = _GIVEN_UP
+                    del self._watched[id(job)]
+            self._hand_over(
+                [j.key for j in late], f"no answer within {late[0].budget * 1000:.0f} ms"
+            )
+
+    def _hand_over(self, keys: list[Any], problem: str) -> None:
+        try:
+            self._failed(keys, problem)
+        except Exception:  # noqa: BLE001 - a publisher thread must live on
+            log.exception("a failed publish was not handed over", extra={"problem": problem})
+        finally:
+            with self._lock:
+                self._settle(len(keys))
+
+    def _settle(self, count: int) -> None:
+        self._unsettled -= count
+        if not self._unsettled:
+            self._settled.notify_all()
+
+    def _at_exit(self) -> None:
+        with self._lock:
+            last = max((j.deadline for j in self._watched.values()), default=time.monotonic())
+        self.idle(max(0.0, last - time.monotonic()) + EXIT_GRACE)

@@ -111,11 +111,11 @@ def flush(timeout: float) -> bool:
 
 
 def _publish_later(task: Any, event: Event) -> bool:
-    """Hand the event's publish to the publisher threads; False when they hold too many."""
+    """Hand the event's publish to the publisher threads; False when they hold too many (another
+    thread of this process took the last room since the route was decided)."""
     headers = logs.task_headers(event.event_id)  # the caller's correlation id, read on its thread
     budget = conf.get().enqueue_budget_seconds
     if _publisher.submit(partial(_sent, task, event, headers), budget, key=event) is None:
-        _broker_failed(event, f"{_publisher.limit} publishes in flight")
         metrics.enqueued(event.app_name, "broker_failed")
         return False
     return True
@@ -158,8 +158,8 @@ def _broker_failed(event: Event, problem: str) -> None:
 # How an outbox enqueue goes, decided before its row is written (the row's published_at says it):
 MESSAGE = "message"  # its own broker message, as stock Celery (the queue is short)
 BACKLOG = "backlog"  # no message: the row waits for a drain run (pushworker.producer.backlog)
-SKIPPED = "skipped"  # the breaker is open: the relay publishes the row
-FAILED = "failed"  # Redis did not answer, or the publisher is full: the relay publishes the row
+SKIPPED = "skipped"  # the breaker is open (or the publisher full): the relay publishes the row
+FAILED = "failed"  # Redis did not answer: the relay publishes the row
 
 
 # A "the queue is short" answer is trusted this long (seconds) in a process: it saves the one
@@ -174,14 +174,19 @@ def _route(task: Any, event: Event) -> tuple[str, Any]:
     if not breaker.allows():
         metrics.enqueued(event.app_name, "breaker_open")
         return SKIPPED, None
-    if not _publisher.room():  # Redis is too slow for this process's publishes: bounded
-        _broker_failed(event, f"{_publisher.limit} publishes in flight")
-        metrics.enqueued(event.app_name, "broker_failed")
-        return FAILED, None
-    if event.policy.priority == Priority.URGENT:
-        return MESSAGE, None  # never a backlog row behind bulk ones: its own message, its queue
+    urgent = event.policy.priority == Priority.URGENT
     app = getattr(task, "app", None)
     client = backlog.client(app) if app is not None else None
+    if not _publisher.room():
+        # This process enqueues faster than Redis takes its publishes (Redis answers, or the
+        # watchdog would have tripped the breaker): its bulk rows join the backlog, and an
+        # urgent row waits for the relay, which publishes urgent rows first.
+        if client is not None and not urgent:
+            return BACKLOG, client
+        metrics.enqueued(event.app_name, "broker_failed")
+        return SKIPPED, None
+    if urgent:
+        return MESSAGE, None  # never a backlog row behind bulk ones: its own message, its queue
     if client is None:  # no Redis to ask (tests, a broker that is not Redis): as stock Celery
         return MESSAGE, None
     global _short_until
@@ -200,19 +205,23 @@ def _route(task: Any, event: Event) -> tuple[str, Any]:
 
 
 def _join(task: Any, event: Event, client: Any, budget: float) -> None:
-    """The row is written unpublished: set the flag, and kick one drain if this call set it."""
+    """The row is written unpublished: set the flag, and kick one drain if this call set it.
+
+    With no room on the publisher threads (Redis is slow, not down), no kick: the flag stays
+    unset and the relay kicks a drain within its interval."""
+    metrics.enqueued(event.app_name, "backlog")
+    if not _publisher.room():
+        return
     try:
         kicks = backlog.claim_kick(client)
     except Exception as error:  # noqa: BLE001 - the row stays for the relay, which kicks a drain
         _broker_failed(event, f"{type(error).__name__}: {error}")
-        metrics.enqueued(event.app_name, "broker_failed")
         return
     if kicks:
         kick = _publisher.submit(partial(backlog.send_drain, task.app), budget)
         problem = "publishes in flight" if kick is None else _wait(kick, budget)
         if problem:
             _broker_failed(event, problem)  # the relay kicks again within its interval
-    metrics.enqueued(event.app_name, "backlog")
 
 
 def _left(started: float) -> float:

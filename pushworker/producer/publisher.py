@@ -1,4 +1,4 @@
-"""Publishes off the caller's thread: a few daemon threads, a bounded number in flight, a deadline
+"""Publishes off the caller's thread: a few daemon threads, a bounded number held, a deadline
 each, and whatever fails or runs out of time handed back to the caller's ``failed``.
 
 Once its outbox row is committed an event is safe, so ``delay()`` need not wait for Redis: it
@@ -6,23 +6,26 @@ hands the publish over and returns. Two things must stay bounded when Redis refu
 
 * memory: at most ``limit`` publishes are waiting or running. A caller that finds no room gets
   ``None`` from :meth:`Publisher.submit` and keeps its event some other way (the outbox);
-* time: a background publish that has not succeeded by its deadline is given up. One watchdog
-  thread hands its key to ``failed`` and the publish is skipped if it has not started yet. One
-  that is already running (stuck on a hung socket) may still finish later; its message then
-  repeats what ``failed`` arranged, which the consumer must tolerate (pushworker's claim does).
+* time: a background publish is given up when Redis has not answered it within its budget, or,
+  while it waits for a thread, when Redis has answered no publish for a whole budget (a burst that
+  Redis takes as fast as it can is not given up, only bounded in number). One watchdog thread
+  hands its key to ``failed``, and a publish that has not started is then skipped. One already
+  running (stuck on a hung socket) may still end later; its message then repeats what ``failed``
+  arranged, which the consumer must tolerate (pushworker's claim does).
 
-A failed or late publish is handed to ``failed`` exactly once, on a publisher or the watchdog
+A failed or given-up publish is handed to ``failed`` exactly once, on a publisher or the watchdog
 thread, never on the caller's. The threads are daemons, so a publish stuck on a hung Redis never
-holds up the process's exit; an ``atexit`` hook waits, at most until the last deadline plus
-``EXIT_GRACE``, for the publishes in flight and their ``failed`` calls, so a short-lived process
-(the CLI, a script) leaves nothing undone. After a fork the child starts with no threads and
-nothing in flight (``os.register_at_fork``): the parent's publishes stay the parent's.
+holds up the process's exit; an ``atexit`` hook waits, at most ``EXIT_WAIT``, until every publish
+is made or handed over, so a short-lived process (the CLI, a script) leaves nothing undone. After
+a fork the child starts with no threads and nothing held (``os.register_at_fork``): the parent's
+publishes stay the parent's.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import queue
 import threading
@@ -33,20 +36,23 @@ from typing import Any
 
 log = logging.getLogger("pushworker.enqueue")
 
-EXIT_GRACE = 2.0  # s after the last deadline an exiting process waits for ``failed`` to finish
+# Seconds an exiting process waits for its publishes: they take milliseconds while Redis answers,
+# and the watchdog hands them over within a budget once it stops.
+EXIT_WAIT = 5.0
 
 # A job's states. Only the thread that moves a job out of WAITING or RUNNING settles it.
 _WAITING, _RUNNING, _DONE, _GIVEN_UP = range(4)
 
 
 class _Job:
-    __slots__ = ("call", "key", "budget", "deadline", "future", "state")
+    __slots__ = ("call", "key", "budget", "submitted", "started", "future", "state")
 
     def __init__(self, call: Callable[[], Any], key: Hashable | None, budget: float) -> None:
         self.call = call
         self.key = key
         self.budget = budget
-        self.deadline = time.monotonic() + budget
+        self.submitted = time.monotonic()
+        self.started = 0.0
         self.future: Future = Future()
         self.state = _WAITING
 
@@ -55,7 +61,7 @@ class Publisher:
     """Runs publishes on ``threads`` daemon threads, at most ``limit`` waiting or running.
 
     ``failed(keys, problem)`` receives the keys of background publishes that raised (one key) or
-    missed their deadline (all the keys that missed it at that moment), with what went wrong.
+    were given up (all those given up at that moment), with what went wrong.
     Two threads by default, so one slow round trip to Redis does not hold up the next publish;
     more would only contend with the caller's threads for the GIL. A thousand held publishes are
     several seconds of a web process's events: more means Redis is not keeping up.
@@ -83,6 +89,8 @@ class Publisher:
         self._held = 0  # jobs in the queue or on a thread, given up or not: what ``limit`` bounds
         self._watched: dict[int, _Job] = {}  # background jobs not yet settled, oldest first
         self._unsettled = 0  # background jobs not yet published or handed to ``failed`` in full
+        self._watch_until = math.inf  # when the watchdog wakes by itself
+        self._progress = 0.0  # when a publish last ended
         self._started = False
 
     @property
@@ -97,9 +105,10 @@ class Publisher:
     def submit(self, call: Callable[[], Any], budget: float, key: Hashable | None = None):
         """Run ``call`` on a publisher thread; None when ``limit`` publishes are held already.
 
-        With a ``key`` the publish is the publisher's to follow: a failure, or no success within
-        ``budget`` seconds, goes to ``failed``. Without one the caller follows it through the
-        returned Future (``result(timeout)``; ``cancel()`` skips it if it has not started).
+        With a ``key`` the publish is the publisher's to follow: a failure, or Redis not answering
+        within ``budget`` seconds (:meth:`_due`), goes to ``failed``. Without one the caller
+        follows it through the returned Future (``result(timeout)``; ``cancel()`` skips it if it
+        has not started).
         """
         job = _Job(call, key, budget)
         with self._lock:
@@ -109,8 +118,8 @@ class Publisher:
                 self._start()
             self._held += 1
             if key is not None:
-                if not self._watched:
-                    self._deadline_moved.notify()  # the watchdog sleeps until there is one
+                if job.submitted + budget < self._watch_until:  # else it wakes in time anyway
+                    self._deadline_moved.notify()
                 self._watched[id(job)] = job
                 self._unsettled += 1
         self._jobs.put(job)
@@ -136,6 +145,7 @@ class Publisher:
                 taken = job.state == _WAITING
                 if taken:
                     job.state = _RUNNING
+                    job.started = time.monotonic()
             error: BaseException | None = None
             if taken and job.future.set_running_or_notify_cancel():
                 try:
@@ -145,6 +155,8 @@ class Publisher:
                     job.future.set_exception(caught)
             with self._lock:
                 self._held -= 1
+                if taken:
+                    self._progress = time.monotonic()  # Redis answered, one way or another
                 ours = job.state == _RUNNING  # not given up by the watchdog meanwhile
                 if ours:
                     job.state = _DONE
@@ -156,25 +168,36 @@ class Publisher:
                 self._hand_over([job.key], f"{type(error).__name__}: {error}")
 
     def _watch(self) -> None:
-        """Give up background publishes past their deadline, oldest first, as they come due."""
+        """Give up background publishes as they come due (:meth:`_due`)."""
         while True:
             with self._lock:
-                late: list[_Job] = []
                 now = time.monotonic()
-                for job in self._watched.values():  # submitted in deadline order
-                    if job.deadline > now:
-                        break
-                    late.append(job)
+                late = [job for job in self._watched.values() if self._due(job) <= now]
                 if not late:
-                    oldest = next(iter(self._watched.values()), None)
-                    self._deadline_moved.wait(None if oldest is None else oldest.deadline - now)
+                    # A submit wakes it only for a deadline earlier than the one it waits for:
+                    # while Redis answers, every call's deadline comes later, and none wakes it.
+                    due = min(map(self._due, self._watched.values()), default=None)
+                    self._watch_until = math.inf if due is None else due
+                    self._deadline_moved.wait(None if due is None else due - now)
                     continue
                 for job in late:
                     job.state = _GIVEN_UP
                     del self._watched[id(job)]
-            self._hand_over(
-                [j.key for j in late], f"no answer within {late[0].budget * 1000:.0f} ms"
-            )
+            running = [job.key for job in late if job.started]
+            waiting = [job.key for job in late if not job.started]
+            budget = f"{late[0].budget * 1000:.0f} ms"
+            if running:
+                self._hand_over(running, f"no answer within {budget}")
+            if waiting:
+                self._hand_over(waiting, f"no publish answered within {budget}")
+
+    def _due(self, job: _Job) -> float:
+        """When a publish is given up: a budget after it started (Redis does not answer it), or,
+        while it waits for a thread, a budget after the last publish ended (none answers). A burst
+        that Redis takes as fast as it can is never given up: it is bounded by ``limit``."""
+        if job.started:
+            return job.started + job.budget
+        return max(self._progress, job.submitted) + job.budget
 
     def _hand_over(self, keys: list[Any], problem: str) -> None:
         try:
@@ -191,6 +214,4 @@ class Publisher:
             self._settled.notify_all()
 
     def _at_exit(self) -> None:
-        with self._lock:
-            last = max((j.deadline for j in self._watched.values()), default=time.monotonic())
-        self.idle(max(0.0, last - time.monotonic()) + EXIT_GRACE)
+        self.idle(EXIT_WAIT)

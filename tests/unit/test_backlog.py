@@ -8,6 +8,7 @@ message is not the subject here), the drain message is really published through 
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -205,6 +206,28 @@ def test_delay_on_commit_publishes_after_the_commit_when_the_queue_is_short(
     with transaction.atomic():
         enqueue.enqueue_on_commit(task, event)
     assert len(sent(task)) == 1 and published_at(event) is not None
+
+
+def test_events_enqueued_faster_than_redis_takes_them_join_the_backlog_without_the_breaker(
+    configure, broker, redis_url, monkeypatch
+) -> None:
+    configure(**CREDENTIALS, **(FAST | {"PUSHWORKER_ENQUEUE_BUDGET_MS": "10000"}))  # slow, not hung
+    backlog.use(None)
+    monkeypatch.setattr(enqueue._publisher, "limit", 1)
+    answer = threading.Event()
+
+    class Slow(Task):
+        def apply_async(self, **options) -> None:
+            answer.wait(10)
+            super().apply_async(**options)
+
+    task, first, second = Slow(app_on(redis_url)), visit(), visit()
+    enqueue.enqueue(task, first)  # its publish is held: the one the publisher has room for
+    enqueue.enqueue(task, second)
+    assert published_at(second) is None  # a row for a drain, which the relay kicks
+    assert not broker.exists(backlog.FLAG) and enqueue.breaker.allows()  # nothing to trip
+    answer.set()
+    assert [c["task_id"] for c in sent(task)] == [first.event_id]
 
 
 def test_kick_sets_the_flag_and_settle_deletes_it(setup, broker, redis_url) -> None:

@@ -98,6 +98,33 @@ def test_a_call_still_waiting_for_a_thread_at_its_deadline_is_never_run(failed, 
     assert ran == ["next"]
 
 
+def test_a_burst_that_redis_answers_is_never_given_up_however_long_it_waits(failed) -> None:
+    publisher = Publisher(failed, threads=1)
+    done = threading.Semaphore(0)
+
+    def slow() -> None:  # Redis answers each in a fifth of the budget; all eight take more
+        threading.Event().wait(0.1)
+        done.release()
+
+    for n in range(8):
+        publisher.submit(slow, 0.5, key=n)
+    assert publisher.idle(10)
+    assert failed.calls == [] and all(done.acquire(blocking=False) for _ in range(8))
+
+
+def test_calls_waiting_behind_a_hung_one_are_given_up_once_none_answers_for_a_budget(
+    failed, gate
+) -> None:
+    publisher = Publisher(failed, threads=1)
+    publisher.submit(gate.wait, SHORT, key="hung")
+    publisher.submit(lambda: None, SHORT, key="waiting")
+    assert publisher.idle(5)
+    assert sorted(failed.calls) == [
+        (["hung"], "no answer within 50 ms"),
+        (["waiting"], "no publish answered within 50 ms"),
+    ]
+
+
 def test_a_call_without_a_key_is_the_callers_to_follow_and_may_be_cancelled(failed, gate) -> None:
     publisher = Publisher(failed, threads=1)
     blocking = publisher.submit(gate.wait, SHORT)

@@ -249,9 +249,12 @@ def enqueue(task: Any, event: Event) -> str:
         return event.event_id
     started = time.monotonic()
     route, client = _route(task, event)  # decided once: the row must say what this call will do
+    # A row that is the event's only copy is always durable; one whose message follows may be
+    # committed asynchronously (ENQUEUE_COMMIT, docs/guarantees.md).
+    durable = route != MESSAGE or conf.get().enqueue_commit == "durable"
     writing = time.monotonic()
     try:
-        created = deliveries.insert(event, app_name, published=route == MESSAGE)
+        created = deliveries.insert(event, app_name, published=route == MESSAGE, durable=durable)
     except DatabaseError as error:
         started += time.monotonic() - writing  # the budget bounds waits on Redis, not the database
         log.error(

@@ -111,7 +111,7 @@ def flush(timeout: float) -> bool:
 
 
 def _publish_later(task: Any, event: Event) -> bool:
-    """Hand the event's publish to the publisher threads; False when they hold too many (another
+    """Hand the event's publish to the publisher thread; False when it holds too many (another
     thread of this process took the last room since the route was decided)."""
     headers = logs.task_headers(event.event_id)  # the caller's correlation id, read on its thread
     budget = conf.get().enqueue_budget_seconds
@@ -207,7 +207,7 @@ def _route(task: Any, event: Event) -> tuple[str, Any]:
 def _join(task: Any, event: Event, client: Any, budget: float) -> None:
     """The row is written unpublished: set the flag, and kick one drain if this call set it.
 
-    With no room on the publisher threads (Redis is slow, not down), no kick: the flag stays
+    With no room on the publisher thread (Redis is slow, not down), no kick: the flag stays
     unset and the relay kicks a drain within its interval."""
     metrics.enqueued(event.app_name, "backlog")
     if not _publisher.room():

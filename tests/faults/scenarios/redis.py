@@ -35,6 +35,7 @@ def redis_lost_queue(stack: Stack, *, count: int = 20) -> Result:
     add_devices(who)
     targets = {visit(owner): PREFIX + owner for owner in who}
     ids = list(targets)
+    published()
     assert queue_length(stack) == count
     stack.redis.kill()
     stack.redis.start()
@@ -86,6 +87,7 @@ def redis_aof_survives(stack: Stack, *, count: int = 20) -> Result:
     with aof_redis(stack) as server:
         targets = {visit(owner): PREFIX + owner for owner in who}
         ids = list(targets)
+        published()
         time.sleep(1.5)  # appendfsync everysec: older writes are on disk
         server.kill()
         server.start()

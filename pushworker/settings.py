@@ -111,6 +111,9 @@ if os.environ.get("PUSHWORKER_PROXY_SSL_HEADER", "") == "1":
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The Celery app delay() publishes through, imported when Django starts (pushworker/apps.py): a
+# process that only calls django.setup() and delay() publishes to PUSHWORKER_BROKER_URL.
+PUSHWORKER_CELERY_APP = "pushworker.celery"
 
 LOGGING = {
     "version": 1,

@@ -180,7 +180,9 @@ class _Hardened(redis.Channel):
         passes = tuple(self.connection.connection_errors) + tuple(self.connection.channel_errors)
 
         def guarded(message: Any) -> Any:
-            problem = envelope.task_problem(message.headers, message.body)
+            problem = envelope.task_problem(
+                message.headers, message.body, horizon=self.visibility_timeout
+            )
             if problem is None:
                 try:
                     return callback(message)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -40,8 +41,12 @@ TASK = VALID["headers"]["task"]
 GARBAGE = garbage(VALID)
 
 
+def soon(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
 def test_a_valid_task_message_is_delivered_and_nothing_is_dead_lettered(link: Link) -> None:
-    outcome = link.feed(celery_message(eta="2030-01-01T00:00:00+00:00", timelimit=[30, 20]))
+    outcome = link.feed(celery_message(eta=soon(30), expires=soon(600), timelimit=[30, 20]))
 
     assert len(outcome.delivered) == 1 and outcome.dead_letters == []
     assert outcome.delivered[0].headers["id"] == celery_message()["headers"]["id"]
@@ -60,6 +65,20 @@ def test_each_malformed_entry_is_dead_lettered_with_its_reason_and_the_next_is_d
     assert letter.body  # what arrived is kept for a human
     assert (link.queued(), link.unacked()) == (0, 0), "the entry is neither put back nor held"
     assert len(link.feed(celery_message()).delivered) == 1
+
+
+def test_an_eta_beyond_the_visibility_timeout_is_dead_lettered_at_once_and_never_held(
+    redis_url: str,
+) -> None:
+    flush(redis_url)
+    link = Link(redis_url, visibility_timeout=60)
+    try:
+        [letter] = link.feed(celery_message(eta=soon(90))).dead_letters
+        assert "headers.eta is 90 s ahead, beyond the visibility timeout (60 s)" in letter.reason
+        assert (link.queued(), link.unacked()) == (0, 0)
+        assert len(link.feed(celery_message(eta=soon(55))).delivered) == 1  # within: held once
+    finally:
+        link.close()
 
 
 def test_a_dead_letter_names_the_task_and_id_of_a_readable_envelope(link: Link) -> None:

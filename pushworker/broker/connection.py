@@ -38,6 +38,16 @@ def _quick(timeout: float) -> dict[str, Any]:
     }
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the broker could not be reached (a socket, Redis or kombu connection
+    error; kombu's OperationalError wraps them on publish), rather than that it refused a call."""
+    from kombu.exceptions import OperationalError
+
+    return isinstance(
+        error, OSError | OperationalError | redis.ConnectionError | redis.TimeoutError
+    )
+
+
 def for_app(app: Any, timeout: float = 0.5) -> redis.Redis | None:
     """:func:`connect` to the broker of a Celery ``app`` (anything with its ``conf``)."""
     return connect(app.conf.broker_url, app.conf.broker_transport_options, timeout)

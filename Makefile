@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
 .PHONY: install lock demo test lint unit integration faults bench bench-db faults-report \
-	emulator-bench clean compose-test browser browser-deps scale-test promtool-deps alerts
+	emulator-bench clean compose-test browser browser-deps scale-test promtool-deps alerts api-fuzz
 
 install: $(STAMP)
 
@@ -35,7 +35,7 @@ lock:
 demo: $(STAMP)
 	$(BIN)/pushworker demo
 
-test: lint unit alerts integration faults browser scale-test
+test: lint unit alerts integration api-fuzz faults browser scale-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check pushworker tests bench docker
@@ -50,6 +50,11 @@ integration: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
+
+# Schemathesis against the real `pushworker web`, from its own OpenAPI document (issue 21): default
+# checks, every phase (stateful too), seed 21, a 60 s budget (PUSHWORKER_FUZZ_SECONDS). Zero failures.
+api-fuzz: $(STAMP)
+	$(BIN)/pytest $(REAL) tests/fuzz -q
 
 # docs/alerts.yml checked by promtool (engineer H12): Debian's prometheus package provides it;
 # its service is not started (no init here), only the binary is used. Skipped when missing.

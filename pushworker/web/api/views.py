@@ -36,6 +36,7 @@ from pushworker.web.api.serializers import (
     ListQuerySerializer,
     RegistrationIdSerializer,
     RegistrationSerializer,
+    user_id_field,
 )
 
 BAD_REQUEST = OpenApiResponse(
@@ -49,6 +50,15 @@ BAD_REQUEST = OpenApiResponse(
     },
     description="A field is missing or wrong; the body names each one.",
 )
+
+
+class ListQueryDocument(ListQuerySerializer):
+    """The list query as the token caller must send it: ``user_id`` required (a logged-in user
+    may leave it out for their own devices; the description says so)."""
+
+    user_id = user_id_field()
+
+
 REFUSALS = {
     401: OpenApiResponse(
         ErrorSerializer,
@@ -93,13 +103,13 @@ class _DeviceAPIView(APIView):
 class DeviceCollection(_DeviceAPIView):
     @documented(
         operation_id="devices_list",
-        parameters=[ListQuerySerializer],
+        parameters=[ListQueryDocument],
         responses={200: DeviceSerializer(many=True), 400: BAD_REQUEST, **REFUSALS},
         description="A user's devices, newest change first. `user_id` is required with the API "
         "token; a logged-in user without it gets their own.",
     )
     def get(self, request: Request) -> Response:
-        query = ListQuerySerializer(data=request.query_params)
+        query = ListQuerySerializer(data=_query(request))
         query.is_valid(raise_exception=True)
         user_id = query.validated_data.get("user_id") or _own_id(request)
         require_acting_for(request, user_id)
@@ -159,7 +169,7 @@ class DeviceItem(_DeviceAPIView):
         RegistrationIdSerializer(data={"registration_id": registration_id}).is_valid(
             raise_exception=True
         )
-        query = AppQuerySerializer(data=request.query_params)
+        query = AppQuerySerializer(data=_query(request))
         query.is_valid(raise_exception=True)
         app_name = query.validated_data.get("app") or conf.get().default_app
         found = PushDevice.objects.filter(app_name=app_name, registration_id=registration_id)
@@ -190,6 +200,12 @@ def _alias(request: Request, data: dict[str, Any], derived: str) -> str:
     return given or ("" if data.get("registration_id") else derived)
 
 
+def _query(request: Request) -> dict[str, str]:
+    # A plain dict: DRF reads a QueryDict as an HTML form, where an empty optional field counts
+    # as absent, so "?app=" would pass for the default app instead of being refused.
+    return request.query_params.dict()
+
+
 def _own_id(request: Request) -> str:
     if request.user.pk is None:  # the token caller is nobody: it must say whose devices
         raise exceptions.ValidationError({"user_id": ["this query parameter is required"]})
@@ -215,8 +231,15 @@ class OpenAPIDocument(SpectacularJSONAPIView):
 
 
 def closed_request_bodies(result: dict[str, Any], **_: Any) -> dict[str, Any]:
-    """Request bodies allow no other properties: the server answers 400 to an unknown field."""
-    for name, schema in result.get("components", {}).get("schemas", {}).items():
+    """Request bodies allow no other properties: the server answers 400 to an unknown field. A
+    registration's ``ios_environment`` is for iOS only (JSON Schema's if/then says it)."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name, schema in schemas.items():
         if name.endswith("Request") and schema.get("type") == "object":
             schema["additionalProperties"] = False
+    if "RegistrationRequest" in schemas:
+        schemas["RegistrationRequest"] |= {
+            "if": {"properties": {"platform": {"const": "android"}}, "required": ["platform"]},
+            "then": {"not": {"required": ["ios_environment"]}},
+        }
     return result

@@ -168,7 +168,7 @@ def test_the_checks_accept_every_message_celery_itself_writes(link: Link) -> Non
     """A real publish through Celery's app, read back by the hardened transport, is delivered."""
     from celery import Celery
 
-    app = Celery("t", broker=link.url)
+    app = Celery("t", broker=link.url, set_as_current=False)
     app.conf.broker_transport = "pushworker.broker.transport:Transport"
     app.send_task(
         "pushworker.send_goods_visit",

@@ -81,7 +81,16 @@ class AppField(serializers.ChoiceField):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", "One of the configured apps; the default app when left out.")
-        super().__init__(choices=sorted(conf.get().apps), **kwargs)
+        super().__init__(choices=configured_apps(), **kwargs)
+
+
+def configured_apps() -> list[str]:
+    """The configured apps; with broken settings, those parsed anyway (the URLs still import,
+    so ``manage.py check`` can name what is broken)."""
+    try:
+        return sorted(conf.get().apps)
+    except conf.SettingsError:
+        return sorted(conf.inspect(spec=conf.host_spec())[0].apps)
 
 
 class RegistrationSerializer(serializers.Serializer):

@@ -14,8 +14,10 @@ def _django() -> None:
     """Set up the standalone service: Django from the environment and the Celery app as current."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
     import django
+    from django.apps import apps
 
-    django.setup()
+    if not apps.ready:  # a second setup would configure logging again, onto whatever stderr is
+        django.setup()
     import pushworker.celery  # noqa: F401 - makes the standalone app the one tasks publish with
 
 

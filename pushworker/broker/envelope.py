@@ -8,10 +8,11 @@ Checks mirror what Celery's own producer writes (protocol 2, JSON, base64 bodies
 
 Time is bounded too. A worker holds a message with an ``eta`` (a ``countdown`` becomes one)
 unacknowledged until it is due, and Redis hands out every unacknowledged message again after the
-visibility timeout: an ``eta`` further ahead than that comes back once per timeout, each copy held
-in the worker's memory, forever. pushworker's own countdowns stay within half of it (the retry
-cap, checked in ``conf``), so an ``eta`` beyond the whole timeout is never one of them; nor is an
-``expires`` already past. Both are refused here, before a worker holds anything.
+visibility timeout: an ``eta`` far ahead comes back once per timeout, each copy held in the
+worker's memory until it is due (a year-9999 ``eta``: forever). pushworker's own countdowns stay
+within the retry cap, and no copy of an event can legitimately come later than the redelivery
+horizon (``conf/retention.py``, the bound retention is checked against), so an ``eta`` beyond it
+is refused here, before a worker holds anything; so is an ``expires`` already past.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def task_problem(
 
     ``body`` is the body after base64 decoding (bytes), as kombu's Message holds it. Celery's
     strategy decodes and unpacks it in the worker's main process, so its shape is checked too.
-    ``horizon`` (seconds, the visibility timeout) bounds how far ahead an ``eta`` may be.
+    ``horizon`` (seconds, the redelivery horizon) bounds how far ahead an ``eta`` may be.
     """
     protocol_2 = isinstance(headers, dict) and "task" in headers
     if protocol_2:
@@ -185,8 +186,8 @@ def _time_problem(
     if horizon is not None and eta is not None and eta > now + timedelta(seconds=horizon):
         ahead = (eta - now).total_seconds()
         return (
-            f"headers.eta is {ahead:.0f} s ahead, beyond the visibility timeout ({horizon:g} s): "
-            "Redis would hand it out again every timeout while a worker held it"
+            f"headers.eta is {ahead:.0f} s ahead, beyond the redelivery horizon ({horizon:.0f} s): "
+            "Redis would hand it out again every visibility timeout while a worker held it"
         )
     if expires is not None and expires < now:
         return f"headers.expires is {(now - expires).total_seconds():.0f} s in the past"

@@ -106,7 +106,7 @@ def test_a_far_future_eta_is_a_dead_letter_within_one_visibility_timeout_and_nev
         conf.get().visibility_timeout,
         message="the entry kept as a dead letter within one visibility timeout",
     )
-    assert "headers.eta is" in letter.reason and "beyond the visibility timeout" in letter.reason
+    assert "headers.eta is" in letter.reason and "beyond the redelivery horizon" in letter.reason
     assert (queue.llen(QUEUE), queue.hlen("unacked")) == (0, 0)
     scheduled = app.control.inspect(timeout=2).scheduled() or {}
     assert not any(scheduled.values()), scheduled

@@ -53,6 +53,7 @@ def test_schemathesis_finds_no_failure_in_the_device_api(stack, tmp_path):
                 "--report-ndjson-path",
                 str(report),
             ],
+            cwd=tmp_path,  # its cache folder (.schemathesis) stays out of the checkout
             capture_output=True,
             text=True,
             timeout=SECONDS * 4 + 120,

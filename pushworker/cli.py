@@ -16,7 +16,10 @@ def _django() -> None:
     import django
     from django.apps import apps
 
-    if not apps.ready:  # a second setup would configure logging again, onto whatever stderr is
+    # django.setup() configures logging each time it runs, binding new handlers to the sys.stderr
+    # of that moment; called again where Django is set up (a test capturing output, a host's
+    # shell), it would leave them writing to a stream its owner later closes.
+    if not apps.ready:
         django.setup()
     import pushworker.celery  # noqa: F401 - makes the standalone app the one tasks publish with
 

@@ -12,6 +12,7 @@ import sys
 from celery import Celery
 
 from pushworker.broker import install as integration
+from pushworker.broker import queues
 from pushworker.broker.beatlock import LockedScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
@@ -35,9 +36,9 @@ def worker_command(
     One definition for the demo, the tests and the benchmarks: a worker started without the
     maintenance queue would never relay the outbox or sweep stuck deliveries.
     """
-    queues = ",".join((integration.QUEUE, integration.MAINTENANCE_QUEUE))
+    consumed = ",".join(queues.CONSUMED)
     args = [sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", log_level]
-    args += ["-n", f"{name}@%h", "-c", str(concurrency), "-P", "prefork", "-Q", queues]
+    args += ["-n", f"{name}@%h", "-c", str(concurrency), "-P", "prefork", "-Q", consumed]
     args += ["--without-gossip", "--without-mingle"]
     if beat_schedule:
         args += ["-B", "-s", beat_schedule]

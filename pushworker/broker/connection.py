@@ -38,6 +38,20 @@ def _quick(timeout: float) -> dict[str, Any]:
     }
 
 
+_followed: Any = None
+
+
+def follow(app: Any) -> None:
+    """Use ``app``'s broker for pushworker's own Redis state (``install`` calls it)."""
+    global _followed
+    _followed = app
+
+
+def followed() -> Any:
+    """The Celery app ``install`` wired pushworker into, or None before it ran."""
+    return _followed
+
+
 def unreachable(error: BaseException) -> bool:
     """Whether ``error`` says the broker could not be reached (a socket, Redis or kombu connection
     error; kombu's OperationalError wraps them on publish), rather than that it refused a call."""

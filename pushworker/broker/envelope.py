@@ -9,10 +9,10 @@ Checks mirror what Celery's own producer writes (protocol 2, JSON, base64 bodies
 Time is bounded too. A worker holds a message with an ``eta`` (a ``countdown`` becomes one)
 unacknowledged until it is due, and Redis hands out every unacknowledged message again after the
 visibility timeout: an ``eta`` far ahead comes back once per timeout, each copy held in the
-worker's memory until it is due (a year-9999 ``eta``: forever). pushworker's own countdowns stay
-within the retry cap, and no copy of an event can legitimately come later than the redelivery
-horizon (``conf/retention.py``, the bound retention is checked against), so an ``eta`` beyond it
-is refused here, before a worker holds anything; so is an ``expires`` already past.
+worker's memory until it is due (a year-9999 ``eta``: forever). pushworker publishes no ``eta`` of
+its own (a retry waits as a row), and no copy of an event can legitimately come later than the
+redelivery horizon (``conf/retention.py``, the bound retention is checked against), so an ``eta``
+beyond it is refused here, before a worker holds anything; so is an ``expires`` already past.
 """
 
 from __future__ import annotations

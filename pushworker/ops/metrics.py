@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,19 +151,19 @@ def api_answered(method: str, status: int) -> None:
 # Servers.
 
 
-class _OutboxCollector:
-    """``pushworker_outbox_pending``: counted at scrape time, so an idle relay writes nothing."""
+class ScrapeTimeGauge:
+    """A gauge read when Prometheus scrapes (``read`` asks the database), so an idle worker
+    writes nothing; the layer that owns the state hands ``read`` in."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self.name, self.documentation, self.read = name, documentation, read
 
     def collect(self) -> Any:
         from django.db import connection
 
-        from pushworker.store import outbox
-
-        gauge = GaugeMetricFamily(
-            "pushworker_outbox_pending", "Queued deliveries the broker has not taken yet"
-        )
+        gauge = GaugeMetricFamily(self.name, self.documentation)
         try:
-            gauge.add_metric([], outbox.pending_count())
+            gauge.add_metric([], self.read())
         finally:
             connection.close()  # the server thread's own connection; never kept idle
         yield gauge
@@ -181,16 +182,16 @@ def multiprocess_mode(path: Path) -> None:
     values.ValueClass = values.MultiProcessValue()
 
 
-def registry(path: Path, *, outbox: bool) -> CollectorRegistry:
+def registry(path: Path, gauges: Sequence[ScrapeTimeGauge] = ()) -> CollectorRegistry:
     found = CollectorRegistry()
     MultiProcessCollector(found, path=str(path))
-    if outbox:
-        found.register(_OutboxCollector())  # type: ignore[arg-type]
+    for gauge in gauges:
+        found.register(gauge)  # type: ignore[arg-type]
     return found
 
 
-def start_worker_server(**_: Any) -> None:
-    """Celery's ``worker_init``: serve /metrics on ``METRICS_PORT`` (nothing when it is 0)."""
+def start_worker_server(gauges: Sequence[ScrapeTimeGauge] = ()) -> None:
+    """Serve the worker's /metrics on ``METRICS_PORT`` (nothing when it is 0), with ``gauges``."""
     from pushworker import conf
 
     port = conf.get().metrics_port
@@ -198,7 +199,7 @@ def start_worker_server(**_: Any) -> None:
         return
     path = directory("worker", port)
     multiprocess_mode(path)
-    start_http_server(port, registry=registry(path, outbox=True))
+    start_http_server(port, registry=registry(path, gauges))
 
 
 def child_exited(pid: int | None = None, **_: Any) -> None:

@@ -30,7 +30,7 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def view(request: HttpRequest) -> HttpResponse:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    registry = metrics.registry(Path(path), outbox=False) if path else REGISTRY
+    registry = metrics.registry(Path(path)) if path else REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

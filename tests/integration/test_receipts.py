@@ -52,8 +52,9 @@ def test_forged_receipts_at_the_real_server_change_nothing_and_log_one_line_a_re
     import httpx
 
     from pushworker.events import GoodsVisit
-    from pushworker.store import records
+    from pushworker.store import attempts, deliveries
     from pushworker.store.models import PushDevice
+    from tests.support import rows
 
     stack = clean_stack
     url = "http://127.0.0.1/api/v1/receipts"
@@ -62,8 +63,8 @@ def test_forged_receipts_at_the_real_server_change_nothing_and_log_one_line_a_re
     victim = PushDevice.objects.create(
         user_id="43", app_name="qqc", os_type="android", registration_id="regid-of-43"
     )
-    delivery, _ = records.ensure(GoodsVisit.from_call("42", "7", "1", "碗", "小明"), "qqc")
-    attempt = records.start_attempt(
+    delivery = deliveries.ensure(GoodsVisit.from_call("42", "7", "1", "碗", "小明"), "qqc")
+    attempt = rows.attempt(
         delivery,
         key="k",
         platform="android",
@@ -71,7 +72,7 @@ def test_forged_receipts_at_the_real_server_change_nothing_and_log_one_line_a_re
         target_type="alias",
         targets="QQC_42",
     )
-    records.attempt_sent(attempt, message_id="alm-42", trace_id="X", http_status=200)
+    attempts.sent([attempt], message_id="alm-42", trace_id="X", http_status=200)
     # The case: a type-16 receipt of user 42's delivery naming user 43's regid, then a
     # flood of 14,000 receipts (2.4 MB) in one request.
     forged = {"param": str(delivery.event_id), "type": 16, "targets": "regid-of-43", "errorCode": 1}

@@ -11,8 +11,9 @@ from django.test import Client
 from pushworker import conf
 from pushworker.delivery import service
 from pushworker.events import GoodsVisit
-from pushworker.store import records
+from pushworker.store import attempts, deliveries
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
+from tests.support import rows
 from tests.unit.environment import CREDENTIALS, emulator_env
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +34,8 @@ def visit() -> GoodsVisit:
 def sent(targets: str = "QQC_42", **device) -> Delivery:
     """A delivery recorded as sent to one device, with an attempt holding Xiaomi's id."""
     event = visit()
-    delivery, _ = records.ensure(event, "qqc")
-    attempt = records.start_attempt(
+    delivery = deliveries.ensure(event, "qqc")
+    attempt = rows.attempt(
         delivery,
         key="k",
         platform="android",
@@ -42,7 +43,7 @@ def sent(targets: str = "QQC_42", **device) -> Delivery:
         target_type="regid" if device.get("registration_id") else "alias",
         targets=targets,
     )
-    records.attempt_sent(attempt, message_id="alm1", trace_id="Xlm1", http_status=200)
+    attempts.sent([attempt], message_id="alm1", trace_id="Xlm1", http_status=200)
     PushDevice.objects.create(
         **({"user_id": "42", "app_name": "qqc", "os_type": "android"} | device)
     )
@@ -164,8 +165,8 @@ def test_a_forged_receipt_naming_another_users_target_deactivates_nothing_and_sa
 
 
 def test_a_receipt_for_an_attempt_still_waiting_for_xiaomis_answer_applies(client) -> None:
-    delivery, _ = records.ensure(visit(), "qqc")
-    records.start_attempt(  # no message id recorded yet: the receipt came first
+    delivery = deliveries.ensure(visit(), "qqc")
+    rows.attempt(  # no message id recorded yet: the receipt came first
         delivery,
         key="k",
         platform="android",

@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from pushworker import conf
-from pushworker.store import records
+from pushworker.store import devices as device_records
 from pushworker.store.models import AttemptStatus, Delivery, DeliveryAttempt, PushDevice
 
 log = logging.getLogger("pushworker.receipts")
@@ -119,7 +119,7 @@ def apply(message_id: str, entry: dict[str, Any]) -> str:
     else:
         code = _int(entry.get("errorCode"))
         reason = f"Xiaomi receipt 16: {INVALID_KINDS.get(code, 'invalid target')}"
-        changed = records.deactivate_devices(_devices(delivery, targets), reason)
+        changed = device_records.deactivate(_devices(delivery, targets), reason)
     return "applied" if changed else "repeated"
 
 

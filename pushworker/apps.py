@@ -16,6 +16,7 @@ class PushworkerConfig(AppConfig):
 
         from pushworker.broker import checks as broker_checks  # noqa: F401 - registers checks
         from pushworker.conf import checks  # noqa: F401 - registers the settings checks
+        from pushworker.store import lookups  # noqa: F401 - registers field__any
 
         if apps.is_installed("django.contrib.admin"):
             from pushworker.web import admin  # noqa: F401 - registers the model admins

@@ -72,7 +72,7 @@ def test_forged_receipts_at_the_real_server_change_nothing_and_log_one_line_a_re
         target_type="alias",
         targets="QQC_42",
     )
-    attempts.sent([attempt], message_id="alm-42", trace_id="X", http_status=200)
+    attempts.sent(rows.request(attempt), message_id="alm-42", trace_id="X", http_status=200)
     # The case: a type-16 receipt of user 42's delivery naming user 43's regid, then a
     # flood of 14,000 receipts (2.4 MB) in one request.
     forged = {"param": str(delivery.event_id), "type": 16, "targets": "regid-of-43", "errorCode": 1}

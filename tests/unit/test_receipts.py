@@ -43,7 +43,7 @@ def sent(targets: str = "QQC_42", **device) -> Delivery:
         target_type="regid" if device.get("registration_id") else "alias",
         targets=targets,
     )
-    attempts.sent([attempt], message_id="alm1", trace_id="Xlm1", http_status=200)
+    attempts.sent(rows.request(attempt), message_id="alm1", trace_id="Xlm1", http_status=200)
     PushDevice.objects.create(
         **({"user_id": "42", "app_name": "qqc", "os_type": "android"} | device)
     )

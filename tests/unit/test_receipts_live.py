@@ -78,7 +78,7 @@ def test_an_alias_the_emulator_does_not_know_comes_back_as_an_invalid_target_rec
     )
     with Client(ANDROID_SECRET, endpoints=endpoints) as client:
         [result] = client.send_to_alias(fields, ["QQC_42", "QQC_43"])
-    attempts.sent([attempt], message_id=result.message_id, trace_id="", http_status=200)
+    attempts.sent(rows.request(attempt), message_id=result.message_id, trace_id="", http_status=200)
     wait_for(lambda: not PushDevice.objects.get(pk=gone.pk).is_active)
     gone.refresh_from_db()
     assert gone.deactivated_reason == "Xiaomi receipt 16: invalid alias"

@@ -119,16 +119,18 @@ def _web(args: argparse.Namespace) -> int:
 
 def _send(args: argparse.Namespace) -> int:
     _django()
+    from pushworker.ops import logs
     from pushworker.tasks import send_goods_visit
 
-    result = send_goods_visit.delay(
-        owner_id=args.owner,
-        visitor_id=args.visitor,
-        goods_id=args.goods_id,
-        goods_name=args.goods_name,
-        visitor_name=args.visitor_name,
-        app_name=args.app,
-    )
+    with logs.operator_action():  # its "enqueued" line at INFO
+        result = send_goods_visit.delay(
+            owner_id=args.owner,
+            visitor_id=args.visitor,
+            goods_id=args.goods_id,
+            goods_name=args.goods_name,
+            visitor_name=args.visitor_name,
+            app_name=args.app,
+        )
     print(result.id)
     return 0
 
@@ -158,11 +160,13 @@ def _send_kind(args: argparse.Namespace) -> int:
     """``pushworker send KIND --arg value …``: the kind's task, called with its own arguments."""
     _django()
     from pushworker.events import registry
+    from pushworker.ops import logs
     from pushworker.tasks import TASKS
 
     kind = registry.get(args.kind)
     given = {name: getattr(args, name) for name in [*kind.arguments, "app_name", "event_id"]}
-    result = TASKS[kind.kind].delay(**{k: v for k, v in given.items() if v is not None})
+    with logs.operator_action():  # its "enqueued" line at INFO
+        result = TASKS[kind.kind].delay(**{k: v for k, v in given.items() if v is not None})
     print(result.id)
     return 0
 

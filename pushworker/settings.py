@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "pushworker",
 ]
 MIDDLEWARE = [
+    # First: every line a request causes, and every event it enqueues, carries its request id.
+    "pushworker.web.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -112,6 +114,11 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One line per record, JSON unless PUSHWORKER_LOG_FORMAT=text or stderr is a terminal; warnings
+# are records too (pushworker.ops.logs.configure). The root logger takes every other library's
+# lines (Django's request errors, py.warnings); Celery's own lines get the same format from
+# pushworker.broker.celerylogs, gunicorn's from pushworker.web.server.
+LOGGING_CONFIG = "pushworker.ops.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -121,14 +128,18 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
-    "filters": {"correlation": {"()": "pushworker.ops.logs.CorrelationFilter"}},
+    "filters": {
+        "correlation": {"()": "pushworker.ops.logs.CorrelationFilter"},
+        "request_lines": {"()": "pushworker.web.masking.RequestLineFilter"},  # device tokens
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "fields",
-            "filters": ["correlation"],
+            "filters": ["correlation", "request_lines"],
         }
     },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "pushworker": {
             "handlers": ["console"],

@@ -65,13 +65,18 @@ class EventTask(DjangoTask):
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         event = self.kind_class.from_call(*args, **kwargs)
-        return self.AsyncResult(enqueue.enqueue(self, event))
+        result = self.AsyncResult(enqueue.enqueue(self, event))
+        logs.enqueued(event.event_id, event.kind, conf.get().app(event.app_name).name)
+        return result
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> str:
         """Enqueue once the caller's transaction commits; returns the event id at once."""
         using = kwargs.pop("using", None)
         event = self.kind_class.from_call(*args, **kwargs)
-        return enqueue.enqueue_on_commit(self, event, using=using)
+        event_id = enqueue.enqueue_on_commit(self, event, using=using)
+        app = conf.get().app(event.app_name).name
+        logs.enqueued(event_id, event.kind, app, on_commit=True)
+        return event_id
 
 
 def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pushworker.emulator.logs import read_urls
 from tests.support import database
 from tests.support.redis_server import RedisServer
 from tests.support.stack import wait_for
@@ -89,12 +90,7 @@ class Host:
         emulator = self.start(
             "emulator", [*self.manage, "pushworker_emulator", "--port", "0", "--sandbox-port", "0"]
         )
-        printed = emulator.wait_for_output("sandbox_url=")
-        urls = dict(
-            line.split("=", 1)
-            for line in printed.splitlines()
-            if line.startswith(("production_url=", "sandbox_url="))
-        )
+        urls = read_urls(emulator.wait_for_output("sandbox_url").splitlines())
         self.production_url = urls["production_url"]
         self.env["SHOP_PUSH_PRODUCTION_URL"] = self.production_url
         self.env["SHOP_PUSH_SANDBOX_URL"] = urls["sandbox_url"]

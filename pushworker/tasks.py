@@ -11,6 +11,7 @@ from celery.result import AsyncResult
 from django.db import close_old_connections
 
 from pushworker import conf
+from pushworker.broker import saturation
 from pushworker.delivery import batch, service
 from pushworker.events import GoodsVisit, InvalidEventError, registry
 from pushworker.events.base import Event
@@ -31,7 +32,7 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
         close_old_connections()
 
 
-signals.worker_init.connect(metrics.start_worker_server)  # /metrics on METRICS_PORT
+signals.worker_init.connect(saturation.start_worker_server)  # /metrics on METRICS_PORT
 signals.worker_process_shutdown.connect(metrics.child_exited)
 signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
 signals.task_postrun.connect(logs.task_ended)

@@ -217,7 +217,7 @@ def finish(
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
-    metrics.delivery_finished(delivery, status, failure.reason if failure else "")
+    metrics.delivery_finished(delivery, status, failure.category if failure else "")
 
 
 def park_for_retry(delivery: Delivery, failure: Failure, countdown: float, *, spend=True) -> None:

@@ -51,14 +51,16 @@ integration: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
 
-# docs/alerts.yml checked by promtool (engineer H12): Debian's prometheus package provides it;
-# its service is not started (no init here), only the binary is used. Skipped when missing.
+# docs/alerts.yml checked by promtool, and its outage rule by a real Prometheus server scraping a
+# real worker and web while the emulator is down for two minutes (tests/alerts, about 3 minutes).
+# Debian's prometheus package provides both binaries; its service is not started (no init here).
 promtool-deps:
-	@command -v promtool >/dev/null || { apt-get update -q && \
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { apt-get update -q && \
 		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus; }
 
 alerts: $(STAMP) promtool-deps
 	$(BIN)/pytest tests/unit/test_alerts.py -q -rs
+	$(BIN)/pytest $(REAL) tests/alerts -q
 
 # The operator's admin in a real browser (engineer H7): Debian's Chromium and its driver, installed
 # here once and never downloaded at test time (Selenium is handed the driver's path).

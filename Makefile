@@ -63,13 +63,14 @@ alerts: $(STAMP) promtool-deps
 	$(BIN)/pytest $(REAL) tests/alerts -q
 
 # The operator's admin in a real browser (engineer H7): Debian's Chromium and its driver, installed
-# here once and never downloaded at test time (Selenium is handed the driver's path).
+# here once and never downloaded at test time (Selenium is handed the driver's path), and a CJK
+# font (fonts-noto-cjk), without which every Chinese name is drawn as empty boxes.
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
 browser-deps:
-	@test -x $(CHROMEDRIVER) || { apt-get update -q && \
+	@test -x $(CHROMEDRIVER) && fc-list :lang=zh | grep -q . || { apt-get update -q && \
 		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends \
-		chromium chromium-driver fonts-dejavu-core; }
+		chromium chromium-driver fonts-dejavu-core fonts-noto-cjk; }
 
 browser: $(STAMP) browser-deps
 	$(BIN)/pytest $(REAL) tests/browser -q

@@ -164,7 +164,7 @@ def shape(
     # Only dedup and the cap hold events back for a digest: with both off there is none to ask.
     # A batch knows the answer for most recipients (policy_batch.Prefetch.held_since_last_push).
     held: list[Event] | None = []
-    if policy.dedup_window or policy.daily_cap:
+    if (policy.dedup_window or policy.daily_cap) and not delivery.test_push:  # says its own text
         held = prefetch.held_since_last_push(event, delivery) if prefetch else None
         held = _held_since_last_push(event, delivery) if held is None else held
     if held and (text := event.digest(held)):

@@ -245,7 +245,8 @@ class AppFilter(admin.SimpleListFilter):
 # Every ``error_category`` a delivery is written with: the Xiaomi failure categories
 # (pushworker/mipush/codes.py) and the ones service.py and sending.py decide themselves.
 OWN_CATEGORIES = ("no_device", "suppressed", "rate_limited", "poison")
-ERROR_CATEGORIES = tuple(str(c) for c in Category) + OWN_CATEGORIES
+POLICY_CATEGORIES = ("duplicate", "daily_cap", "quiet_hours")  # pushworker.delivery.policy's
+ERROR_CATEGORIES = tuple(str(c) for c in Category) + OWN_CATEGORIES + POLICY_CATEGORIES
 
 
 class ErrorCategoryFilter(admin.SimpleListFilter):

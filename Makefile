@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
 .PHONY: install lock demo test lint unit integration faults bench bench-db faults-report \
-	emulator-bench clean compose-test browser browser-deps scale-test promtool-deps alerts
+	emulator-bench clean compose-test compose-up browser browser-deps scale-test promtool-deps alerts
 
 install: $(STAMP)
 
@@ -103,6 +103,11 @@ faults-report: $(STAMP)
 # Debian's docker.io and starts dockerd when missing, so it needs root, as CI has.
 compose-test:
 	python3 docker/compose_test.py
+
+# `docker compose up -d` that names each image it cannot pull and the variable choosing it
+# (docker/compose_up.py), e.g. make compose-up COMPOSE="--profile ops".
+compose-up:
+	python3 docker/compose_up.py $(COMPOSE)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -105,6 +105,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = not DEBUG and os.environ.get("PUSHWORKER_SSL_REDIRECT", "") == "1"
+# Asked over plain HTTP inside the network: the containers' health checks, Prometheus' scrapes.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = 0 if DEBUG else _seconds("PUSHWORKER_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 if os.environ.get("PUSHWORKER_PROXY_SSL_HEADER", "") == "1":

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 # Integration and fault suites set Django up themselves (per-run database), so pytest-django stays out.
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
-.PHONY: install lock demo test lint unit integration faults bench bench-db faults-report \
+.PHONY: install lock demo test lint docs unit integration faults bench bench-db faults-report \
 	emulator-bench clean compose-test compose-up browser browser-deps scale-test promtool-deps alerts
 
 install: $(STAMP)
@@ -35,12 +35,20 @@ lock:
 demo: $(STAMP)
 	$(BIN)/pushworker demo
 
-test: lint unit alerts integration faults browser scale-test
+test: lint docs unit alerts integration faults browser scale-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check pushworker tests bench docker
 	$(BIN)/ruff format --check pushworker tests bench docker
 	$(BIN)/mypy pushworker/mipush pushworker/emulator
+
+# The documentation site (mkdocs.yml) into var/site/. --strict fails on a broken link or anchor
+# and on a page left out of the navigation; mkdocs's -q would hide those warnings from --strict,
+# so its log is kept and shown only when the build fails.
+docs: $(STAMP)
+	@mkdir -p var
+	@$(BIN)/mkdocs build --strict 2> var/mkdocs.log || { cat var/mkdocs.log >&2; exit 1; }
+	@echo "docs: $$(ls docs/*.md | wc -l) pages built into var/site/ (mkdocs build --strict)"
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
@@ -51,12 +59,18 @@ integration: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
 
+# Debian packages a suite needs, installed once; apt's hundreds of lines are kept in var/apt.log and
+# shown only when the install fails. Nothing is printed when the package is already there.
+APT_INSTALL = sh -c 'mkdir -p var && echo "apt-get install $$*" && \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	-o DPkg::Lock::Timeout=600 --no-install-recommends "$$@"; } >var/apt.log 2>&1 || \
+	{ cat var/apt.log >&2; exit 1; }' apt-install
+
 # docs/alerts.yml checked by promtool, and its outage rule by a real Prometheus server scraping a
 # real worker and web while the emulator is down for two minutes (tests/alerts, about 3 minutes).
 # Debian's prometheus package provides both binaries; its service is not started (no init here).
 promtool-deps:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { apt-get update -q && \
-		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends prometheus; }
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || $(APT_INSTALL) prometheus
 
 alerts: $(STAMP) promtool-deps
 	$(BIN)/pytest tests/unit/test_alerts.py -q -rs
@@ -68,9 +82,8 @@ alerts: $(STAMP) promtool-deps
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
 browser-deps:
-	@test -x $(CHROMEDRIVER) && fc-list :lang=zh | grep -q . || { apt-get update -q && \
-		apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends \
-		chromium chromium-driver fonts-dejavu-core fonts-noto-cjk; }
+	@test -x $(CHROMEDRIVER) && fc-list :lang=zh | grep -q . || \
+		$(APT_INSTALL) chromium chromium-driver fonts-dejavu-core fonts-noto-cjk
 
 browser: $(STAMP) browser-deps
 	$(BIN)/pytest $(REAL) tests/browser -q

@@ -14,8 +14,13 @@ def _django() -> None:
     """Set up the standalone service: Django from the environment and the Celery app as current."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
     import django
+    from django.apps import apps
 
-    django.setup()
+    # django.setup() configures logging each time it runs, binding new handlers to the sys.stderr
+    # of that moment; called again where Django is set up (a test capturing output, a host's
+    # shell), it would leave them writing to a stream its owner later closes.
+    if not apps.ready:
+        django.setup()
     import pushworker.celery  # noqa: F401 - makes the standalone app the one tasks publish with
 
 

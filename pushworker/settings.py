@@ -94,11 +94,12 @@ TEMPLATES = [
 ]
 STATIC_URL = "static/"
 
-# With DEBUG off the admin is served for HTTPS only: secure cookies, HSTS, no framing (README
-# "Security" explains what `manage.py check --deploy` still reports). The redirect from HTTP is
-# left to the TLS proxy in front unless PUSHWORKER_SSL_REDIRECT=1: the health endpoint and the
-# containers' own checks speak plain HTTP inside the network. PUSHWORKER_PROXY_SSL_HEADER=1 only
-# behind a proxy that sets X-Forwarded-Proto itself (else a client could claim HTTPS).
+# With DEBUG off the admin is served for HTTPS only: secure cookies, HSTS, no framing
+# (docs/security.md explains what `manage.py check --deploy` still reports). The redirect from
+# HTTP is left to the TLS proxy in front unless PUSHWORKER_SSL_REDIRECT=1: the health endpoint
+# and the containers' own checks speak plain HTTP inside the network.
+# PUSHWORKER_PROXY_SSL_HEADER=1 only behind a proxy that sets X-Forwarded-Proto itself (else a
+# client could claim HTTPS).
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -17,6 +17,6 @@ admin.site.enable_nav_sidebar = False  # its 280 px would push the delivery list
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="pushworker-healthz"),
-    path("metrics", metrics_web.view, name="pushworker-metrics"),  # docs: README Operating
+    path("metrics", metrics_web.view, name="pushworker-metrics"),  # docs/operating.md
     path("", include("pushworker.web.api.urls")),
 ]

@@ -38,7 +38,7 @@ FAST_SETTINGS = {
     "PUSHWORKER_BREAKER_COOLDOWN": "1",
     "PUSHWORKER_LOG_LEVEL": "INFO",
     # The demo and the fault scenarios send many visits to one owner and count every push: the
-    # delivery policy (dedup, daily cap; README "Delivery policy") would hold most of them back.
+    # delivery policy (dedup, daily cap; docs/policy.md) would hold most of them back.
     "PUSHWORKER_POLICY": "off",
 }
 

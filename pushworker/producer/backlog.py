@@ -4,7 +4,8 @@ One broker message per event is what Flower shows and what the fault scenarios r
 on Redis moves about 1,100 messages a second per node, whatever the task does. So while the queue
 is short every event gets its own message; once it holds ``backlog_threshold`` messages, or while
 the flag ``pushworker:draining`` is set, new events get none: their outbox rows (``published_at``
-NULL) are the queue, and ``pushworker.drain`` runs claim them in batches (DESIGN-9.md).
+NULL) are the queue, and ``pushworker.drain`` runs claim them in batches (docs/architecture.md,
+"Batch runs").
 
 The producer asks with :func:`join_backlog`, one round trip (GET the flag, LLEN the queue), then
 writes its row, then :func:`claim_kick` (SET NX): the one producer that sets the flag publishes the

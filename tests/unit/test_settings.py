@@ -46,7 +46,7 @@ def test_with_debug_off_the_admin_is_https_only_and_never_framed(monkeypatch) ->
     assert values["SECURE_HSTS_SECONDS"] == 31_536_000
     assert values["X_FRAME_OPTIONS"] == "DENY"
     assert "django.middleware.clickjacking.XFrameOptionsMiddleware" in values["MIDDLEWARE"]
-    assert values["SECURE_SSL_REDIRECT"] is False  # the TLS proxy redirects (README "Security")
+    assert values["SECURE_SSL_REDIRECT"] is False  # the TLS proxy redirects (docs/security.md)
     assert _settings_with(monkeypatch, PUSHWORKER_SSL_REDIRECT="1")["SECURE_SSL_REDIRECT"] is True
 
 
@@ -92,7 +92,7 @@ def test_the_standalone_service_refuses_to_start_with_debug_off_and_no_secret_ke
     assert "pushworker.E002" in result.stderr and "PUSHWORKER_SECRET_KEY" in result.stderr
 
 
-def test_check_deploy_reports_only_what_the_readme_security_section_explains(tmp_path) -> None:
+def test_check_deploy_reports_only_what_the_security_page_explains(tmp_path) -> None:
     credentials = {  # a production deployment has them; without, pushworker.W001 says so
         "MIPUSH_ANDROID_APP_SECRET": "android-secret-" + KEY[:20],
         "MIPUSH_ANDROID_PACKAGE_NAME": "com.example.shop",
@@ -102,7 +102,6 @@ def test_check_deploy_reports_only_what_the_readme_security_section_explains(tmp
     result = _manage(tmp_path, "check", "--deploy", PUSHWORKER_SECRET_KEY=KEY, **credentials)
     assert result.returncode == 0, result.stderr
     reported = set(re.findall(r"\(([\w.]+\.[WE]\d+)\)", result.stdout + result.stderr))
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    security = readme[readme.index("## Security") :]
+    security = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     assert reported <= {"security.W008", "security.W021"}, reported
     assert all(f"`{check}`" in security for check in reported)

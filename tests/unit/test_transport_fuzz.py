@@ -121,13 +121,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def celery_app():
+    """An app of its own, with pushworker's real task: its shared tasks join every app that is
+    finalized (a stub under the same name would be a second callable for one task name)."""
     from celery import Celery
 
+    import pushworker.tasks  # noqa: F401 - registers the shared tasks
+
     app = Celery("fuzz", set_as_current=False)
-
-    @app.task(name=TASK, shared=False)
-    def send_goods_visit(**_: Any) -> None: ...
-
+    app.finalize()
+    assert TASK in app.tasks
     return app
 
 

@@ -15,7 +15,7 @@ device_patterns = [
 ]
 urlpatterns = [
     *device_patterns,
-    # Xiaomi's delivery receipts; the token is the README's RECEIPTS_TOKEN.
+    # Xiaomi's delivery receipts; the token is RECEIPTS_TOKEN (docs/settings.md).
     path("api/v1/receipts/<str:token>", receipts.receive, name="pushworker-receipts"),
     path(
         "api/v1/openapi.json",

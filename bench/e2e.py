@@ -42,15 +42,16 @@ OWNERS = 100
 
 
 def _fields() -> dict[str, str]:
-    from pushworker.events.goods_visit import android_fields
+    from pushworker.delivery.content import android_fields
+    from pushworker.events.goods_visit import notification
 
-    return android_fields(
+    note = notification(
         event_id="6f1c1d1e-0000-4000-8000-000000000001",
         nickname="小明",
         goods_id="g-42",
         goods_name="青花瓷碗",
-        package=PACKAGE,
     )
+    return android_fields(note, package=PACKAGE)
 
 
 def client_loop(calls: int) -> dict:

@@ -40,7 +40,8 @@ def send_goods_visit(
 
     import redis
 
-    from pushworker.events.goods_visit import android_fields
+    from pushworker.delivery.content import android_fields
+    from pushworker.events.goods_visit import notification
     from pushworker.mipush import Client, Endpoints
 
     start = time.time()
@@ -51,13 +52,13 @@ def send_goods_visit(
                 os.environ["MIPUSH_PRODUCTION_URL"], os.environ["MIPUSH_SANDBOX_URL"]
             ),
         )
-    fields = android_fields(
-        package=os.environ["MIPUSH_ANDROID_PACKAGE_NAME"],
+    note = notification(
         event_id=str(uuid.uuid4()),
         nickname=visitor_name,
         goods_id=goods_id,
         goods_name=goods_name,
     )
+    fields = android_fields(note, package=os.environ["MIPUSH_ANDROID_PACKAGE_NAME"])
     _client.send_to_alias(fields, [f"QQC_{owner_id}"])
     if _marks is None:
         _marks = redis.Redis.from_url(app.conf.broker_url)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pushworker.broker import celerylogs
+from pushworker.broker import celerylogs, queues
 from pushworker.broker import install as integration
 from pushworker.broker.beatlock import LockedScheduler
 
@@ -36,9 +36,9 @@ def worker_command(
     One definition for the demo, the tests and the benchmarks: a worker started without the
     maintenance queue would never relay the outbox or sweep stuck deliveries.
     """
-    queues = ",".join((integration.QUEUE, integration.MAINTENANCE_QUEUE))
+    consumed = ",".join(queues.CONSUMED)
     args = [sys.executable, "-m", "celery", "-A", "pushworker", "worker", "-l", log_level]
-    args += ["-n", f"{name}@%h", "-c", str(concurrency), "-P", "prefork", "-Q", queues]
+    args += ["-n", f"{name}@%h", "-c", str(concurrency), "-P", "prefork", "-Q", consumed]
     args += ["--without-gossip", "--without-mingle"]
     if beat_schedule:
         args += ["-B", "-s", beat_schedule]

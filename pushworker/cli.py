@@ -65,11 +65,20 @@ def _manage(args: argparse.Namespace) -> int:
 def _device(args: argparse.Namespace) -> int:
     _django()
     from pushworker import conf
-    from pushworker.store import devices, lifecycle
+    from pushworker.store import devices
     from pushworker.store.models import Environment, PushDevice
 
     if args.device_command == "prune":
-        return lifecycle.prune_command(args)
+        if args.inactive_days < 0:
+            print("device prune: --inactive-days: must be 0 or more", file=sys.stderr)
+            return 2
+        count = devices.prune(args.inactive_days, dry_run=args.dry_run)
+        verb = "would delete" if args.dry_run else "deleted"
+        print(
+            f"{verb} {count} inactive device{'s' if count != 1 else ''}"
+            f" deactivated more than {args.inactive_days} days ago"
+        )
+        return 0
     app = args.app or conf.get().default_app
     if args.device_command == "add":
         from django.core.exceptions import ValidationError

@@ -1,5 +1,5 @@
-"""Old path of the default nickname resolver; now ``pushworker.delivery.nicknames``."""
+"""Old path of the default nickname resolver; now ``pushworker.store.users``."""
 
-from pushworker.delivery.nicknames import from_user_model
+from pushworker.store.users import from_user_model
 
 __all__ = ["from_user_model"]

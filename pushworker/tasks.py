@@ -12,16 +12,16 @@ from django.db import close_old_connections
 
 from pushworker import conf
 from pushworker.broker import saturation
-from pushworker.delivery import batch, service
-from pushworker.events import GoodsVisit, InvalidEventError, registry
+from pushworker.delivery import service
+from pushworker.events import InvalidEventError, registry
 from pushworker.events.base import Event
 from pushworker.ops import logs, metrics
 from pushworker.producer import backlog, enqueue
-from pushworker.store import outbox, purge, records
+from pushworker.store import deliveries, outbox, purge
 from pushworker.store.models import Delivery, DeliveryStatus
 
 log = logging.getLogger("pushworker.tasks")
-BATCH = 500
+SWEEP_LIMIT = 500  # rows one sweep republishes
 PURGE_SECONDS = 300  # one beat run's budget; the schedule runs it hourly
 
 
@@ -32,7 +32,18 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
         close_old_connections()
 
 
-signals.worker_init.connect(saturation.start_worker_server)  # /metrics on METRICS_PORT
+@signals.worker_init.connect
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    """The worker's /metrics on ``METRICS_PORT``, with the outbox and the worker's saturation
+    (queue depth, busy pool slots) counted at scrape time."""
+    pending = metrics.ScrapeTimeGauge(
+        "pushworker_outbox_pending",
+        "Queued deliveries the broker has not taken yet",
+        outbox.pending_count,
+    )
+    metrics.start_worker_server([pending, saturation.SaturationCollector(sender)])
+
+
 signals.worker_process_shutdown.connect(metrics.child_exited)
 signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
 signals.task_postrun.connect(logs.task_ended)
@@ -81,7 +92,7 @@ class EventTask(DjangoTask):
 
 
 def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]) -> str:
-    """The one run path of every kind: check, then let the service claim, suppress and send.
+    """The one run path of every kind: check, then let the service claim and deliver it.
 
     ``kwargs`` may hold arguments this version does not know (another producer version's): such
     a message is recorded as a rejected row, rather than failing in Celery's argument check.
@@ -97,7 +108,8 @@ def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]
         # A message written by hand or by an old producer: record it, never crash-loop on it.
         raw = {name: given.get(name) for name in names[:-1]}
         # A malformed copy of an event already recorded keeps (and shows) that event's status.
-        recorded = records.reject(given["event_id"], raw, str(error), kind.kind)
+        recorded, created = deliveries.reject(given["event_id"], raw, str(error), kind.kind)
+        metrics.rejected(recorded, created)
         return _shown(recorded.status, given["event_id"])
     # Redis marks every restored message redelivered, also one restored only because a live worker
     # held it past the visibility timeout waiting for its ETA: that copy runs beside the original.
@@ -107,34 +119,9 @@ def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]
     redelivered = redelivered and task.request.eta is None
     # A retried message's first run wrote its row, so a missing row means it was purged.
     outcome = service.deliver(event, redelivered=redelivered, retried=task.request.retries > 0)
-    if outcome.retry:
-        log.info("retrying", extra={"delivery_id": event.event_id, "countdown": outcome.countdown})
-        raise task.retry(countdown=outcome.countdown, max_retries=None)
+    if outcome.woke:
+        _signal(backlog.kick, task.app)  # the rows an outage held are due: a drain takes them
     return _shown(outcome.status, event.event_id)
-
-
-@shared_task(
-    bind=True,
-    base=EventTask,
-    name="pushworker.send_goods_visit",
-    max_retries=None,
-    throws=(DeliveryFailed,),
-    kind_class=GoodsVisit,
-)
-def send_goods_visit(
-    self: EventTask,
-    owner_id: Any = None,
-    visitor_id: Any = None,
-    goods_id: Any = None,
-    goods_name: Any = None,
-    visitor_name: Any = None,
-    app_name: Any = None,
-    event_id: Any = None,
-    **unknown: Any,
-) -> str:
-    """Tell ``owner_id``'s phones that ``visitor_id`` just viewed their goods ``goods_name``."""
-    arguments = (owner_id, visitor_id, goods_id, goods_name, visitor_name, app_name, event_id)
-    return _run(self, GoodsVisit, arguments, unknown)
 
 
 def _task_of(kind: type[Event]) -> EventTask:
@@ -150,22 +137,22 @@ def _task_of(kind: type[Event]) -> EventTask:
 
 
 # One task per registered kind, each importable as ``pushworker.tasks.send_<kind>``.
-TASKS: dict[str, EventTask] = {"goods_visit": send_goods_visit}
+TASKS: dict[str, EventTask] = {}
 for _kind in registry.kinds().values():
-    if _kind.kind not in TASKS:
-        TASKS[_kind.kind] = globals()[f"send_{_kind.kind}"] = _task_of(_kind)
+    TASKS[_kind.kind] = globals()[f"send_{_kind.kind}"] = _task_of(_kind)
+send_goods_visit = TASKS["goods_visit"]  # named here too, for readers and type checkers
 
 
-def _republish(deliveries: list[Delivery]) -> None:
-    """Hand deliveries to the broker again, under their event ids, each to its kind's task."""
-    known = [d for d in deliveries if d.kind in TASKS]
+def _republish(rows: list[Delivery]) -> None:
+    """Hand rows to the broker again, under their event ids, each to its kind's task."""
+    known = [d for d in rows if d.kind in TASKS]
     for delivery in known:
         TASKS[delivery.kind].apply_async(
             kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
         )
     outbox.mark_published(known)
-    if len(known) < len(deliveries):  # a kind this version lacks: left for a version that has it
-        unknown = sorted({d.kind for d in deliveries} - set(TASKS))
+    if len(known) < len(rows):  # a kind this version lacks: left for a version that has it
+        unknown = sorted({d.kind for d in rows} - set(TASKS))
         log.error("deliveries of unknown kinds not republished", extra={"kinds": unknown})
 
 
@@ -181,51 +168,48 @@ def _signal(call: Any, app: Any) -> None:
 
 @shared_task(bind=True, name=DRAIN)
 def drain(self: Any) -> str:
-    """Deliver a batch of the backlog: outbox rows no per-event message carries (``batch``).
+    """Deliver a batch of due rows: a backlog's, and retries whose time has come (``service``).
 
-    While whole batches are found, another run is asked for before this one sends, so every pool
-    child drains; the run that finds less says the backlog is over (producers publish per event
-    again), then looks once more for rows that arrived meanwhile.
+    While whole batches are found, another drain is asked for before this one sends, so every
+    pool child drains; the drain that finds less says the backlog is over (producers publish per
+    event again), then looks once more for rows that arrived meanwhile.
     """
     settings = conf.get()
-    claimed = batch.claim(self.request.id, settings)
-    if claimed.alone:  # a dead run's batch: each event runs alone, as its own message
+    claimed = service.claim(self.request.id, settings)
+    if claimed.alone:  # a dead drain's batch: each event runs alone, as its own message
         _republish(claimed.alone)
-    elif len(claimed.deliveries) >= settings.batch_size:
+    elif len(claimed.rows) >= settings.batch_size:
         _signal(backlog.kick, self.app)
     else:
         _signal(backlog.settle, self.app)
-        batch.claim_rest(self.request.id, claimed, settings)
-        if len(claimed.deliveries) >= settings.batch_size:  # more came than the last look took
+        service.claim_rest(self.request.id, claimed, settings)
+        if len(claimed.rows) >= settings.batch_size:  # more came than the last look took
             _signal(backlog.kick, self.app)
     try:
-        report = batch.deliver(claimed.deliveries, settings)
+        report = service.drain(claimed, settings)
     except Exception:
         # One event's error must not hold the batch in sending until the sweeper: the events
         # still held run alone, as after a crash (an open request makes its repeat flagged).
-        _republish(batch.hand_back(self.request.id))
+        _republish(service.hand_back(self.request.id))
         raise
-    for event, countdown in report.retries:
-        TASKS[event.kind].apply_async(
-            kwargs=event.as_kwargs(), task_id=event.event_id, countdown=countdown
-        )
-    if claimed.deliveries:
-        log.info(
-            "drained a batch", extra={"count": len(claimed.deliveries), "summary": report.summary()}
-        )
+    if report.woke:
+        _signal(backlog.kick, self.app)  # the rows an outage held are due: a drain takes them
+    if claimed.rows:
+        log.info("drained a batch", extra={"count": len(claimed.rows), "summary": report.summary()})
     return report.summary()
 
 
 # Maintenance sends no task events: Flower lists deliveries, not a relay run every 2 s.
 @shared_task(name="pushworker.relay_outbox", ignore_result=True, send_events=False)
 def relay_outbox() -> int:
-    """Hand on outbox rows no message carries (the broker was down when they were enqueued, a
-    backlog's run was lost, an operator requeued them) once they are older than one interval:
-    younger ones are the batch run's the web path asked for. A few get a message each, as the web
-    path gives while the queue is short; a backlog of them is left to a batch run."""
+    """Hand on due rows no message carries: retries whose time has come, and rows the broker did
+    not take (it was down when they were enqueued, a backlog's drain was lost, an operator
+    requeued them) once they are older than one interval (younger ones are the drain's the web
+    path asked for). A few get a message each, as the web path gives while the queue is short; more
+    are left to a drain."""
     settings = conf.get()
     threshold = settings.backlog_threshold
-    pending = outbox.unpublished(max(threshold, 1), older_than=settings.relay_interval_seconds)
+    pending = outbox.waiting(max(threshold, 1), older_than=settings.relay_interval_seconds)
     if threshold and len(pending) < threshold:
         _republish(pending)
     elif pending:
@@ -240,7 +224,9 @@ def sweep_stuck() -> int:
     """Publish again deliveries whose broker message is probably lost (see ``outbox.stuck``)."""
     settings = conf.get()
     found = outbox.stuck(
-        stale_after=settings.stale_after_seconds, lease=settings.claim_lease_seconds, limit=BATCH
+        stale_after=settings.stale_after_seconds,
+        lease=settings.claim_lease_seconds,
+        limit=SWEEP_LIMIT,
     )
     _republish(found)
     if found:

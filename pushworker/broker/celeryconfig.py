@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pushworker.broker.install import QUEUE, broker_for
+from pushworker.broker.install import broker_for
+from pushworker.broker.queues import QUEUE
 from pushworker.conf import SettingsError
 
 

@@ -38,6 +38,20 @@ def _quick(timeout: float) -> dict[str, Any]:
     }
 
 
+_followed: Any = None
+
+
+def follow(app: Any) -> None:
+    """Use ``app``'s broker for pushworker's own Redis state (``install`` calls it)."""
+    global _followed
+    _followed = app
+
+
+def followed() -> Any:
+    """The Celery app ``install`` wired pushworker into, or None before it ran."""
+    return _followed
+
+
 def for_app(app: Any, timeout: float = 0.5) -> redis.Redis | None:
     """:func:`connect` to the broker of a Celery ``app`` (anything with its ``conf``)."""
     return connect(app.conf.broker_url, app.conf.broker_transport_options, timeout)

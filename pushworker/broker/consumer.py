@@ -10,14 +10,14 @@ from celery.worker.consumer import Consumer
 
 
 def store(reason: str, message: object, body: object = None) -> None:
-    """Keep a message the worker cannot run: ``records.dead_letter``, the one writer of such rows.
+    """Keep a message the worker cannot run, through the one writer of such rows (``deadletters``).
 
     Imported late: the transport loads this module before Django's apps are ready.
     """
     from pushworker.ops import metrics
-    from pushworker.store import records
+    from pushworker.store import deadletters
 
-    records.dead_letter(reason, message, body)
+    deadletters.dead_letter(reason, message, body)
     metrics.dead_lettered(message)
 
 

@@ -19,23 +19,12 @@ from celery import Celery, signals
 from kombu import Queue
 
 from pushworker import conf
-from pushworker.delivery import ratelimit
-from pushworker.events import registry
+from pushworker.broker import connection
+from pushworker.broker.queues import CONSUMED, OWN_OPTIONS, ROUTES
+from pushworker.conf import ratelimit
 
 log = logging.getLogger("pushworker.integration")
 
-QUEUE = "pushworker"
-MAINTENANCE_QUEUE = "pushworker.maintenance"
-# One route for every kind's task: the registry names them (adding a kind adds its route).
-ROUTES = {
-    **{name: {"queue": QUEUE} for name in registry.task_names()},
-    "pushworker.drain": {"queue": QUEUE},
-    "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
-    "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
-    "pushworker.purge_expired": {"queue": MAINTENANCE_QUEUE},
-}
-# The purge acks on receipt and runs minutes, not one send's lease (pushworker.tasks.purge_expired).
-OWN_OPTIONS = {"pushworker.purge_expired"}
 CONSUMER = "pushworker.broker.consumer:DeadLetteringConsumer"
 STOCK_CONSUMER = "celery.worker.consumer:Consumer"
 
@@ -127,6 +116,9 @@ def transport_options(settings: conf.Settings, given: dict[str, Any]) -> dict[st
         "socket_keepalive": True,
         "health_check_interval": 10,
         "max_retries": 1,
+        # Ask the queues in the order a worker consumes them (queues.CONSUMED): an urgent event
+        # is fetched before bulk work whenever a pool slot frees, not after its round-robin turn.
+        "queue_order_strategy": "priority",
     }.items():
         options.setdefault(key, value)
     # redis-py gives the connections to sentinels the socket_* options only when sentinel_kwargs
@@ -175,7 +167,7 @@ def install(app: Celery) -> Celery:
             )
         ]
     known = {queue.name for queue in queues}
-    queues += [Queue(name) for name in (QUEUE, MAINTENANCE_QUEUE) if name not in known]
+    queues += [Queue(name) for name in CONSUMED if name not in known]
     config.task_queues = queues
     # First, so a host's catch-all route ("*") never takes pushworker's tasks.
     config.task_routes = (ROUTES, *_as_tuple(config.task_routes))
@@ -218,7 +210,7 @@ def install(app: Celery) -> Celery:
             config.worker_consumer,
         )
     signals.worker_init.connect(_refuse_unusable_worker, weak=False, dispatch_uid="pushworker")
-    ratelimit.follow(app)  # the shared rate limit lives in this app's broker
+    connection.follow(app)  # the shared rate limit, the policy and the lock live in its broker
     app._pushworker_installed = True  # type: ignore[attr-defined]
     return app
 
@@ -231,13 +223,13 @@ def _refuse_unusable_worker(sender: Any = None, **_: Any) -> None:
     app = getattr(sender, "app", None)
     if app is None or not getattr(app, "_pushworker_installed", False):
         return
-    if not {QUEUE, MAINTENANCE_QUEUE} & set(app.amqp.queues.consume_from):
+    if not set(CONSUMED) & set(app.amqp.queues.consume_from):
         return
     try:
         if getattr(app, "_pushworker_broker_problem", None):
             raise app._pushworker_broker_problem
         conf.get().require_credentials()
-        ratelimit.settings()
+        ratelimit.settings()  # RATE_LIMITS parses
     except (conf.SettingsError, ValueError) as error:
         # SystemExit, because Celery logs and swallows ordinary exceptions from signal handlers.
         raise SystemExit(f"{error}") from error

@@ -1,7 +1,7 @@
 """The worker's saturation, read when Prometheus scrapes: queue depth and busy pool slots.
 
 ``pushworker_queue_depth{queue}``: messages waiting in each of pushworker's queues (the queues its
-routes name, ``install.ROUTES``: a closed list), one LLEN each on the broker's Redis. Every worker
+routes name, ``queues.ROUTES``: a closed list), one LLEN each on the broker's Redis. Every worker
 reports the same numbers, so rules take ``max by (queue)``. ``pushworker_pool_busy`` and
 ``pushworker_pool_slots``: this worker's pool processes running a task now, and how many it has.
 A Redis that does not answer within a second leaves the depth out of that scrape: the scrape
@@ -19,8 +19,7 @@ from celery.worker import state as worker_state
 from prometheus_client.core import GaugeMetricFamily
 
 from pushworker.broker import connection
-from pushworker.broker.install import ROUTES
-from pushworker.ops import metrics
+from pushworker.broker.queues import ROUTES
 
 log = logging.getLogger("pushworker.metrics")
 QUEUES = tuple(sorted({route["queue"] for route in ROUTES.values()}))
@@ -67,8 +66,3 @@ class SaturationCollector:
             "This worker's pool processes (its concurrency)",
             value=self.worker.concurrency or 0,
         )
-
-
-def start_worker_server(sender: Any = None, **_: Any) -> None:
-    """Celery's ``worker_init``: the worker's /metrics with its saturation (``METRICS_PORT``)."""
-    metrics.start_worker_server(extra=[SaturationCollector(sender)] if sender is not None else [])

@@ -19,7 +19,7 @@ TOP_LEVEL = {
     "SANDBOX_URL": "MIPUSH_SANDBOX_URL",
     "CONNECT_TIMEOUT": "MIPUSH_CONNECT_TIMEOUT",
     "READ_TIMEOUT": "MIPUSH_READ_TIMEOUT",
-    "RATE_LIMITS": "PUSHWORKER_RATE_LIMIT",  # parsed by pushworker.delivery.ratelimit
+    "RATE_LIMITS": "PUSHWORKER_RATE_LIMIT",  # parsed by pushworker.conf.ratelimit
     **{
         key: f"PUSHWORKER_{key}"
         for key in (
@@ -43,6 +43,10 @@ TOP_LEVEL = {
             "METRICS_PORT",
             "BATCH_SIZE",
             "BACKLOG_THRESHOLD",
+            "LIFETIMES",
+            "OUTAGE_FAILURES",
+            "OUTAGE_PROBE_FIRST",
+            "OUTAGE_PROBE_LONGEST",
             "RECEIPTS_URL",
             "RECEIPTS_TOKEN",
             "RECEIPTS_TYPES",

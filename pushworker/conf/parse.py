@@ -17,12 +17,14 @@ from pushworker.conf.types import (
     XIAOMI_PRODUCTION_URL,
     XIAOMI_SANDBOX_URL,
     AppSettings,
+    OutagePolicy,
     PlatformCredentials,
     Problem,
     RetryPolicy,
     Secret,
     Settings,
 )
+from pushworker.events import registry
 
 Path = tuple[str, ...]
 TOP_KEYS = (
@@ -52,6 +54,10 @@ TOP_KEYS = (
     "METRICS_PORT",
     "BATCH_SIZE",
     "BACKLOG_THRESHOLD",
+    "LIFETIMES",
+    "OUTAGE_FAILURES",
+    "OUTAGE_PROBE_FIRST",
+    "OUTAGE_PROBE_LONGEST",
     "RATE_LIMITS",
     "RETENTION",  # read and checked by pushworker.delivery.ratelimit, .retention
     "RECEIPTS_URL",
@@ -72,7 +78,7 @@ NAME_SHAPE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 A_NAME = "1 to 64 characters without control characters"
 OUTBOX = ("always", re.compile("always|on-failure"), "one of always, on-failure")
 RESOLVER = (
-    "pushworker.delivery.nicknames.from_user_model",
+    "pushworker.store.users.from_user_model",
     DOTTED_PATH_SHAPE,
     "a dotted path (a.b.func)",
 )
@@ -267,7 +273,10 @@ def parse(
         base_seconds=number("RETRY_BASE", 2.0, minimum=0),
         throttled_base_seconds=number("RETRY_THROTTLED_BASE", 10.0, minimum=0),
         cap_seconds=number("RETRY_CAP", 30.0, minimum=0),
-        max_retries=number("RETRY_MAX", 8, minimum=0, integer=True),
+        # Unset: an event retries until its kind's lifetime ends, however many failures.
+        max_retries=None
+        if reader.raw(("RETRY_MAX",)) is None
+        else number("RETRY_MAX", 0, minimum=0, integer=True),
     )
     visibility_timeout = number("VISIBILITY_TIMEOUT", 60, minimum=1, integer=True)
     connect_timeout = number("CONNECT_TIMEOUT", 3.0, minimum=0.01)
@@ -301,21 +310,57 @@ def parse(
         metrics_port=number("METRICS_PORT", 0, minimum=0, integer=True),  # 0: no /metrics
         batch_size=number("BATCH_SIZE", 200, minimum=1, maximum=1000, integer=True),
         backlog_threshold=number("BACKLOG_THRESHOLD", 20, minimum=0, integer=True),
+        lifetimes=_lifetimes(reader),
+        outage=OutagePolicy(
+            failures=number("OUTAGE_FAILURES", 5, minimum=1, integer=True),
+            first_seconds=number("OUTAGE_PROBE_FIRST", 1.0, minimum=0.01),
+            longest_seconds=number("OUTAGE_PROBE_LONGEST", 30.0, minimum=0.01),
+            probe_seconds=connect_timeout + read_timeout + 1,
+        ),
         credential_problems=tuple(str(p) for p in reader.problems if p.credentials),
     )
     return settings, reader.problems
+
+
+def _lifetimes(reader: Reader) -> dict[str, float]:
+    """``LIFETIMES``: seconds per kind, as a dict or ``"goods_visit=1800,order_shipped=86400"``."""
+    raw = reader.raw(("LIFETIMES",))
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, str):
+        pairs = [part.partition("=") for part in raw.split(",") if part.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            reader.problem(("LIFETIMES",), "must be kind=seconds pairs separated by commas")
+            return {}
+        raw = {kind.strip(): value.strip() for kind, _, value in pairs}
+    if not isinstance(raw, Mapping):
+        reader.problem(("LIFETIMES",), f"must be a dict of kinds, got {type(raw).__name__}")
+        return {}
+    known = registry.kinds()
+    found: dict[str, float] = {}
+    for kind, value in raw.items():
+        if kind not in known:
+            reader.problem(("LIFETIMES", str(kind)), f"is not a kind; kinds: {sorted(known)}")
+            continue
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if not seconds > 0 or seconds == float("inf"):
+            reader.problem(
+                ("LIFETIMES", kind), f"must be a number of seconds above 0, not {value!r}"
+            )
+            continue
+        found[kind] = seconds
+    return found
 
 
 def _check_timing(
     reader: Reader, retry: RetryPolicy, visibility_timeout: int, claim_lease: float
 ) -> None:
     vt = reader.name("VISIBILITY_TIMEOUT")
-    if retry.cap_seconds * 2 > visibility_timeout:
-        reader.problem(
-            ("RETRY_CAP",),
-            f"({retry.cap_seconds:g} s) must stay at most half of {vt} ({visibility_timeout} s): "
-            "a longer countdown is redelivered by Redis before it is due",
-        )
+    # A drain makes no new request after RETRY_CAP seconds and ends within one lease more: all of
+    # it must end before Redis hands its message out again, or a second copy runs beside it.
     if retry.cap_seconds + claim_lease >= visibility_timeout:
         run = " + ".join(reader.name(k) for k in ("CONNECT_TIMEOUT", "READ_TIMEOUT"))
         reader.problem(

@@ -65,7 +65,7 @@ def redelivery_horizon_seconds(settings: conf.Settings) -> float:
     """How long after a delivery finished a broker copy of its event may still run."""
     return (
         settings.visibility_timeout * (settings.max_crashes + 1)
-        + settings.retry.worst_case_seconds()
+        + settings.batch_run_seconds
         + settings.stale_after_seconds
     )
 

@@ -109,7 +109,9 @@ class AppSettings:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """One retry budget: quick in-task retries, then broker retries with growing countdowns."""
+    """How an event is tried again: quick repeats within a run, then waits as a row that grow
+    with each failure (full jitter below a ceiling), until its kind's lifetime ends; ``max_retries``
+    (``RETRY_MAX``, unset by default) also ends it after that many failed retries."""
 
     quick_attempts: int = 3
     quick_budget_seconds: float = 2.0
@@ -117,22 +119,22 @@ class RetryPolicy:
     base_seconds: float = 2.0
     throttled_base_seconds: float = 10.0
     cap_seconds: float = 30.0
-    max_retries: int = 8
+    max_retries: int | None = None
 
     def countdown_ceiling(self, retry: int, throttled: bool = False) -> float:
-        """The largest countdown of broker retry ``retry`` (0-based); jitter picks below it."""
+        """The longest wait before retry ``retry`` (0-based); jitter picks below it."""
         base = self.throttled_base_seconds if throttled else self.base_seconds
         return float(min(self.cap_seconds, base * (2**retry)))
 
-    def worst_case_seconds(self) -> float:
-        """Upper bound of the time from first attempt to ``dead``, ignoring queueing."""
-        return (
-            sum(
-                self.quick_budget_seconds + self.countdown_ceiling(n, throttled=True)
-                for n in range(self.max_retries)
-            )
-            + self.quick_budget_seconds
-        )
+
+@dataclass(frozen=True)
+class OutagePolicy:
+    """When a platform and host count as down, and how often a probe asks them again."""
+
+    failures: int = 5  # transient failures in a row that open the breaker
+    first_seconds: float = 1.0  # the first wait for a probe; each failed probe doubles it
+    longest_seconds: float = 30.0  # the longest wait: at most this after Xiaomi is back
+    probe_seconds: float = 10.0  # how long a probe may take before another worker may probe
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,9 @@ class Settings:
     batch_size: int = 200  # events per batch run and targets per Xiaomi multi_messages request
     backlog_threshold: int = 20  # queued messages from which new events join the batch drain
     receipts: ReceiptSettings = ReceiptSettings()  # filled by pushworker.conf.receipts
+    # Per kind, seconds an event stays worth sending; a kind not named keeps its own (events).
+    lifetimes: Mapping[str, float] = field(default_factory=dict)
+    outage: OutagePolicy = OutagePolicy()
     credential_problems: tuple[str, ...] = ()
 
     @property
@@ -206,7 +211,9 @@ class Settings:
             "sandbox_url": self.sandbox_url,
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.read_timeout,
-            "retry": vars(self.retry) | {"worst_case_seconds": self.retry.worst_case_seconds()},
+            "retry": vars(self.retry),
+            "lifetimes": dict(self.lifetimes),
+            "outage": vars(self.outage),
             "enqueue_budget_seconds": self.enqueue_budget_seconds,
             "breaker_cooldown_seconds": self.breaker_cooldown_seconds,
             "enqueue_outbox": self.enqueue_outbox,

@@ -3,9 +3,8 @@
 Per app (``APPS[name]['POLICY']``, :mod:`pushworker.conf.policy`), in this order:
 
 - **Quiet hours** (off by default): an event inside the window is carried to Xiaomi with
-  ``time_to_send`` at the window's end, or held by our own schedule (broker retries that do not
-  spend the retry budget, each at most ``RETRY_CAP`` long so Redis never redelivers one), or
-  dropped (``suppressed``, reason ``quiet_hours``).
+  ``time_to_send`` at the window's end, or held by our own schedule (the row waits until the
+  window ends, spending no retry), or dropped (``suppressed``, reason ``quiet_hours``).
 - **Dedup**: a kind's ``dedup_key`` (for a goods visit: owner, visitor, goods) is sent once within
   ``DEDUP_WINDOW``; the others end ``suppressed`` with reason ``duplicate``.
 - **Daily cap**: kinds that declare ``daily_capped`` reach one recipient at most ``DAILY_CAP`` times
@@ -17,7 +16,9 @@ Redis (the broker's, as for the rate limit) answers fast and atomically; the dat
 record. After Redis restarts empty: a missing day counter is re-seeded from the database's rows
 admitted today before anything is admitted (no burst past the cap), and a dedup key Redis does
 not know is confirmed against the database's sent rows (no repeat). Without Redis at all, the
-database alone answers (correct, but two workers racing may both admit).
+database alone answers (correct, but two workers racing may both admit). The database's answers
+come from one run's reads of recent rows (:class:`pushworker.delivery.recent.Recent`), whatever
+the run's size.
 """
 
 from __future__ import annotations
@@ -26,33 +27,22 @@ import hashlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
-from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils import timezone
 
 from pushworker.conf.policy import Policy
 from pushworker.conf.types import AppSettings
-from pushworker.delivery import content, ratelimit
+from pushworker.delivery import ratelimit
+from pushworker.delivery.recent import Recent
+from pushworker.events import notification
 from pushworker.events.base import Event
-from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
-from pushworker.store.records import Failure
-
-if TYPE_CHECKING:
-    from pushworker.delivery.policy_batch import Prefetch
+from pushworker.store.deliveries import Failure
+from pushworker.store.models import Delivery, PushDevice
 
 log = logging.getLogger("pushworker.policy")
 
-SENT = (DeliveryStatus.SENT, DeliveryStatus.PARTIAL)
-PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.RETRYING)
-HELD = ("duplicate", "daily_cap")  # reasons of the suppressed rows a digest reports
-# The rows the daily cap counts: sent, or being sent (a request was made). policy_batch.counted
-# says the same of a row in memory.
-COUNTED = Q(status__in=SENT) | Q(
-    status__in=(DeliveryStatus.SENDING, DeliveryStatus.RETRYING), attempts__gt=0
-)
 _PREFIX = "pushworker:policy"
 _DAY_SECONDS = 24 * 3600
 
@@ -88,12 +78,10 @@ def clock() -> datetime:
     return timezone.now()
 
 
-def admit(
-    event: Event, delivery: Delivery, app: AppSettings, prefetch: Prefetch | None = None
-) -> Decision:
+def admit(event: Event, delivery: Delivery, app: AppSettings, seen: Recent) -> Decision:
     """Whether and when ``event`` may be sent; safe to ask again for the same event.
 
-    ``prefetch``: a batch run's reads of the database for all its events (the same answers).
+    ``seen``: the run's view of recent rows (the database's, and the run's own as they change).
     """
     if delivery.test_push:  # an operator's explicit act (the admin's test push): sent, now
         return Decision()
@@ -105,13 +93,13 @@ def admit(
     if end is not None and policy.quiet_hours_mode == "hold":
         return Decision(wait=(end - local).total_seconds())
     # Reasons stay free of ids and dates: the suppressed-reason metric labels by their start.
-    if policy.dedup_window and _duplicate_of(event, delivery, policy, prefetch):
+    if policy.dedup_window and _duplicate_of(event, delivery, policy, seen):
         reason = f"duplicate of a push sent within {policy.dedup_window} s"
         return Decision(held=Failure("duplicate", reason))
     if (
         policy.daily_cap
-        and event.daily_capped
-        and not _within_cap(event, delivery, policy, local, prefetch)
+        and event.policy.daily_capped
+        and not _within_cap(event, delivery, policy, local, seen)
     ):
         reason = f"daily cap of {policy.daily_cap} pushes reached"
         return Decision(held=Failure("daily_cap", reason))
@@ -142,17 +130,12 @@ def devices(found: list[PushDevice], app: AppSettings) -> list[PushDevice]:
 
 
 def shape(
-    note: Any,
-    event: Event,
-    delivery: Delivery,
-    app: AppSettings,
-    decision: Decision,
-    prefetch: Prefetch | None = None,
+    note: Any, event: Event, delivery: Delivery, app: AppSettings, decision: Decision, seen: Recent
 ) -> Any:
     """The kind's notification with the app's identity, channel, lifetime, schedule and digest."""
     policy, changes = app.policy, {}
     if policy.notify_id == "subject":  # repeats about one subject replace each other on Android
-        changes["notify_id"] = content.notify_id(
+        changes["notify_id"] = notification.notify_id(
             f"{event.kind}\0{event.recipient_id}\0{event.subject_id}"
         )
     if channel := policy.channels.get(event.kind):
@@ -162,13 +145,10 @@ def shape(
     if decision.send_at is not None:
         changes["time_to_send_ms"] = int(decision.send_at.timestamp() * 1000)
     # Only dedup and the cap hold events back for a digest: with both off there is none to ask.
-    # A batch knows the answer for most recipients (policy_batch.Prefetch.held_since_last_push).
-    held: list[Event] | None = []
     if (policy.dedup_window or policy.daily_cap) and not delivery.test_push:  # says its own text
-        held = prefetch.held_since_last_push(event, delivery) if prefetch else None
-        held = _held_since_last_push(event, delivery) if held is None else held
-    if held and (text := event.digest(held)):
-        changes["description"] = text
+        held = seen.held_since_last_push(event, delivery)
+        if held and (text := event.digest(held)):
+            changes["description"] = text
     return replace(note, **changes) if changes else note
 
 
@@ -178,9 +158,7 @@ def dedup_name(app_name: str, kind: str, key: str) -> str:
     return f"{_PREFIX}:dedup:{tag}"
 
 
-def _duplicate_of(
-    event: Event, delivery: Delivery, policy: Policy, prefetch: Prefetch | None
-) -> str | None:
+def _duplicate_of(event: Event, delivery: Delivery, policy: Policy, seen: Recent) -> str | None:
     """The event id this one repeats within the window, or None."""
     key = event.dedup_key()
     if key == event.event_id:  # the kind does not dedup beyond its own event id
@@ -192,8 +170,7 @@ def _duplicate_of(
             if not client.set(name, event.event_id, nx=True, ex=policy.dedup_window):
                 holder = (client.get(name) or b"").decode()
                 if holder and holder != event.event_id:
-                    known = prefetch.may_push(holder, delivery, policy) if prefetch else None
-                    if _may_push(holder) if known is None else known:
+                    if seen.may_push(holder, delivery, policy.dedup_window):
                         return holder
                     # The holder was held back or failed: nothing reached the phone, so this one
                     # takes the window over instead of being called a repeat of nothing.
@@ -204,39 +181,18 @@ def _duplicate_of(
             _unreachable(error)
     # Redis saw no repeat: the database confirms, so a Redis that lost its keys repeats nothing.
     since = timezone.now() - timedelta(seconds=policy.dedup_window)
-    rows = prefetch.sent_since(event, delivery, since) if prefetch else None
-    if rows is None:
-        rows = list(
-            Delivery.objects.filter(
-                app_name=delivery.app_name,
-                kind=event.kind,
-                recipient_id=event.recipient_id,
-                subject_id=event.subject_id,
-                status__in=SENT,
-                created_at__gte=since,
-            )
-            .exclude(pk=delivery.pk)
-            .values_list("event_id", "payload")[:100]
-        )
-    for event_id, payload in rows:
+    for event_id, payload in seen.sent_since(event, delivery, since):
         other = type(event).from_row(str(event_id), delivery.app_name, event.recipient_id, payload)
         if other.dedup_key() == key:
             return str(event_id)
     return None
 
 
-def _may_push(event_id: str) -> bool:
-    """Whether the event holding a dedup window was sent, or may still be."""
-    try:
-        return Delivery.objects.filter(event_id=event_id, status__in=(*SENT, *PENDING)).exists()
-    except (ValueError, ValidationError):  # not an event id: nothing was pushed under it
-        return False
-
-
 def _within_cap(
-    event: Event, delivery: Delivery, policy: Policy, local: datetime, prefetch: Prefetch | None
+    event: Event, delivery: Delivery, policy: Policy, local: datetime, seen: Recent
 ) -> bool:
     """Admit the event into today's cap (atomically in Redis), or answer False: the cap is full."""
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     client = _client()
     if client is not None:
         name = f"{_PREFIX}:cap:{delivery.app_name}:{event.kind}:{event.recipient_id}:{local:%Y%m%d}"
@@ -244,43 +200,13 @@ def _within_cap(
         try:
             admitted = int(client.eval(_ADMIT, 1, name, *args, "0"))
             if admitted == -1:  # a new day, or Redis lost the set: seed it from the record
-                seeds = _admitted_today(event, delivery, local, prefetch)
+                seeds = seen.admitted_since(event, delivery, midnight)
                 admitted = int(client.eval(_ADMIT, 1, name, *args, "1", *seeds))
             return admitted == 1
         except (redis.RedisError, OSError) as error:
             _unreachable(error)
-    admitted_ids = _admitted_today(event, delivery, local, prefetch)
+    admitted_ids = seen.admitted_since(event, delivery, midnight)
     return event.event_id in admitted_ids or len(admitted_ids) < policy.daily_cap
-
-
-def _admitted_today(
-    event: Event, delivery: Delivery, local: datetime, prefetch: Prefetch | None = None
-) -> list[str]:
-    """Event ids of the recipient's rows of this kind sent, or being sent, since local midnight."""
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if prefetch is not None:
-        return prefetch.admitted_since(event, delivery, midnight)
-    rows = Delivery.objects.filter(
-        COUNTED,
-        app_name=delivery.app_name,
-        kind=event.kind,
-        recipient_id=event.recipient_id,
-        created_at__gte=midnight,
-    ).exclude(pk=delivery.pk)
-    return [str(e) for e in rows.values_list("event_id", flat=True)]
-
-
-def _held_since_last_push(event: Event, delivery: Delivery) -> list[Event]:
-    """The recipient's events of this kind held back since the last one that was sent."""
-    mine = Delivery.objects.filter(
-        app_name=delivery.app_name, kind=event.kind, recipient_id=event.recipient_id
-    ).exclude(pk=delivery.pk)
-    last = mine.filter(status__in=SENT).order_by("-finished_at").values_list("finished_at")[:1]
-    held = mine.filter(status=DeliveryStatus.SUPPRESSED, error_category__in=HELD)
-    if last:
-        held = held.filter(finished_at__gt=last[0][0])
-    rows = held.values_list("event_id", "payload")[:1000]
-    return [type(event).from_row(str(e), delivery.app_name, event.recipient_id, p) for e, p in rows]
 
 
 def _unreachable(error: BaseException) -> None:

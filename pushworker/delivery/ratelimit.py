@@ -10,9 +10,9 @@ A 10027 answer halves the rate for ``backoff`` seconds (again on each further 10
 the lowered rate is a Redis key, so every host slows down at once. The clock is Redis's ``TIME``,
 so hosts with skewed clocks still share one schedule.
 
-The Redis is the broker's, found from the Celery app's broker settings (``follow``); behind Redis
-Sentinel, the master the sentinels name, followed across a failover
-(``pushworker.broker.connection``).
+The Redis is the broker's, found from the Celery app's broker settings
+(``pushworker.broker.connection``); behind Redis Sentinel, the master the sentinels name, followed
+across a failover.
 When Redis cannot be reached the limiter fails OPEN: the send goes ahead unthrottled and a warning
 is logged. The limiter lives in the broker's Redis, so a worker that cannot reach it cannot fetch
 new messages either; only the runs already in hand pass, and a 10027 they might cause is still a
@@ -22,11 +22,8 @@ throttled retry. Failing closed would turn a broker blip into a stall of every s
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -34,12 +31,14 @@ import redis
 
 from pushworker.broker import connection as brokerredis
 from pushworker.broker.connection import connect as connect  # the client, also for the beat lock
+from pushworker.conf.ratelimit import RateLimits, parse, settings
+
+__all__ = ["Deferred", "RateLimits", "RedisLimiter", "parse", "settings"]
 
 log = logging.getLogger("pushworker.ratelimit")
 
 THROTTLED_CODE = 10027  # Xiaomi: "Request too frequently"
 _PREFIX = "pushworker:ratelimit"
-_KNOBS = ("default", "max_wait", "backoff", "floor")
 
 # KEYS[1]: the theoretical arrival time (µs, Redis clock) of the next free slot.
 # KEYS[2]: the lowered rate after a 10027, while it lasts.
@@ -75,76 +74,25 @@ return tostring(lowered)
 """
 
 
-@dataclass(frozen=True)
-class RateLimits:
-    """Requests per second toward Xiaomi: ``per`` keys are ``app`` or ``app.platform``."""
+class Later(Exception):
+    """A request that must not be made now: its events wait ``wait`` seconds as rows, spending no
+    retry. ``category`` is what their rows record as the reason."""
 
-    default: float = 500.0  # Xiaomi's lowest per-app quota
-    per: Mapping[str, float] = field(default_factory=dict)
-    # The longest a worker waits in-task for its slot: inside the claim lease's 2 s of margin.
-    max_wait: float = 0.5
-    backoff: float = 60.0  # how long a 10027 halving lasts
-    floor: float = 1.0  # halving never goes below this
+    category = "later"
 
-    def rate(self, app: str, platform: str) -> float:
-        return self.per.get(f"{app}.{platform}", self.per.get(app, self.default))
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
 
 
-def parse(spec: str | Mapping[str, Any] | None) -> RateLimits:
-    """``"default=500,qqc.android=3000,max_wait=1,backoff=60"`` (or that as a dict, or ``"500"``).
-
-    Raises ValueError naming the bad key.
-    """
-    if spec is None or spec == "":
-        return RateLimits()
-    if isinstance(spec, str):
-        items: dict[str, Any] = {}
-        for part in spec.split(","):
-            key, sep, value = part.strip().partition("=")
-            if not sep:
-                key, value = "default", key
-            items[key.strip()] = value.strip()
-        spec = items
-    if not isinstance(spec, Mapping):
-        raise ValueError("RATE_LIMITS must be a dict or a 'key=value,...' string")
-    numbers: dict[str, float] = {}
-    for key, value in spec.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"RATE_LIMITS[{key!r}] must be a number, got {value!r}") from None
-        allowed = number >= 0 if key == "max_wait" else number > 0
-        if not allowed or not math.isfinite(number):
-            raise ValueError(f"RATE_LIMITS[{key!r}] must be a number above 0, got {value!r}")
-        numbers[str(key)] = number
-    knobs = {k: numbers.pop(k) for k in _KNOBS if k in numbers}
-    return RateLimits(**knobs, per=numbers)
-
-
-def settings() -> RateLimits:
-    """``settings.PUSHWORKER['RATE_LIMITS']``, else ``PUSHWORKER_RATE_LIMIT``, else 500/s.
-
-    Checked when a worker starts (``pushworker.broker.install``): a bad value raises ValueError.
-    """
-    from pushworker import conf
-
-    spec = (conf.host_spec() or {}).get("RATE_LIMITS")
-    source = "settings.PUSHWORKER['RATE_LIMITS']"
-    if spec is None:
-        source, spec = "PUSHWORKER_RATE_LIMIT", os.environ.get("PUSHWORKER_RATE_LIMIT")
-    try:
-        return parse(spec)
-    except ValueError as error:
-        raise ValueError(f"{source}: {error}") from None
-
-
-class Deferred(Exception):
+class Deferred(Later):
     """Over the shared limit for longer than ``max_wait``: run again in ``wait`` seconds."""
 
+    category = "rate_limited"
+
     def __init__(self, wait: float, rate: float) -> None:
-        super().__init__(wait, rate)
-        self.wait = wait
-        self.rate = rate
+        Exception.__init__(self, wait, rate)  # rebuilt from .args when pickled
+        self.wait, self.rate = wait, rate
 
     def __str__(self) -> str:
         return f"over the shared rate limit of {self.rate:g} requests/s for {self.wait:.2f} s"
@@ -234,20 +182,10 @@ class Unlimited:
 
 
 # The Celery app whose broker holds the shared limit (set by ``pushworker.broker.install.install``).
-_app: Any = None
-
-
-def follow(app: Any) -> None:
-    """Share the limit through the broker of Celery ``app``: its URL and transport options."""
-    global _app
-    _app = app
-    _process_limiter.cache_clear()
-
-
-@lru_cache(maxsize=1)
-def _process_limiter(pid: int) -> Limiter:
-    # Per process (the cache key is the pid): a prefork child must not share its parent's socket.
-    client = brokerredis.for_app(_app) if _app is not None else brokerredis.connect(None)
+@lru_cache(maxsize=4)
+def _process_limiter(pid: int, app: Any) -> Limiter:
+    # Per process (the pid is in the key): a prefork child must not share its parent's socket.
+    client = brokerredis.for_app(app) if app is not None else brokerredis.connect(None)
     return RedisLimiter(client, settings()) if client is not None else Unlimited()
 
 
@@ -261,7 +199,7 @@ def use(limiter: Limiter | None) -> None:
 
 
 def limiter() -> Limiter:
-    return _override or _process_limiter(os.getpid())
+    return _override or _process_limiter(os.getpid(), brokerredis.followed())
 
 
 def acquire(app: str, platform: str) -> float:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pushworker.conf import AppSettings, PlatformCredentials
+from pushworker.store.attempts import target_key
 
 
 class DeviceLike(Protocol):
@@ -43,10 +44,6 @@ class SendUnit:
         return frozenset(
             target_key(self.platform, self.environment, self.target_type, t) for t in self.targets
         )
-
-
-def target_key(platform: str, environment: str, target_type: str, target: str) -> str:
-    return f"{platform}/{environment}/{target_type}:{target}"
 
 
 # What Xiaomi's client refuses in a target before any request (mipush/wire.py checks the same).

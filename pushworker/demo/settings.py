@@ -31,7 +31,9 @@ FAST_SETTINGS = {
     "PUSHWORKER_RETRY_BASE": "0.2",
     "PUSHWORKER_RETRY_THROTTLED_BASE": "0.5",
     "PUSHWORKER_RETRY_CAP": "2",
-    "PUSHWORKER_RETRY_MAX": "4",
+    # An outage is probed every 0.2 s at first, every 2 s at most: seconds, not half a minute.
+    "PUSHWORKER_OUTAGE_PROBE_FIRST": "0.2",
+    "PUSHWORKER_OUTAGE_PROBE_LONGEST": "2",
     "PUSHWORKER_STALE_AFTER": "6",
     "PUSHWORKER_RELAY_INTERVAL": "0.5",
     "PUSHWORKER_SWEEP_INTERVAL": "1",

@@ -7,9 +7,14 @@ A kind is a frozen dataclass subclassing :class:`Event` with the fields ``event_
   arguments in call order, each with its check built from ``events.validators``);
 - ``recipient`` and ``subject`` (which arguments say whose phones hear it and what the admin
   searches it by);
-- ``suppressed`` (why it must not be sent, or None) and ``notification`` (what the phone shows);
-- its policy: ``quota_exhausted`` ("fail" or "retry"), ``dedup_key``, ``batchable``,
-  ``daily_capped`` and ``digest`` (the delivery policy, ``pushworker.delivery.policy``).
+- ``suppressed`` (why it must not be sent, or None) and ``notification`` (what the phone shows),
+  with ``nickname_of`` when it names a person the delivery layer looks up;
+- ``policy``, a :class:`KindPolicy`: its priority (an urgent kind has its own queue and is claimed
+  first), its lifetime (how long an event stays worth sending: retries stop there, not after a
+  count), what Xiaomi's used-up daily quota means for it, whether the app's daily cap counts it and
+  whether it may share a ``multi_messages`` request with other events;
+- ``dedup_key`` and ``digest`` (what the delivery policy, ``pushworker.delivery.policy``, repeats
+  and reports).
 
 The delivery row keeps ``kind``, ``recipient_id``, ``subject_id`` and the rest as a JSON
 ``payload``; :meth:`Event.from_row` rebuilds the event from them, so a new kind needs no column.
@@ -18,7 +23,9 @@ The delivery row keeps ``kind``, ``recipient_id``, ``subject_id`` and the rest a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
+from enum import IntEnum, StrEnum
 from typing import Any, ClassVar
 
 from pushworker.events import text as text_
@@ -26,7 +33,35 @@ from pushworker.events import validators
 from pushworker.events.validators import InvalidEventError
 
 Check = Callable[[str, Any], Any]
-QUOTA_POLICIES = ("fail", "retry")
+
+
+class Priority(IntEnum):
+    """How soon an event must go: an urgent one never waits behind bulk ones."""
+
+    BULK = 0  # joins a backlog's rows and waits its turn (a goods visit)
+    URGENT = 1  # its own message on its own queue, claimed first when it waits (an order shipped)
+
+
+class OnQuota(StrEnum):
+    """What Xiaomi's used-up daily quota means for a kind's events."""
+
+    FAIL = "fail"  # tomorrow the news is stale: the event fails
+    RETRY = "retry"  # still news tomorrow: the event waits and retries within its lifetime
+
+
+@dataclass(frozen=True)
+class KindPolicy:
+    """How the engine treats a kind's events; every kind declares one as ``policy``."""
+
+    priority: Priority = Priority.BULK
+    lifetime: timedelta = timedelta(minutes=30)  # worth sending this long after it was enqueued
+    quota_exhausted: OnQuota = OnQuota.FAIL
+    daily_capped: bool = False  # whether the app's DAILY_CAP counts this kind
+    batchable: bool = True  # whether its events may share one multi_messages request
+
+    def __post_init__(self) -> None:
+        if self.lifetime <= timedelta(0):
+            raise ValueError("a kind's lifetime must be positive")
 
 
 class Event:
@@ -36,9 +71,10 @@ class Event:
     arguments: ClassVar[dict[str, Check]]  # the task's own arguments, in call order
     recipient: ClassVar[str]  # the argument holding the user whose devices are sent to
     subject: ClassVar[str]  # the argument the admin searches by (goods id, order id...)
-    quota_exhausted: ClassVar[str] = "fail"  # Xiaomi's daily quota is used up: fail or retry later
-    batchable: ClassVar[bool] = False  # whether a batch run may put it in one request with others
-    daily_capped: ClassVar[bool] = False  # whether the app's DAILY_CAP counts this kind
+    policy: ClassVar[KindPolicy] = KindPolicy()
+    # (user id argument, given name argument) of the person the notification names; the delivery
+    # layer resolves the nickname (pushworker.delivery.nicknames) and hands it to notification().
+    nickname_of: ClassVar[tuple[str, str] | None] = None
 
     event_id: str
     app_name: str | None
@@ -120,5 +156,7 @@ class Event:
         """Why this event must not be sent at all, or None."""
         return None
 
-    def notification(self, settings: Any) -> Any:  # -> content.Notification
+    def notification(self, settings: Any, nickname: str | None = None) -> Any:
+        """What the phone shows (a ``notification.Notification``); ``nickname``: the name of the
+        person ``nickname_of`` names, resolved by the delivery layer (None when it names none)."""
         raise NotImplementedError

@@ -8,9 +8,12 @@ because the owner should still hear that someone looked at the goods when a name
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar
 
-from pushworker.delivery.content import (
+from pushworker.events import validators as check
+from pushworker.events.base import Event, KindPolicy, OnQuota, Priority
+from pushworker.events.notification import (
     DESCRIPTION_MAX_UNITS,
     Notification,
     clean,
@@ -18,8 +21,6 @@ from pushworker.delivery.content import (
     shorten,
     utf16_units,
 )
-from pushworker.events import validators as check
-from pushworker.events.base import Event
 from pushworker.events.registry import register
 
 TITLE = "您有一条新消息~"
@@ -29,7 +30,7 @@ DIGEST_MANY = "{count} 位用户浏览了您的商品【{goods}】等 {kinds} �
 GOODS_VISIT_TYPE = "2"  # the app routes a tap on this notification by extra.type
 NICKNAME_MIN_UNITS = 12  # a long goods name never squeezes the nickname below this
 TIME_TO_LIVE_MS = 24 * 3600 * 1000  # a day-old "someone viewed your goods" is not worth showing
-__all__ = ["GoodsVisit", "android_fields", "describe", "ios_fields", "notify_id", "shorten"]
+__all__ = ["GoodsVisit", "describe", "notification", "notify_id", "shorten"]
 
 
 def describe(nickname: str, goods_name: str) -> str:
@@ -52,20 +53,6 @@ def notification(*, event_id: str, nickname: str, goods_id: str, goods_name: str
     )
 
 
-def android_fields(*, package: str, **event: str) -> dict[str, str]:
-    """Form fields of the Android notification of a goods visit (``notification``'s arguments)."""
-    from pushworker.delivery import content
-
-    return content.android_fields(notification(**event), package=package)
-
-
-def ios_fields(*, package: str, **event: str) -> dict[str, str]:
-    """Form fields of the iOS notification of a goods visit (``notification``'s arguments)."""
-    from pushworker.delivery import content
-
-    return content.ios_fields(notification(**event), package=package)
-
-
 @register
 @dataclass(frozen=True)
 class GoodsVisit(Event):
@@ -81,9 +68,15 @@ class GoodsVisit(Event):
     }
     recipient: ClassVar[str] = "owner_id"
     subject: ClassVar[str] = "goods_id"
-    quota_exhausted: ClassVar[str] = "fail"  # tomorrow, a visit from today is worthless
-    daily_capped: ClassVar[bool] = True  # visits are many and alike: the app's DAILY_CAP holds
-    batchable: ClassVar[bool] = True  # many visits to many owners share one multi_messages request
+    # Many and alike: they wait behind nothing, share multi_messages requests, count toward the
+    # app's DAILY_CAP, and are stale within half an hour (tomorrow's quota is no use to them).
+    policy: ClassVar[KindPolicy] = KindPolicy(
+        priority=Priority.BULK,
+        lifetime=timedelta(minutes=30),
+        quota_exhausted=OnQuota.FAIL,
+        daily_capped=True,
+    )
+    nickname_of: ClassVar[tuple[str, str] | None] = ("visitor_id", "visitor_name")
 
     event_id: str
     owner_id: str
@@ -124,22 +117,10 @@ class GoodsVisit(Event):
             return "owner viewed own goods"
         return None
 
-    def nickname(self, settings: Any) -> str:
-        """The name the owner reads: given, looked up, or the app's anonymous or unknown name."""
-        from pushworker.delivery import nicknames
-
-        # A name that cleans to nothing (only control characters) would show as "【】".
-        if self.visitor_name and clean(self.visitor_name):
-            return self.visitor_name
-        if self.visitor_id is None:
-            return settings.app(self.app_name).anonymous_nickname
-        name = nicknames.load(settings.nickname_resolver)(self.visitor_id)
-        return name if name and clean(name) else settings.unknown_visitor_name
-
-    def notification(self, settings: Any) -> Notification:
+    def notification(self, settings: Any, nickname: str | None = None) -> Notification:
         return notification(
             event_id=self.event_id,
-            nickname=self.nickname(settings),
+            nickname=nickname or settings.unknown_visitor_name,
             goods_id=self.goods_id,
             goods_name=self.goods_name,
         )

@@ -9,17 +9,18 @@ order_shipped`` follow from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, ClassVar
 
-from pushworker.delivery.content import (
+from pushworker.events import validators as check
+from pushworker.events.base import Event, KindPolicy, OnQuota, Priority
+from pushworker.events.notification import (
     DESCRIPTION_MAX_UNITS,
     Notification,
     notify_id,
     shorten,
     utf16_units,
 )
-from pushworker.events import validators as check
-from pushworker.events.base import Event
 from pushworker.events.registry import register
 
 TITLE = "您的订单已发货"
@@ -52,9 +53,13 @@ class OrderShipped(Event):
     }
     recipient: ClassVar[str] = "buyer_id"
     subject: ClassVar[str] = "order_id"
-    # Xiaomi's daily quota used up: the buyer still wants to know tomorrow, so retry later.
-    quota_exhausted: ClassVar[str] = "retry"
-    batchable: ClassVar[bool] = True  # a backlog of shipments goes out in multi_messages requests
+    # Urgent: its own queue, never behind a goods-visit backlog. Still news tomorrow, so a used-up
+    # daily quota means waiting, within a day.
+    policy: ClassVar[KindPolicy] = KindPolicy(
+        priority=Priority.URGENT,
+        lifetime=timedelta(hours=24),
+        quota_exhausted=OnQuota.RETRY,
+    )
 
     event_id: str
     buyer_id: str
@@ -69,7 +74,7 @@ class OrderShipped(Event):
             f"to buyer {self.buyer_id}"
         )
 
-    def notification(self, settings: Any) -> Notification:
+    def notification(self, settings: Any, nickname: str | None = None) -> Notification:
         return Notification(
             title=TITLE,
             description=describe(self.goods_name, self.carrier),

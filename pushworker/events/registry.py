@@ -9,17 +9,17 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from pushworker.events.base import QUOTA_POLICIES, Event
+from pushworker.events.base import Event, KindPolicy
 
-_NOT_KINDS = {"base", "registry", "validators"}
+_NOT_KINDS = {"base", "notification", "registry", "text", "validators"}
 _kinds: dict[str, type[Event]] = {}
 _loaded = False
 
 
 def register(cls: type[Event]) -> type[Event]:
     """Class decorator: make ``cls`` a known kind (checked enough to fail at import, not later)."""
-    if cls.quota_exhausted not in QUOTA_POLICIES:
-        raise TypeError(f"{cls.__name__}.quota_exhausted must be one of {QUOTA_POLICIES}")
+    if not isinstance(cls.policy, KindPolicy):
+        raise TypeError(f"{cls.__name__}.policy must be a KindPolicy")
     for name in (cls.recipient, cls.subject):
         if name not in cls.arguments:
             raise TypeError(f"{cls.__name__}: {name!r} is not one of its arguments")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -211,19 +211,19 @@ def api_answered(method: str, status: int) -> None:
 # Servers.
 
 
-class _OutboxCollector:
-    """``pushworker_outbox_pending``: counted at scrape time, so an idle relay writes nothing."""
+class ScrapeTimeGauge:
+    """A gauge read when Prometheus scrapes (``read`` asks the database), so an idle worker
+    writes nothing; the layer that owns the state hands ``read`` in."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self.name, self.documentation, self.read = name, documentation, read
 
     def collect(self) -> Any:
         from django.db import connection
 
-        from pushworker.store import outbox
-
-        gauge = GaugeMetricFamily(
-            "pushworker_outbox_pending", "Queued deliveries the broker has not taken yet"
-        )
+        gauge = GaugeMetricFamily(self.name, self.documentation)
         try:
-            gauge.add_metric([], outbox.pending_count())
+            gauge.add_metric([], self.read())
         finally:
             connection.close()  # the server thread's own connection; never kept idle
         yield gauge
@@ -242,20 +242,19 @@ def multiprocess_mode(path: Path) -> None:
     values.ValueClass = values.MultiProcessValue()
 
 
-def registry(path: Path, *, outbox: bool, extra: Iterable[Any] = ()) -> CollectorRegistry:
-    """The samples every process wrote under ``path``, plus collectors read at scrape time."""
+def registry(path: Path, collectors: Sequence[Any] = ()) -> CollectorRegistry:
+    """The samples every process wrote under ``path``, plus ``collectors`` read at scrape time
+    (a :class:`ScrapeTimeGauge`, the worker's saturation: ``pushworker.broker.saturation``)."""
     found = CollectorRegistry()
     MultiProcessCollector(found, path=str(path))
-    if outbox:
-        found.register(_OutboxCollector())  # type: ignore[arg-type]
-    for collector in extra:
+    for collector in collectors:
         found.register(collector)
     return found
 
 
-def start_worker_server(extra: Iterable[Any] = ()) -> None:
-    """Serve the worker's /metrics on ``METRICS_PORT`` (nothing when it is 0), with ``extra``
-    collectors read at scrape time (the worker's saturation, ``pushworker.broker.saturation``)."""
+def start_worker_server(collectors: Sequence[Any] = ()) -> None:
+    """Serve the worker's /metrics on ``METRICS_PORT`` (nothing when it is 0), with
+    ``collectors`` read at scrape time."""
     from pushworker import conf
 
     port = conf.get().metrics_port
@@ -263,7 +262,7 @@ def start_worker_server(extra: Iterable[Any] = ()) -> None:
         return
     path = directory("worker", port)
     multiprocess_mode(path)
-    start_http_server(port, registry=registry(path, outbox=True, extra=extra))
+    start_http_server(port, registry=registry(path, collectors))
 
 
 def child_exited(pid: int | None = None, **_: Any) -> None:

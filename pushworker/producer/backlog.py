@@ -27,7 +27,7 @@ import redis
 
 from pushworker import conf
 from pushworker.broker import connection as brokerredis
-from pushworker.broker.install import QUEUE
+from pushworker.broker.queues import QUEUE
 
 FLAG = "pushworker:draining"
 DRAIN_TASK = "pushworker.drain"  # defined in pushworker.tasks; its messages go to QUEUE

@@ -8,7 +8,7 @@ so an outage costs one budget, not one per call.
 
 With the outbox on, each call first asks the broker's Redis whether the event joins the backlog
 (``pushworker.producer.backlog``: one round trip, bounded by the budget), then writes its row in one
-statement (``records_bulk.insert_event``), then publishes its own message, or, under a backlog,
+statement (``store.deliveries.insert``), then publishes its own message, or, under a backlog,
 leaves the row unpublished for a drain run and kicks one drain if none is under way.
 """
 
@@ -27,10 +27,10 @@ from django.db import DatabaseError, transaction
 
 from pushworker import conf
 from pushworker.events import InvalidEventError
-from pushworker.events.base import Event
+from pushworker.events.base import Event, Priority
 from pushworker.ops import logs, metrics
 from pushworker.producer import backlog
-from pushworker.store import outbox, records_bulk
+from pushworker.store import deliveries, outbox
 
 log = logging.getLogger("pushworker.enqueue")
 
@@ -156,6 +156,8 @@ def _route(task: Any, event: Event) -> tuple[str, Any]:
     if not breaker.allows():
         metrics.enqueued(event.app_name, "breaker_open")
         return SKIPPED, None
+    if event.policy.priority == Priority.URGENT:
+        return MESSAGE, None  # never a backlog row behind bulk ones: its own message, its queue
     app = getattr(task, "app", None)
     client = backlog.client(app) if app is not None else None
     if client is None:  # no Redis to ask (tests, a broker that is not Redis): as stock Celery
@@ -215,7 +217,7 @@ def enqueue(task: Any, event: Event) -> str:
     route, client = _route(task, event)  # decided once: the row must say what this call will do
     writing = time.monotonic()
     try:
-        created = records_bulk.insert_event(event, app_name, published=route == MESSAGE)
+        created = deliveries.insert(event, app_name, published=route == MESSAGE)
     except DatabaseError as error:
         started += time.monotonic() - writing  # the budget bounds waits on Redis, not the database
         log.error(
@@ -259,7 +261,7 @@ def _relayed(event: Event) -> None:
 
 def _keep_or_raise(event: Event, app_name: str) -> None:
     try:
-        records_bulk.insert_event(event, app_name, published=False)
+        deliveries.insert(event, app_name, published=False)
     except DatabaseError as error:
         raise EnqueueError(f"event {event.event_id} was neither published nor stored") from error
 
@@ -279,7 +281,7 @@ def enqueue_on_commit(task: Any, event: Event, using: str | None = None) -> str:
         try:
             # A savepoint: a failed insert must not break the caller's transaction.
             with transaction.atomic(using=using):
-                records_bulk.insert_event(event, app_name, published=False)
+                deliveries.insert(event, app_name, published=False)
         except DatabaseError as error:
             log.error(
                 "outbox write failed; publishing after commit without a durable copy",

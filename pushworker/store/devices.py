@@ -1,21 +1,25 @@
-"""The device registry: register a phone (an upsert), list a user's phones, unregister one.
+"""The one writer of device rows: register (an upsert), list, deactivate, prune.
 
-Callers are the device API and the command line; the rules live here once:
+Callers are the device API, the command line and the delivery engine; the rules live here once:
 - a registration id is unique per app: registering it again updates its row, also when another
   user registers it (the phone changed hands), and an inactive device becomes active again;
 - without a registration id the device is an alias device, one per (app, user, platform,
   environment);
+- Xiaomi's "unknown target" answers (20301, ``bad_regids``) deactivate a device;
 - a device inactive for longer than the operator keeps them is pruned (``device prune``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from pushworker.events import text
 from pushworker.store.models import Environment, Platform, PushDevice
 
 
@@ -89,3 +93,23 @@ def prune(inactive_days: int, *, dry_run: bool = False) -> int:
         return old.count()
     _, per_model = old.delete()
     return per_model.get(PushDevice._meta.label, 0)
+
+
+def active_of(recipients: Iterable[str], app_name: str) -> dict[str, list[PushDevice]]:
+    """Every recipient's devices that may be sent to, most recently changed first (one query)."""
+    found: dict[str, list[PushDevice]] = {}
+    for device in PushDevice.objects.filter(
+        user_id__in=set(recipients), app_name=app_name, is_active=True
+    ).order_by("-modify_time"):
+        found.setdefault(device.user_id, []).append(device)
+    return found
+
+
+def deactivate(device_ids: Iterable[int], reason: str, regids: Any = None) -> int:
+    """Stop sending to devices Xiaomi called invalid (given ``regids``: those of them with one)."""
+    wanted = Q() if regids is None else Q(registration_id__in=list(regids))
+    return PushDevice.objects.filter(wanted, pk__in=list(device_ids), is_active=True).update(
+        is_active=False,
+        deactivated_reason=text.one_line(reason, 255),
+        deactivated_at=timezone.now(),
+    )

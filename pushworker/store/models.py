@@ -134,9 +134,7 @@ class Delivery(models.Model):
     """
 
     event_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(
-        max_length=64, default="goods_visit", help_text="The event kind (pushworker.events)."
-    )
+    kind = models.CharField(max_length=64, help_text="The event kind (pushworker.events).")
     app_name = models.CharField(max_length=64)
     recipient_id = models.CharField(
         max_length=64, db_index=True, help_text="The user whose devices are sent to."
@@ -151,14 +149,23 @@ class Delivery(models.Model):
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED, db_index=True
     )
+    # Empty while no broker message carries the row: a backlog's row, a retry waiting for its
+    # time, or an event the broker did not take. Such rows are claimed by drains once due.
     published_at = models.DateTimeField(null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="1: an urgent kind (claimed first); 0: bulk."
+    )
     attempts = models.PositiveIntegerField(default=0, help_text="Requests made to Xiaomi.")
     crashes = models.PositiveIntegerField(default=0, help_text="Runs that died while on it.")
-    retries = models.PositiveIntegerField(default=0, help_text="Broker retries used.")
+    retries = models.PositiveIntegerField(
+        default=0, help_text="Retries after failures (waits for an outage or a limit are free)."
+    )
     claimed_at = models.DateTimeField(null=True, blank=True)
     # The batch run's task id; db_default: an older version's inserts (rolling deploys) have it.
     claimed_by = models.CharField(max_length=64, blank=True, default="", db_default="")
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a drain may claim it (a waiting row's due time)."
+    )
     possible_duplicate = models.BooleanField(
         default=False,
         help_text=(
@@ -202,10 +209,12 @@ class Delivery(models.Model):
             ),
             # Hot-path indexes of store/purge.py and the relay/sweeper (docs/queries.md): the
             # partial ones hold only the rows those queries look for, so they stay O(pending).
+            # The rows drains claim: waiting for a drain (no message carries them) and due, urgent
+            # ones first; it holds only such rows, so a claim costs O(waiting).
             models.Index(
-                fields=["created_at"],
-                condition=models.Q(status="queued", published_at__isnull=True),
-                name="delivery_unpublished",
+                fields=["priority", "next_attempt_at"],
+                condition=models.Q(status__in=["queued", "retrying"], published_at__isnull=True),
+                name="delivery_due",
             ),
             models.Index(
                 fields=["updated_at"],

@@ -1,6 +1,7 @@
 """The outbox: which deliveries the broker must be given (again), and who marks them published.
 
-After ``records.ensure`` created a row, this module is the only writer of ``published_at``.
+After ``deliveries.insert`` created a row, this module and the claims and parks of
+:mod:`pushworker.store.deliveries` are the writers of ``published_at``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,18 @@ def event_of(delivery: Delivery) -> Event:
     )
 
 
-def unpublished(limit: int, *, older_than: float = 0.0) -> list[Delivery]:
-    """Queued deliveries no broker message carries, written more than ``older_than`` s ago: the
-    broker was down or hung when they were enqueued, or they joined a backlog."""
-    cutoff = timezone.now() - timedelta(seconds=older_than)
+def waiting(limit: int, *, older_than: float = 0.0) -> list[Delivery]:
+    """Due deliveries no broker message carries, urgent ones first: retries whose time has come,
+    and queued rows written more than ``older_than`` s ago (the broker was down or hung when they
+    were enqueued, or they joined a backlog whose drain was asked for when they were written)."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than)
     return list(
         Delivery.objects.filter(
-            status=DeliveryStatus.QUEUED, published_at__isnull=True, created_at__lt=cutoff
-        ).order_by("created_at")[:limit]
+            Q(status=DeliveryStatus.QUEUED, next_attempt_at__lte=cutoff)
+            | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lte=now),
+            published_at__isnull=True,
+        ).order_by("-priority", "next_attempt_at")[:limit]
     )
 
 
@@ -54,7 +59,12 @@ def stuck(*, stale_after: float, lease: float, limit: int) -> list[Delivery]:
                 updated_at__lt=stale,
                 claimed_at__lt=now - timedelta(seconds=lease + stale_after),
             )
-            | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=stale)
+            # A retry's message the relay published and Redis lost (a waiting row has none).
+            | Q(
+                status=DeliveryStatus.RETRYING,
+                next_attempt_at__lt=stale,
+                published_at__isnull=False,
+            )
         ).order_by("updated_at")[:limit]
     )
 
@@ -78,7 +88,10 @@ def mark_published(deliveries: list[Delivery]) -> None:
     now = timezone.now()
     ids = [d.pk for d in deliveries]
     Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.QUEUED).update(published_at=now)
-    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.RETRYING).update(next_attempt_at=now)
+    # A retry is published once due: its message is now what carries it, from now.
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.RETRYING).update(
+        published_at=now, next_attempt_at=now
+    )
     # Not claimed_at: the republished message must find the old claim expired and take it over.
     Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(updated_at=now)
 
@@ -91,6 +104,6 @@ def requeue(deliveries) -> int:
         finished_at=None,
         retries=0,
         crashes=0,
-        next_attempt_at=None,
+        next_attempt_at=timezone.now(),
         updated_at=timezone.now(),
     )

@@ -9,7 +9,7 @@ crash, deploy) has lost nothing: the next one starts again at the oldest remaini
 Never deleted: a delivery that is not finished (``queued``, ``sending``, ``retrying``), whatever its
 age; a row younger than its retention, which exceeds the redelivery horizon (conf/retention.py
 states the rule, and a retried broker message that finds its row gone stops instead of sending:
-``records.ensure(..., create=False)``).
+``delivery.service.deliver(..., retried=True)``).
 """
 
 from __future__ import annotations

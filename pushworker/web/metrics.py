@@ -52,7 +52,7 @@ def child_exit(server: Any, worker: Any) -> None:
 def view(request: HttpRequest) -> HttpResponse:
     """Every metric of this process's registry; in multiprocess mode, of every worker summed."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    registry = metrics.registry(Path(path), outbox=False) if path else REGISTRY
+    registry = metrics.registry(Path(path)) if path else REGISTRY
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 

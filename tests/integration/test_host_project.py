@@ -194,7 +194,7 @@ def test_the_hosts_celery_settings_stay_the_hosts(host) -> None:
         "pushworker.send_goods_visit": "pushworker",
         "pushworker.sweep_stuck": "pushworker.maintenance",
     }
-    assert wiring["queues"] == ["shop", "pushworker", "pushworker.maintenance"]
+    assert wiring["queues"] == ["shop", "pushworker.urgent", "pushworker.maintenance", "pushworker"]
     assert wiring["tasks"]["shop.recount"] == [300, False, False]
     time_limit, ignore_result, acks_late = wiring["tasks"]["pushworker.send_goods_visit"]
     assert time_limit < 60 and ignore_result is True and acks_late is True

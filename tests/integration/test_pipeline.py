@@ -86,16 +86,34 @@ def test_a_registration_id_is_preferred_over_the_alias(warm_stack):
     assert message["targets"] == ["regid-110-abcdef"]
 
 
-def test_a_delivery_that_never_succeeds_ends_dead_after_the_retry_budget(warm_stack):
+def test_a_delivery_xiaomi_never_takes_waits_without_spending_retries_then_expires(warm_stack):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pushworker.store.models import Delivery
+
     add_device("150", "android")
     warm_stack.emulator.set_faults(fail_rate=1.0, fail_with="10002")
-
-    row = finished(visit("150"), timeout=60)
-    assert (row.status, row.error_code, row.error_category) == ("dead", 10002, "transient")
-    # PUSHWORKER_RETRY_MAX=4 broker retries, each made of PUSHWORKER_QUICK_ATTEMPTS=2 requests
-    assert row.retries == 4
-    assert row.attempts == 10
+    event_id = visit("150")
+    # Every request fails: after OUTAGE_FAILURES in a row the host counts as down, and the event
+    # waits for probes as a row instead of spending its retries.
+    wait_for(
+        lambda: Delivery.objects.filter(event_id=event_id, error_category="outage").exists(),
+        30,
+        message="the delivery waiting for the outage to end",
+    )
+    spent = Delivery.objects.get(event_id=event_id).retries
+    assert spent <= 3  # the failures before the breaker opened, not one per probe
+    # Its kind's lifetime passes (half an hour for a goods visit): the next run ends it.
+    Delivery.objects.filter(event_id=event_id).update(
+        created_at=timezone.now() - timedelta(hours=1), next_attempt_at=timezone.now()
+    )
+    row = finished(event_id, timeout=30)
+    assert (row.status, row.error_category) == ("dead", "expired")
+    assert "lifetime of 1800 s" in row.error_reason
     assert warm_stack.emulator.messages() == []
+    warm_stack.emulator.set_faults()  # the breaker closes with the next answered request
 
 
 def test_an_owner_without_a_device_ends_failed_without_a_request(warm_stack):

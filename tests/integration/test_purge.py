@@ -61,7 +61,7 @@ def purge_process(stack) -> subprocess.Popen:
 
 
 def test_two_purges_beside_a_worker_lose_nothing_and_send_nothing_twice(clean_stack):
-    from pushworker.delivery import content
+    from pushworker.events import notification as content
     from pushworker.store.models import DailyAggregate, Delivery, DeliveryAttempt
 
     DailyAggregate.objects.all().delete()

@@ -16,6 +16,7 @@ import redis
 
 from tests.integration.test_dead_letters import envelope
 from tests.integration.test_pipeline import add_device, finished, visit
+from tests.support import rows
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.slow
@@ -111,13 +112,18 @@ def test_unusable_messages_with_unsafe_text_are_rejected_or_dead_lettered(warm_s
 
 def test_every_record_writer_takes_unsafe_text(warm_stack):
     """The writers the worker calls on Xiaomi's answers and on garbage, called directly."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from pushworker import events
-    from pushworker.store import records
+    from pushworker.store import attempts, deadletters, deliveries, devices
+    from pushworker.store.deliveries import Failure, Parked
     from pushworker.store.models import DeadLetter, Delivery, DeliveryStatus, PushDevice
 
     event = events.GoodsVisit.from_call("902", None, "g", UNSAFE, UNSAFE, None, str(uuid.uuid4()))
-    delivery, _ = records.ensure(event, "qqc")
-    attempt = records.start_attempt(
+    delivery = deliveries.ensure(event, "qqc")
+    attempt = rows.attempt(
         delivery,
         key="k",
         platform="android",
@@ -125,14 +131,16 @@ def test_every_record_writer_takes_unsafe_text(warm_stack):
         target_type="alias",
         targets="t",
     )
-    failure = records.Failure("transient", UNSAFE * 300, 500, "trace\x00" * 20, 500)
-    records.attempt_failed(attempt, failure, maybe_delivered=True)
-    records.park_for_retry(delivery, failure, 1.0)
-    records.finish(delivery, DeliveryStatus.FAILED, failure=failure, trace_id="\x00" * 99)
+    failure = Failure("transient", UNSAFE * 300, 500, "trace\x00" * 20, 500)
+    attempts.failed([attempt], failure, maybe_delivered=True)
+    due = timezone.now() + timedelta(seconds=1)
+    deliveries.park([Parked(delivery, failure, due, spent=True)])
+    deliveries.finish(delivery, DeliveryStatus.FAILED, failure=failure, trace_id="\x00" * 99)
     device = add_device("902", "android")
-    records.deactivate_devices((device.pk,), UNSAFE * 50)
-    records.reject("\x00not-a-uuid", {"owner_id": ["\x00"], "goods_name": UNSAFE}, UNSAFE)
-    records.dead_letter(UNSAFE, None, UNSAFE.encode("utf-8", "surrogatepass"))
+    devices.deactivate((device.pk,), UNSAFE * 50)
+    raw = {"owner_id": ["\x00"], "goods_name": UNSAFE}
+    deliveries.reject("\x00not-a-uuid", raw, UNSAFE, "goods_visit")
+    deadletters.dead_letter(UNSAFE, None, UNSAFE.encode("utf-8", "surrogatepass"))
 
     stored = Delivery.objects.get(event_id=event.event_id)
     assert stored.payload["goods_name"] == CLEANED and stored.payload["visitor_name"] == CLEANED

@@ -13,7 +13,7 @@ from tests.unit.environment import emulator_env
 
 
 def _clear_caches() -> None:
-    from pushworker.delivery import nicknames, ratelimit, sending
+    from pushworker.delivery import nicknames, outage, ratelimit, sender
     from pushworker.producer import backlog, enqueue
 
     # The shared rate limit needs a Redis; tests/unit/test_ratelimit.py starts its own.
@@ -22,7 +22,9 @@ def _clear_caches() -> None:
     backlog.use(backlog.OFF)
 
     conf.get.cache_clear()
-    sending._client.cache_clear()
+    sender._client.cache_clear()
+    outage.use(None)  # the rate limiter's Redis, which a test gives or not
+    outage._breaker.cache_clear()
     nicknames.load.cache_clear()
     enqueue.breaker.close()
     enqueue._short_until = 0.0

@@ -7,7 +7,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from pushworker.events import GoodsVisit
-from pushworker.store import records
+from pushworker.store import attempts, deliveries
+from pushworker.store.deliveries import Failure
 from pushworker.store.models import (
     DeadLetter,
     Delivery,
@@ -15,7 +16,7 @@ from pushworker.store.models import (
     DeliveryStatus,
     PushDevice,
 )
-from pushworker.store.records import Failure
+from tests.support import rows
 from tests.unit.environment import ANDROID_SECRET, CREDENTIALS, IOS_SECRET
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def delivery(owner_id: str = "42", status: str = DeliveryStatus.QUEUED, **fields
     event = GoodsVisit.from_call(
         owner_id=owner_id, visitor_id="7", goods_id="1001", goods_name="二手自行车"
     )
-    row = records.ensure(event, "qqc")[0]
+    row = deliveries.ensure(event, "qqc")
     Delivery.objects.filter(pk=row.pk).update(status=status, **fields)
     row.refresh_from_db()
     return row
@@ -70,7 +71,7 @@ def test_the_delivery_list_and_change_pages_render_with_attempts(admin_client) -
         error_category="invalid_target",
         error_reason="No valid targets!",
     )
-    attempt = records.start_attempt(
+    attempt = rows.attempt(
         row,
         key="android/production/alias:QQC_42",
         platform="android",
@@ -78,7 +79,7 @@ def test_the_delivery_list_and_change_pages_render_with_attempts(admin_client) -
         target_type="alias",
         targets="QQC_42",
     )
-    records.attempt_failed(attempt, Failure("invalid_target", "No valid targets!", 20301, "Xlm1"))
+    attempts.failed([attempt], Failure("invalid_target", "No valid targets!", 20301, "Xlm1"))
     assert admin_client.get(changelist("delivery")).status_code == 200
     page = admin_client.get(reverse("admin:pushworker_delivery_change", args=[row.pk]))
     assert page.status_code == 200

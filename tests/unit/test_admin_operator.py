@@ -14,11 +14,12 @@ from django.utils import timezone
 
 from pushworker.mipush.codes import CODE_CATEGORIES
 from pushworker.mipush.meanings import CODE_MEANINGS, meaning
-from pushworker.store import records
+from pushworker.store import attempts, devices
+from pushworker.store.deliveries import Failure
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
-from pushworker.store.records import Failure
 from pushworker.web.admin import display
 from pushworker.web.admin.filters import selected_statuses
+from tests.support import rows
 from tests.unit.test_admin import changelist, delivery, device, listed
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def _credentials(configure, settings):
 
 
 def refused(row: Delivery, target: str = "QQC_42", code: int = 20301) -> None:
-    attempt = records.start_attempt(
+    attempt = rows.attempt(
         row,
         key=f"android/production/alias:{target}",
         platform="android",
@@ -42,7 +43,7 @@ def refused(row: Delivery, target: str = "QQC_42", code: int = 20301) -> None:
         target_type="alias",
         targets=target,
     )
-    records.attempt_failed(attempt, Failure("invalid_target", "No valid targets!", code, "Xlm9"))
+    attempts.failed([attempt], Failure("invalid_target", "No valid targets!", code, "Xlm9"))
 
 
 def test_every_code_in_the_table_has_a_meaning() -> None:
@@ -161,7 +162,7 @@ def test_a_delivery_story_links_the_device_its_answer_deactivated(admin_client) 
     phone = device("42")
     row = delivery("42", status=DeliveryStatus.FAILED, error_code=20301)
     refused(row)
-    records.deactivate_devices((phone.pk,), "Xiaomi 20301: No valid targets!")
+    devices.deactivate((phone.pk,), "Xiaomi 20301: No valid targets!")
     story = admin_client.get(reverse("admin:pushworker_delivery_change", args=[row.pk]))
     device_url = reverse("admin:pushworker_pushdevice_change", args=[phone.pk])
     text = story.content.decode()

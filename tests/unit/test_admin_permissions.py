@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from pushworker.events import GoodsVisit
-from pushworker.store import records
+from pushworker.store import deliveries
 from pushworker.store.models import Delivery, DeliveryStatus
 from tests.unit.environment import CREDENTIALS
 
@@ -24,7 +24,7 @@ def _credentials(configure, settings):
 
 def _failed_delivery() -> Delivery:
     event = GoodsVisit.from_call(owner_id="42", visitor_id="7", goods_id="1", goods_name="bowl")
-    row = records.ensure(event, "qqc")[0]
+    row = deliveries.ensure(event, "qqc")
     Delivery.objects.filter(pk=row.pk).update(status=DeliveryStatus.FAILED)
     return row
 

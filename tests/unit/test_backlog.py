@@ -16,6 +16,7 @@ from celery import Celery
 from django.db import transaction
 
 from pushworker.broker import install as integration
+from pushworker.broker import queues
 from pushworker.demo.localredis import SilentRedis, free_port
 from pushworker.events import GoodsVisit
 from pushworker.producer import backlog, enqueue
@@ -23,7 +24,7 @@ from pushworker.store.models import Delivery
 from tests.unit.environment import CREDENTIALS, FAST
 
 pytestmark = pytest.mark.django_db
-QUEUE = integration.QUEUE
+QUEUE = queues.QUEUE
 
 
 def app_on(url: str) -> Celery:

@@ -39,7 +39,7 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.max_crashes == 3
     assert settings.claim_lease_seconds == 3 * (3.0 + 5.0) + 2.0 + 2
     assert (settings.relay_interval_seconds, settings.sweep_interval_seconds) == (2.0, 10.0)
-    assert settings.nickname_resolver == "pushworker.delivery.nicknames.from_user_model"
+    assert settings.nickname_resolver == "pushworker.store.users.from_user_model"
     assert settings.unknown_visitor_name == "访客"
 
 
@@ -125,7 +125,7 @@ def test_values_are_stripped_and_empty_values_mean_the_default() -> None:
             "MIPUSH_PRODUCTION_URL": "",
         }
     )
-    assert settings.retry.max_retries == 8
+    assert settings.retry.max_retries is None  # unset: retries end with the kind's lifetime
     assert settings.default_app == "shop"
     assert settings.enqueue_outbox == "always"
     assert settings.production_url == conf.XIAOMI_PRODUCTION_URL
@@ -208,16 +208,29 @@ def test_settings_repr_and_describe_never_show_a_secret() -> None:
     assert app["ios"]["package"] == "com.example.ios"
 
 
-def test_describe_shows_an_absent_platform_as_none_and_the_worst_case_retry_time() -> None:
-    described = conf.load(CREDENTIALS).describe()
+def test_describe_shows_an_absent_platform_as_none_the_retries_lifetimes_and_outage() -> None:
+    described = conf.load({**CREDENTIALS, "PUSHWORKER_LIFETIMES": "goods_visit=600"}).describe()
     assert described["apps"]["qqc"]["ios"] is None
-    assert described["retry"]["worst_case_seconds"] == RetryPolicy().worst_case_seconds()
+    assert described["retry"]["max_retries"] is None
+    assert described["lifetimes"] == {"goods_visit": 600.0}
+    assert described["outage"]["failures"] == 5
 
 
-def test_a_retry_cap_above_half_the_visibility_timeout_is_refused_naming_both_keys() -> None:
-    [problem] = problems_of({"PUSHWORKER_RETRY_CAP": "31", "PUSHWORKER_VISIBILITY_TIMEOUT": "60"})
-    assert "PUSHWORKER_RETRY_CAP (31 s)" in problem
-    assert "PUSHWORKER_VISIBILITY_TIMEOUT (60 s)" in problem
+def test_lifetimes_name_kinds_and_positive_seconds() -> None:
+    settings = conf.load({"PUSHWORKER_LIFETIMES": "goods_visit=60, order_shipped=3600"})
+    assert settings.lifetimes == {"goods_visit": 60.0, "order_shipped": 3600.0}
+    problems = problems_of({"PUSHWORKER_LIFETIMES": "goods_visits=60,order_shipped=-1"})
+    assert any("goods_visits" in p and "is not a kind" in p for p in problems)
+    assert any("order_shipped" in p and "above 0" in p for p in problems)
+    assert problems_of({"PUSHWORKER_LIFETIMES": "600"})  # no kind named
+
+
+def test_the_outage_breaker_is_configured_and_checked() -> None:
+    settings = conf.load(
+        {"PUSHWORKER_OUTAGE_FAILURES": "3", "PUSHWORKER_OUTAGE_PROBE_LONGEST": "5"}
+    )
+    assert (settings.outage.failures, settings.outage.longest_seconds) == (3, 5.0)
+    assert problems_of({"PUSHWORKER_OUTAGE_FAILURES": "0"})
 
 
 def test_a_countdown_plus_a_run_that_reach_the_visibility_timeout_are_refused() -> None:
@@ -226,8 +239,9 @@ def test_a_countdown_plus_a_run_that_reach_the_visibility_timeout_are_refused() 
     assert "PUSHWORKER_RETRY_CAP (30 s)" in problem and "(31 s" in problem
 
 
-def test_a_retry_cap_of_exactly_half_the_visibility_timeout_is_accepted() -> None:
-    assert conf.load({"PUSHWORKER_RETRY_CAP": "30", "PUSHWORKER_VISIBILITY_TIMEOUT": "60"})
+def test_a_retry_cap_longer_than_half_the_visibility_timeout_is_fine_when_a_drain_fits() -> None:
+    # Retries wait as rows, not as broker countdowns: only a drain's run must fit (cap + lease).
+    assert conf.load({"PUSHWORKER_RETRY_CAP": "50", "PUSHWORKER_VISIBILITY_TIMEOUT": "90"})
 
 
 def test_a_task_run_that_can_outlast_the_visibility_timeout_is_refused_naming_the_keys() -> None:
@@ -248,13 +262,6 @@ def test_the_retry_policy_doubles_its_countdown_up_to_the_cap() -> None:
     policy = RetryPolicy(base_seconds=2, throttled_base_seconds=10, cap_seconds=30)
     assert [policy.countdown_ceiling(n) for n in range(5)] == [2, 4, 8, 16, 30]
     assert [policy.countdown_ceiling(n, throttled=True) for n in range(3)] == [10, 20, 30]
-
-
-def test_the_worst_case_adds_every_quick_budget_and_throttled_countdown() -> None:
-    policy = RetryPolicy(
-        quick_budget_seconds=1, throttled_base_seconds=10, cap_seconds=30, max_retries=3
-    )
-    assert policy.worst_case_seconds() == (1 + 10) + (1 + 20) + (1 + 30) + 1
 
 
 SEVERAL_APPS = {
@@ -548,7 +555,7 @@ def test_the_settings_error_is_not_the_clients_configuration_error() -> None:
 
 def test_inspect_reports_every_problem_without_raising() -> None:
     settings, problems = conf.inspect({"PUSHWORKER_RETRY_MAX": "x"})
-    assert settings.retry.max_retries == 8
+    assert settings.retry.max_retries == 0  # the bad value's stand-in; the problem names it
     assert [str(p) for p in problems if not p.credentials] == [
         "PUSHWORKER_RETRY_MAX must be an integer, got 'x'"
     ]

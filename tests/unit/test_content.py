@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from pushworker.delivery import content as wire
 from pushworker.events import goods_visit as content
 from pushworker.mipush import Message, utf16_length
 
@@ -16,7 +17,16 @@ EMOJI = "😀"  # outside the BMP: a surrogate pair, 2 UTF-16 units
 LIMIT = content.DESCRIPTION_MAX_UNITS
 
 
-def fields(build=content.android_fields, **changes) -> dict[str, str]:
+def android_fields(*, package: str, **event: str) -> dict[str, str]:
+    """The goods visit's Android form fields, as the worker builds them."""
+    return wire.android_fields(content.notification(**event), package=package)
+
+
+def ios_fields(*, package: str, **event: str) -> dict[str, str]:
+    return wire.ios_fields(content.notification(**event), package=package)
+
+
+def fields(build=android_fields, **changes) -> dict[str, str]:
     args = {
         "event_id": EVENT,
         "nickname": "小明",
@@ -117,7 +127,7 @@ def test_android_fields_are_the_seeds_notification_with_a_stable_notify_id() -> 
 
 def test_ios_fields_carry_the_alert_badge_and_an_ios10_title() -> None:
     description = "【小明】刚刚浏览了您的商品【二手自行车】~"
-    ios = fields(content.ios_fields, package="com.example.shop.ios")
+    ios = fields(ios_fields, package="com.example.shop.ios")
     assert ios == {
         "restricted_package_name": "com.example.shop.ios",
         "description": description,
@@ -156,8 +166,8 @@ def test_many_random_names_always_build_valid_fields_for_both_platforms() -> Non
             "goods_name": goods,
             "package": PACKAGE,
         }
-        android = content.android_fields(**args)
-        ios = content.ios_fields(**args)
+        android = android_fields(**args)
+        ios = ios_fields(**args)
         for built in (android, ios):
             assert utf16_length(built["description"]) <= LIMIT, (nickname, goods)
             built["description"].encode("utf-8")

@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from pushworker import conf
-from pushworker.delivery import sending, service
+from pushworker.delivery import sender, service
 from pushworker.events import GoodsVisit
 from pushworker.mipush import Client
+from pushworker.store import devices
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.unit.environment import CREDENTIALS
 
@@ -105,14 +106,14 @@ def test_a_bad_stored_target_fails_its_unit_alone_and_the_others_are_sent(emulat
 
 
 def test_a_malformed_secret_fails_its_platform_alone(emulator, monkeypatch) -> None:
-    real = sending.client_for
+    real = sender.client_for
 
     def client(credentials, settings):
         if credentials.package == conf.get().app(None).android.package:
             return Client("bad secret with spaces")  # the client refuses it: ValueError
         return real(credentials, settings)
 
-    monkeypatch.setattr(sending, "client_for", client)
+    monkeypatch.setattr(sender, "client_for", client)
     PushDevice.objects.create(user_id="42", app_name="qqc", os_type="android")
     PushDevice.objects.create(user_id="42", app_name="qqc", os_type="ios")
     event = visit()
@@ -123,3 +124,19 @@ def test_a_malformed_secret_fails_its_platform_alone(emulator, monkeypatch) -> N
     assert row.error_category == "configuration"
     assert row.error_reason.startswith("android client refused")
     assert "bad secret" not in row.error_reason
+
+
+def test_deactivate_devices_only_touches_active_devices_it_names() -> None:
+    make = PushDevice.objects.create
+    one = make(user_id="42", app_name="qqc", os_type="android")
+    two = make(
+        user_id="42", app_name="qqc", os_type="ios", is_active=False, deactivated_reason="earlier"
+    )
+    # A second Android phone of the user has its own regid: one alias device per platform (0004).
+    other = make(user_id="42", app_name="qqc", os_type="android", registration_id="regid-other")
+    assert devices.deactivate((one.pk, two.pk), "Xiaomi 20301: " + "x" * 300) == 1
+    for device in (one, two, other):
+        device.refresh_from_db()
+    assert not one.is_active and len(one.deactivated_reason) == 255
+    assert two.deactivated_reason == "earlier"
+    assert other.is_active

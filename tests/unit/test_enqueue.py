@@ -16,7 +16,7 @@ from django.db import DatabaseError, transaction
 from pushworker import conf
 from pushworker.events import GoodsVisit, InvalidEventError
 from pushworker.producer import enqueue
-from pushworker.store import records_bulk
+from pushworker.store import deliveries
 from pushworker.store.models import Delivery, DeliveryStatus
 from tests.unit.environment import CREDENTIALS, FAST
 
@@ -191,7 +191,7 @@ def test_the_event_is_published_without_a_durable_copy_when_the_outbox_write_fai
     def broken(*args, **kwargs):
         raise DatabaseError("database is locked")
 
-    monkeypatch.setattr(records_bulk, "insert_event", broken)
+    monkeypatch.setattr(deliveries, "insert", broken)
     task, event = tasks(), visit()
     assert enqueue.enqueue(task, event) == event.event_id
     assert len(task.calls) == 1
@@ -262,7 +262,7 @@ def test_the_log_says_the_relay_publishes_only_when_a_row_was_kept(tasks, monkey
     def refuse(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(records_bulk, "insert_event", refuse)
+    monkeypatch.setattr(deliveries, "insert", refuse)
     with pytest.raises(enqueue.EnqueueError):
         enqueue.enqueue(tasks("fail"), visit())
     assert not [m for m in said() if "relay" in m], said()
@@ -276,7 +276,7 @@ def test_a_failed_outbox_write_never_breaks_the_callers_transaction(tasks, monke
     def refuse(*args, **kwargs):
         raise DataError("invalid byte sequence for encoding UTF8: 0x00")
 
-    monkeypatch.setattr(records_bulk, "insert_event", refuse)
+    monkeypatch.setattr(deliveries, "insert", refuse)
     task, event = tasks(), visit()
     with transaction.atomic():
         assert enqueue.enqueue_on_commit(task, event) == event.event_id
@@ -336,7 +336,7 @@ class SlowWrites:
 
     def __init__(self, monkeypatch, budget: float, fails: bool = False) -> None:
         self.now = 1000.0
-        real = records_bulk.insert_event
+        real = deliveries.insert
 
         def slow_insert(*args, **kwargs):
             self.now += budget * 2
@@ -345,7 +345,7 @@ class SlowWrites:
             return real(*args, **kwargs)
 
         monkeypatch.setattr(enqueue, "time", type("Clock", (), {"monotonic": lambda _: self.now})())
-        monkeypatch.setattr(records_bulk, "insert_event", slow_insert)
+        monkeypatch.setattr(deliveries, "insert", slow_insert)
 
 
 def test_a_slow_outbox_write_does_not_eat_the_brokers_budget(tasks, monkeypatch, settings_):

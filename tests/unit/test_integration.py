@@ -7,6 +7,7 @@ from celery import Celery
 
 from pushworker import conf
 from pushworker.broker import install as integration
+from pushworker.broker import queues
 
 HOST = {
     "broker_url": "redis://127.0.0.1:1/3",
@@ -59,7 +60,7 @@ def test_pushworker_tasks_get_their_queues_and_options_whatever_the_host_says(in
     assert route(installed, "pushworker.send_goods_visit") == "pushworker"
     assert route(installed, "pushworker.relay_outbox") == "pushworker.maintenance"
     lease = conf.get().claim_lease_seconds
-    for name in integration.ROUTES.keys() - integration.OWN_OPTIONS:
+    for name in queues.ROUTES.keys() - queues.OWN_OPTIONS:
         task = installed.tasks[name]
         assert (task.acks_late, task.reject_on_worker_lost, task.ignore_result) == (True,) * 3
         assert task.serializer == "json"
@@ -73,7 +74,7 @@ def test_pushworker_tasks_get_their_queues_and_options_whatever_the_host_says(in
 
 def test_the_hosts_default_queue_stays_declared_beside_pushworkers(installed) -> None:
     names = [queue.name for queue in installed.conf.task_queues]
-    assert names == ["shop", "pushworker", "pushworker.maintenance"]
+    assert names == ["shop", "pushworker.urgent", "pushworker.maintenance", "pushworker"]
 
 
 def test_beat_gains_pushworkers_entries_and_keeps_the_hosts(installed) -> None:
@@ -117,8 +118,9 @@ def test_a_list_of_host_queues_and_routes_is_extended(configure) -> None:
     assert [q.name for q in app.conf.task_queues] == [
         "a",
         "b",
-        "pushworker",
+        "pushworker.urgent",
         "pushworker.maintenance",
+        "pushworker",
     ]
     assert route(app, "shop.recount") == "a"
     assert route(app, "pushworker.send_goods_visit") == "pushworker"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from pushworker import cli
-from pushworker.delivery import sending, service
+from pushworker.delivery import sender, service
 from pushworker.events import GoodsVisit
 from pushworker.store.models import DeliveryStatus, PushDevice
 
@@ -47,7 +47,7 @@ def test_bad_regids_deactivate_only_their_devices_and_the_next_event_skips_them(
     kept.refresh_from_db(), gone.refresh_from_db()
     assert kept.is_active and kept.deactivated_at is None
     assert not gone.is_active and gone.deactivated_at is not None
-    assert gone.deactivated_reason == sending.BAD_REGID_REASON
+    assert gone.deactivated_reason == sender.BAD_REGID_REASON
 
     emulator.reset()
     assert service.deliver(visit()).status == DeliveryStatus.SENT

@@ -7,9 +7,10 @@ import uuid
 import pytest
 
 from pushworker import cli, tasks
-from pushworker.broker import install as integration
-from pushworker.delivery import content, service
-from pushworker.events import InvalidEventError, registry
+from pushworker.broker import queues
+from pushworker.delivery import service
+from pushworker.events import InvalidEventError, notification, registry
+from pushworker.events.base import OnQuota, Priority
 from pushworker.events.order_shipped import TITLE, OrderShipped, describe
 from pushworker.mipush import utf16_length
 from pushworker.producer import enqueue
@@ -27,15 +28,16 @@ def shipped(**changes) -> OrderShipped:
 def test_the_kind_is_registered_with_its_task_and_route() -> None:
     assert registry.get("order_shipped") is OrderShipped
     assert tasks.send_order_shipped.name == "pushworker.send_order_shipped"
-    assert integration.ROUTES["pushworker.send_order_shipped"] == {"queue": integration.QUEUE}
-    assert OrderShipped.quota_exhausted == "retry"
+    assert queues.ROUTES["pushworker.send_order_shipped"] == {"queue": queues.URGENT_QUEUE}
+    assert OrderShipped.policy.quota_exhausted == OnQuota.RETRY
+    assert OrderShipped.policy.priority == Priority.URGENT
 
 
 def test_the_texts_are_the_issues_and_fit_xiaomis_limit() -> None:
     assert TITLE == "您的订单已发货"
     assert describe("二手自行车", "顺丰速运") == "您购买的【二手自行车】已由顺丰速运发出"
     long = describe("车" * 500, "快" * 100)
-    assert utf16_length(long) <= content.DESCRIPTION_MAX_UNITS and long.endswith("…发出")
+    assert utf16_length(long) <= notification.DESCRIPTION_MAX_UNITS and long.endswith("…发出")
 
 
 def test_arguments_are_checked_by_the_shared_validators_naming_the_task() -> None:
@@ -68,7 +70,7 @@ def test_delay_keeps_a_row_of_the_kind_and_the_worker_sends_type_3(emulator) -> 
     android, ios = by_platform["android"], by_platform["ios"]
     assert (android["title"], android["description"]) == (TITLE, describe("二手自行车", "顺丰速运"))
     assert (android["extra.type"], android["extra.order_id"]) == ("3", "o-9")
-    assert android["notify_id"] == str(content.notify_id(event_id))
+    assert android["notify_id"] == str(notification.notify_id(event_id))
     assert (ios["aps_proper_fields.title"], ios["extra.type"]) == (TITLE, "3")
     assert outbox.event_of(row) == shipped(event_id=event_id, app_name="qqc")
 

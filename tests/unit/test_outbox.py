@@ -24,6 +24,8 @@ def ago(seconds: float):
 def delivery(status: str = DeliveryStatus.QUEUED, **fields) -> Delivery:
     """A delivery row; timestamps such as ``updated_at`` are written after the auto fields."""
     made = Delivery.objects.create(
+        kind="goods_visit",
+        next_attempt_at=timezone.now(),  # as written: due at once, were it left to a drain
         app_name="qqc",
         recipient_id="42",
         subject_id="1001",
@@ -40,23 +42,32 @@ def pks(rows) -> set[int]:
     return {row.pk for row in rows}
 
 
-def test_unpublished_selects_queued_rows_the_broker_never_took() -> None:
+def test_waiting_selects_queued_rows_the_broker_never_took_and_retries_that_are_due() -> None:
     never = delivery(published_at=None)
+    due = delivery(DeliveryStatus.RETRYING, published_at=None, next_attempt_at=ago(1))
     delivery(published_at=timezone.now())
+    later = timezone.now() + timedelta(seconds=30)
+    delivery(DeliveryStatus.RETRYING, published_at=None, next_attempt_at=later)
     for status in (
         DeliveryStatus.FAILED,
         DeliveryStatus.SENDING,
-        DeliveryStatus.RETRYING,
         DeliveryStatus.SENT,
         DeliveryStatus.DEAD,
     ):
         delivery(status, published_at=None)
-    assert pks(outbox.unpublished(100)) == {never.pk}
+    assert pks(outbox.waiting(100)) == {never.pk, due.pk}
 
 
-def test_unpublished_returns_the_oldest_first_up_to_the_limit() -> None:
-    rows = [delivery(published_at=None, created_at=ago(100 - n)) for n in range(5)]
-    assert [d.pk for d in outbox.unpublished(3)] == [d.pk for d in rows[:3]]
+def test_waiting_leaves_queued_rows_younger_than_the_relay_interval_to_their_drain() -> None:
+    old = delivery(published_at=None, next_attempt_at=ago(5))
+    delivery(published_at=None)
+    assert pks(outbox.waiting(100, older_than=2)) == {old.pk}
+
+
+def test_waiting_returns_the_urgent_then_the_longest_due_first_up_to_the_limit() -> None:
+    rows = [delivery(published_at=None, next_attempt_at=ago(100 - n)) for n in range(5)]
+    urgent = delivery(published_at=None, priority=1)
+    assert [d.pk for d in outbox.waiting(3)] == [urgent.pk] + [d.pk for d in rows[:2]]
 
 
 def stuck() -> set[int]:
@@ -80,10 +91,16 @@ def test_a_sending_row_is_stuck_only_once_its_claim_and_last_update_are_old() ->
     assert stuck() == {dead_worker.pk}
 
 
-def test_a_retrying_row_is_stuck_when_its_retry_is_overdue_by_stale_after() -> None:
-    overdue = delivery(DeliveryStatus.RETRYING, next_attempt_at=ago(STALE + 1))
-    delivery(DeliveryStatus.RETRYING, next_attempt_at=ago(STALE - 5))
-    delivery(DeliveryStatus.RETRYING, next_attempt_at=timezone.now() + timedelta(seconds=30))
+def test_a_published_retry_is_stuck_when_its_message_is_overdue_by_stale_after() -> None:
+    published = ago(STALE + 1)
+    overdue = delivery(
+        DeliveryStatus.RETRYING, next_attempt_at=ago(STALE + 1), published_at=published
+    )
+    delivery(DeliveryStatus.RETRYING, next_attempt_at=ago(STALE - 5), published_at=published)
+    later = timezone.now() + timedelta(seconds=30)
+    delivery(DeliveryStatus.RETRYING, next_attempt_at=later, published_at=published)
+    # A waiting row has no message to lose: the relay hands it on when due.
+    delivery(DeliveryStatus.RETRYING, next_attempt_at=ago(STALE + 1), published_at=None)
     assert stuck() == {overdue.pk}
 
 
@@ -113,7 +130,7 @@ def test_stuck_returns_the_least_recently_updated_first_up_to_the_limit() -> Non
 
 def test_mark_published_starts_a_new_staleness_period_per_status() -> None:
     queued = delivery(published_at=None)
-    retrying = delivery(DeliveryStatus.RETRYING, next_attempt_at=ago(STALE + 1))
+    retrying = delivery(DeliveryStatus.RETRYING, next_attempt_at=ago(1), published_at=None)
     claimed_at = ago(LEASE + STALE + 1)
     sending = delivery(DeliveryStatus.SENDING, claimed_at=claimed_at, updated_at=ago(STALE + 1))
     sent = delivery(DeliveryStatus.SENT, published_at=None)
@@ -122,11 +139,11 @@ def test_mark_published_starts_a_new_staleness_period_per_status() -> None:
     for row in (queued, retrying, sending, sent):
         row.refresh_from_db()
     assert queued.published_at >= before
-    assert retrying.next_attempt_at >= before
+    assert retrying.published_at >= before and retrying.next_attempt_at >= before
     assert sending.updated_at >= before
     assert sending.claimed_at == claimed_at  # the republished message must find the claim expired
     assert sent.published_at is None
-    assert stuck() == set() and outbox.unpublished(10) == []
+    assert stuck() == set() and outbox.waiting(10) == []
 
 
 def test_event_of_rebuilds_the_event_the_row_was_made_from() -> None:
@@ -140,6 +157,7 @@ def test_event_of_rebuilds_the_event_the_row_was_made_from() -> None:
         event_id=uuid.uuid4(),
     )
     row = Delivery.objects.create(
+        kind="goods_visit",
         event_id=event.event_id,
         app_name="qqc",
         recipient_id="42",

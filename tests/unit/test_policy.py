@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from django.utils import timezone
 
-from pushworker import conf
 from pushworker.conf.parse import parse
-from pushworker.delivery import content, policy, service
-from pushworker.events import GoodsVisit
+from pushworker.delivery import policy, service
+from pushworker.events import GoodsVisit, notification
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.support.redis_server import RedisServer
 from tests.unit.environment import emulator_env
@@ -155,11 +155,12 @@ def test_a_visit_held_in_quiet_hours_is_sent_at_their_end_without_spending_retri
     emulator = with_policy("QUIET_HOURS=22:00-08:00,QUIET_HOURS_MODE=hold")
     night, event = next_local(23), visit()
     at(monkeypatch, night)
-    held = service.deliver(event)
-    assert held.status == DeliveryStatus.RETRYING
-    assert 0 < held.countdown <= conf.get().retry.cap_seconds  # Redis never redelivers it early
+    assert service.deliver(event).status == DeliveryStatus.RETRYING
     row = Delivery.objects.get()
     assert (row.retries, row.error_category, emulator.messages()) == (0, "quiet_hours", [])
+    # It waits as a row until the window ends, in one wait (no broker message, no hops).
+    wait = (row.next_attempt_at - timezone.now()).total_seconds()
+    assert 9 * 3600 - 60 < wait <= 9 * 3600 + 1 and row.published_at is None
     at(monkeypatch, night + timedelta(hours=8, minutes=59))
     assert service.deliver(event, retried=True).status == DeliveryStatus.RETRYING
     at(monkeypatch, night + timedelta(hours=9))  # 08:00
@@ -210,7 +211,7 @@ def test_notify_id_per_subject_channel_and_time_to_live_are_the_apps(with_policy
     service.deliver(first)
     service.deliver(second)
     a, b = (m["fields"] for m in emulator.messages())
-    assert a["notify_id"] == b["notify_id"] != str(content.notify_id(first.event_id))
+    assert a["notify_id"] == b["notify_id"] != str(notification.notify_id(first.event_id))
     assert (a["extra.channel_id"], a["time_to_live"]) == ("visits", "3600000")
 
 
@@ -220,7 +221,7 @@ def test_by_default_notify_id_stays_per_event_and_the_wire_form_unchanged(with_p
     service.deliver(first)
     service.deliver(second)
     a, b = (m["fields"] for m in emulator.messages())
-    assert a["notify_id"] == str(content.notify_id(first.event_id)) != b["notify_id"]
+    assert a["notify_id"] == str(notification.notify_id(first.event_id)) != b["notify_id"]
     assert "extra.channel_id" not in a and a["time_to_live"] == str(24 * 3600 * 1000)
 
 

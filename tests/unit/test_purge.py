@@ -11,7 +11,7 @@ from pushworker.conf.retention import Retention, RetentionSettings
 from pushworker.delivery import service
 from pushworker.events import GoodsVisit
 from pushworker.events.order_shipped import OrderShipped
-from pushworker.store import purge, records
+from pushworker.store import deliveries, purge
 from pushworker.store.models import (
     DailyAggregate,
     DeadLetter,
@@ -20,6 +20,7 @@ from pushworker.store.models import (
     DeliveryStatus,
     PushDevice,
 )
+from tests.support import rows
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def delivery(
     event = event or GoodsVisit.from_call(
         owner_id="42", visitor_id="7", goods_id="1", goods_name="碗"
     )
-    made = records.ensure(event, app)[0]
+    made = deliveries.ensure(event, app)
     finished = None if age_days is None else timezone.now() - timedelta(days=age_days)
     Delivery.objects.filter(pk=made.pk).update(status=status, finished_at=finished, **fields)
     made.refresh_from_db()
@@ -42,7 +43,7 @@ def delivery(
 
 
 def attempt(row: Delivery, platform: str = "android") -> None:
-    records.start_attempt(
+    rows.attempt(
         row,
         key=f"{platform}/x",
         platform=platform,
@@ -187,7 +188,7 @@ def test_a_bad_age_is_refused_naming_the_flag(text: str) -> None:
 def test_a_retried_message_whose_row_was_purged_sends_nothing(emulator) -> None:
     PushDevice.objects.create(user_id="42", app_name="qqc", os_type="android")
     event = GoodsVisit.from_call(owner_id="42", visitor_id="7", goods_id="1", goods_name="碗")
-    assert records.ensure(event, "qqc", create=False) == (None, False)
+    assert deliveries.get(event.event_id) is None
     assert service.deliver(event, retried=True) == service.Outcome("purged")
     assert emulator.requests() == [] and not Delivery.objects.exists()
 
@@ -195,7 +196,7 @@ def test_a_retried_message_whose_row_was_purged_sends_nothing(emulator) -> None:
 def test_a_retried_message_whose_row_exists_is_delivered_as_usual(emulator) -> None:
     PushDevice.objects.create(user_id="42", app_name="qqc", os_type="android")
     event = GoodsVisit.from_call(owner_id="42", visitor_id="7", goods_id="1", goods_name="碗")
-    records.ensure(event, "qqc")
+    deliveries.ensure(event, "qqc")
     assert service.deliver(event, retried=True) == service.Outcome(DeliveryStatus.SENT)
     assert len(emulator.messages()) == 1
 
@@ -205,12 +206,13 @@ def test_the_hourly_beat_task_purges_on_the_maintenance_queue(configure) -> None
 
     from pushworker import conf
     from pushworker.broker import install as integration
+    from pushworker.broker import queues
     from pushworker.tasks import purge_expired
 
     configure()
     entry = integration.beat_entries(conf.get())["pushworker.purge_expired"]
     assert (entry["task"], entry["schedule"]) == ("pushworker.purge_expired", 3600.0)
-    assert integration.ROUTES[entry["task"]]["queue"] == integration.MAINTENANCE_QUEUE
+    assert queues.ROUTES[entry["task"]]["queue"] == queues.MAINTENANCE_QUEUE
     # The send's options (late ack, a time limit of one send's lease) are not forced on it.
     app = integration.install(Celery("purge-test", broker="memory://", set_as_current=False))
     [annotations, *_] = app.conf.task_annotations

@@ -69,7 +69,7 @@ def test_the_worker_limiter_shares_its_limit_through_the_sentinels_master(
     cluster: SentinelCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PUSHWORKER_RATE_LIMIT", f"default={RATE},max_wait=0")
-    before = ratelimit._app
+    before = brokerredis.followed()
     app = integration.install(sentinel_app(cluster))  # follows the app's broker, as a worker's
     ratelimit.use(None)
     try:
@@ -82,7 +82,7 @@ def test_the_worker_limiter_shares_its_limit_through_the_sentinels_master(
         assert app.conf.broker_transport_options["master_name"] == MASTER_NAME
     finally:
         ratelimit.use(ratelimit.Unlimited())
-        ratelimit.follow(before)
+        brokerredis.follow(before)
 
 
 def test_one_of_two_schedulers_holds_the_lock(cluster: SentinelCluster, tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from django.test import Client
 from pushworker import conf
 from pushworker.delivery import service
 from pushworker.events import GoodsVisit
-from pushworker.store import records
+from pushworker.store import attempts, deliveries
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
+from tests.support import rows
 from tests.unit.environment import CREDENTIALS, emulator_env
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +34,8 @@ def visit() -> GoodsVisit:
 def sent(**device) -> Delivery:
     """A delivery recorded as sent to one device, with an attempt holding Xiaomi's id."""
     event = visit()
-    delivery, _ = records.ensure(event, "qqc")
-    attempt = records.start_attempt(
+    delivery = deliveries.ensure(event, "qqc")
+    attempt = rows.attempt(
         delivery,
         key="k",
         platform="android",
@@ -42,7 +43,7 @@ def sent(**device) -> Delivery:
         target_type="alias",
         targets="QQC_42",
     )
-    records.attempt_sent(attempt, message_id="alm1", trace_id="Xlm1", http_status=200)
+    attempts.sent([attempt], message_id="alm1", trace_id="Xlm1", http_status=200)
     PushDevice.objects.create(
         **({"user_id": "42", "app_name": "qqc", "os_type": "android"} | device)
     )
@@ -134,9 +135,9 @@ def test_a_receipt_without_param_finds_its_delivery_by_message_id(client) -> Non
 
 
 def test_a_receipt_without_param_of_a_batch_finds_the_delivery_its_targets_name(client) -> None:
-    other, _ = records.ensure(GoodsVisit.from_call("43", "7", "1", "碗", "小明"), "qqc")
+    other = deliveries.ensure(GoodsVisit.from_call("43", "7", "1", "碗", "小明"), "qqc")
     for delivery, target in ((other, "QQC_43"), (sent(), "QQC_42")):  # one request, one id
-        attempt = records.start_attempt(
+        attempt = rows.attempt(
             delivery,
             key="k",
             platform="android",
@@ -144,7 +145,7 @@ def test_a_receipt_without_param_of_a_batch_finds_the_delivery_its_targets_name(
             target_type="alias",
             targets=target,
         )
-        records.attempt_sent(attempt, message_id="alm1", trace_id="Xlm1", http_status=200)
+        attempts.sent([attempt], message_id="alm1", trace_id="Xlm1", http_status=200)
     mine = Delivery.objects.get(recipient_id="42")
     entry = receipt(mine, 1)
     del entry["alm1"]["param"]

@@ -12,7 +12,7 @@ from pushworker import conf
 from pushworker.delivery import content, service
 from pushworker.events import GoodsVisit
 from pushworker.mipush import Client, Endpoints
-from pushworker.store import records
+from pushworker.store import deliveries
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
 from tests.unit.environment import ANDROID_PACKAGE, ANDROID_SECRET, emulator_env
 
@@ -61,7 +61,7 @@ def test_an_alias_the_emulator_does_not_know_comes_back_as_an_invalid_target_rec
     gone = PushDevice.objects.create(user_id="43", app_name="qqc", os_type="android")
     receiving.set_known_targets(["QQC_42"])
     event = visit()
-    delivery, _ = records.ensure(event, "qqc")
+    delivery = deliveries.ensure(event, "qqc")
     settings = conf.get()
     fields = content.android_fields(event.notification(settings), package=ANDROID_PACKAGE)
     fields |= content.callback_fields(event.event_id, settings.receipts)

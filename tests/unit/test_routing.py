@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pushworker.conf import AppSettings, PlatformCredentials, Secret
 from pushworker.delivery import routing
+from pushworker.store import attempts
 
 ANDROID = PlatformCredentials(Secret("a-secret"), "com.example.shop")
 IOS = PlatformCredentials(Secret("i-secret"), "com.example.shop.ios")
@@ -94,7 +95,7 @@ def test_the_unit_key_is_a_digest_of_the_whole_target_list_and_fits_its_column()
 
 def test_targets_an_earlier_run_had_accepted_are_planned_out() -> None:
     devices = [Device(n, "android", registration_id=f"r{n}") for n in (1, 2)]
-    skip = frozenset({routing.target_key("android", "production", "regid", "r1")})
+    skip = frozenset({attempts.target_key("android", "production", "regid", "r1")})
     [unit] = routing.plan(devices, APP, skip=skip)
     assert unit.targets == ("r2",) and unit.device_ids == (2,)
     assert unit.target_keys == {"android/production/regid:r2"}

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from pushworker import conf
-from pushworker.delivery import content, routing, sending, service
-from pushworker.events import GoodsVisit, goods_visit
-from pushworker.store import records
+from pushworker.delivery import routing, sender, service
+from pushworker.events import GoodsVisit, goods_visit, notification
+from pushworker.store import attempts, deliveries
 from pushworker.store.models import (
     AttemptStatus,
     Delivery,
@@ -61,7 +62,7 @@ def test_an_event_is_sent_and_recorded_with_xiaomis_ids(emulator) -> None:
     assert message["targets"] == [ALIAS]
     assert message["environment"] == "production"
     assert message["fields"]["description"] == "【小明】刚刚浏览了您的商品【二手自行车】~"
-    assert message["fields"]["notify_id"] == str(content.notify_id(event.event_id))
+    assert message["fields"]["notify_id"] == str(notification.notify_id(event.event_id))
     delivery = row(event)
     assert delivery.status == DeliveryStatus.SENT
     assert (delivery.message_id, delivery.trace_id) == (message["message_id"], message["trace_id"])
@@ -213,37 +214,80 @@ def test_a_transient_error_is_retried_quickly_within_the_run(emulator) -> None:
     assert statuses == [AttemptStatus.FAILED, AttemptStatus.SENT]
 
 
-def test_a_lasting_transient_error_asks_the_broker_to_retry_within_the_ceiling(emulator) -> None:
+def seconds_until_due(event: GoodsVisit) -> float:
+    return (row(event).next_attempt_at - timezone.now()).total_seconds()
+
+
+def test_a_lasting_transient_error_makes_the_row_wait_within_the_ceiling(emulator) -> None:
     device()
     settings = conf.get()
     emulator.set_faults(script=("10001",) * settings.retry.quick_attempts)
     event = visit()
-    records.ensure(event, "qqc")
+    deliveries.ensure(event, "qqc")
     Delivery.objects.filter(event_id=event.event_id).update(retries=3)
     outcome = service.deliver(event)
-    assert outcome.status == DeliveryStatus.RETRYING and outcome.retry
-    assert 0 <= outcome.countdown <= settings.retry.countdown_ceiling(3)
+    assert outcome.status == DeliveryStatus.RETRYING
+    assert seconds_until_due(event) <= settings.retry.countdown_ceiling(3)
     assert requests_made(emulator) == settings.retry.quick_attempts
     delivery = row(event)
     assert delivery.status == DeliveryStatus.RETRYING
+    assert delivery.published_at is None  # no message carries it: a drain claims it when due
     assert delivery.retries == 4
     assert (delivery.error_code, delivery.error_category) == (10001, "transient")
-    assert delivery.next_attempt_at is not None
     assert delivery.attempts == settings.retry.quick_attempts
 
 
-def test_a_transient_error_after_the_last_retry_is_dead(emulator) -> None:
+def test_a_transient_error_past_the_kinds_lifetime_is_dead_as_expired(emulator) -> None:
     device()
-    settings = conf.get()
     event = visit()
     emulator.set_faults(fail_rate=1.0, fail_with="http503")
     assert service.deliver(event).status == DeliveryStatus.RETRYING
-    Delivery.objects.filter(event_id=event.event_id).update(retries=settings.retry.max_retries)
+    made = requests_made(emulator)
+    lifetime = GoodsVisit.policy.lifetime
+    Delivery.objects.filter(event_id=event.event_id).update(
+        created_at=timezone.now() - lifetime - timedelta(seconds=1)
+    )
     outcome = service.deliver(event)
     assert outcome == service.Outcome(DeliveryStatus.DEAD)
     delivery = row(event)
-    assert delivery.status == DeliveryStatus.DEAD and delivery.error_category == "transient"
+    assert delivery.status == DeliveryStatus.DEAD and delivery.error_category == "expired"
+    assert "lifetime of 1800 s" in delivery.error_reason
     assert delivery.finished_at is not None and delivery.next_attempt_at is None
+    assert requests_made(emulator) == made  # not worth another request
+
+
+def test_many_transient_errors_within_the_lifetime_keep_the_event_waiting(emulator) -> None:
+    device()
+    event = visit()
+    emulator.set_faults(fail_rate=1.0, fail_with="http503")
+    deliveries.ensure(event, "qqc")
+    Delivery.objects.filter(event_id=event.event_id).update(retries=50)
+    assert service.deliver(event).status == DeliveryStatus.RETRYING
+
+
+def test_with_retry_max_set_a_transient_error_after_the_last_retry_is_dead(
+    emulator, configure
+) -> None:
+    configure(**emulator_env(emulator, PUSHWORKER_RETRY_MAX="8"))
+    device()
+    event = visit()
+    emulator.set_faults(fail_rate=1.0, fail_with="http503")
+    assert service.deliver(event).status == DeliveryStatus.RETRYING
+    Delivery.objects.filter(event_id=event.event_id).update(retries=8)
+    assert service.deliver(event) == service.Outcome(DeliveryStatus.DEAD)
+    delivery = row(event)
+    assert delivery.status == DeliveryStatus.DEAD and delivery.error_category == "transient"
+
+
+def test_an_event_queued_past_its_lifetime_ends_expired_without_a_request(emulator) -> None:
+    device()
+    event = visit()
+    deliveries.ensure(event, "qqc")
+    Delivery.objects.filter(event_id=event.event_id).update(
+        created_at=timezone.now() - timedelta(hours=1)
+    )
+    assert service.deliver(event).status == DeliveryStatus.DEAD
+    assert row(event).error_category == "expired" and requests_made(emulator) == 0
 
 
 def test_throttling_is_not_retried_quickly_but_later_with_the_longer_backoff(emulator) -> None:
@@ -254,7 +298,7 @@ def test_throttling_is_not_retried_quickly_but_later_with_the_longer_backoff(emu
     for retries in range(3):
         outcome = service.deliver(event)
         assert outcome.status == DeliveryStatus.RETRYING
-        assert outcome.countdown <= settings.retry.countdown_ceiling(retries, throttled=True)
+        assert seconds_until_due(event) <= settings.retry.countdown_ceiling(retries, True)
         assert requests_made(emulator) == retries + 1  # one request per call
     assert (row(event).error_code, row(event).error_category) == (10027, "throttled")
 
@@ -316,7 +360,7 @@ def test_a_target_that_may_have_been_sent_is_flagged_even_in_a_different_unit(em
 
 def abandoned(event: GoodsVisit, *, claimed_ago: float, crashes: int = 0) -> Delivery:
     """A delivery as a worker that died mid-request leaves it."""
-    delivery = records.ensure(event, "qqc")[0]
+    delivery = deliveries.ensure(event, "qqc")
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.SENDING,
         crashes=crashes,
@@ -329,14 +373,14 @@ def test_a_request_cut_by_a_crash_is_sent_again_and_flagged_possible_duplicate(e
     device()
     event = visit()
     delivery = abandoned(event, claimed_ago=3600)
-    cut = records.start_attempt(  # as the dead run recorded it, just before its request
-        delivery,
+    unit = SimpleNamespace(
         key=ANDROID_KEY,
         platform="android",
         environment="production",
         target_type="alias",
-        targets=ALIAS,
+        targets=(ALIAS,),
     )
+    [cut] = attempts.start([(delivery, unit)])  # as the dead run recorded it, before its request
     assert service.deliver(event).status == DeliveryStatus.SENT
     assert len(emulator.messages()) == 1
     delivery.refresh_from_db()
@@ -373,7 +417,7 @@ def test_a_request_that_certainly_did_not_reach_xiaomi_is_retried_without_a_flag
     assert not row(event).possible_duplicate
 
 
-def test_a_maybe_delivered_request_is_remembered_for_the_brokers_retry(emulator) -> None:
+def test_a_maybe_delivered_request_is_remembered_for_the_next_run(emulator) -> None:
     device()
     emulator.set_faults(script=("http503", "http503", "http500"))
     event = visit()
@@ -383,29 +427,13 @@ def test_a_maybe_delivered_request_is_remembered_for_the_brokers_retry(emulator)
     assert row(event).possible_duplicate
 
 
-def test_a_fresh_claim_of_another_run_is_left_alone_and_looked_at_after_its_lease(emulator) -> None:
+def test_a_fresh_claim_of_another_run_is_left_to_that_run(emulator) -> None:
     device()
     event = visit()
     abandoned(event, claimed_ago=1)
-    outcome = service.deliver(event)
-    assert outcome == service.Outcome(
-        DeliveryStatus.SENDING, countdown=conf.get().claim_lease_seconds
-    )
+    assert service.deliver(event) == service.Outcome(DeliveryStatus.SENDING)
     assert requests_made(emulator) == 0
     assert row(event).crashes == 0 and row(event).status == DeliveryStatus.SENDING
-
-
-def test_the_look_again_countdown_never_exceeds_the_retry_cap(emulator, configure) -> None:
-    # 4 × (3 + 5) + 1 = 33 s runs: a 35 s lease, beyond the 30 s cap
-    configure(
-        **emulator_env(emulator, PUSHWORKER_QUICK_ATTEMPTS="4", PUSHWORKER_VISIBILITY_TIMEOUT="120")
-    )
-    settings = conf.get()
-    assert settings.claim_lease_seconds > settings.retry.cap_seconds
-    device()
-    event = visit()
-    abandoned(event, claimed_ago=1)
-    assert service.deliver(event).countdown == settings.retry.cap_seconds
 
 
 def test_a_redelivered_message_takes_over_a_fresh_claim_and_counts_a_crash(emulator) -> None:
@@ -429,7 +457,7 @@ def test_an_event_that_killed_max_crashes_workers_is_dead_as_poison(emulator) ->
 def test_a_retrying_delivery_is_claimed_by_its_retry(emulator) -> None:
     device()
     event = visit()
-    delivery = records.ensure(event, "qqc")[0]
+    delivery = deliveries.ensure(event, "qqc")
     Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.RETRYING)
     assert service.deliver(event).status == DeliveryStatus.SENT
 
@@ -472,9 +500,9 @@ def test_log_lines_carry_the_delivery_id_and_mask_the_target(emulator, caplog) -
 def test_one_client_is_kept_per_secret_and_its_repr_hides_the_secret(emulator) -> None:
     settings = conf.get()
     android, ios = settings.app(None).android, settings.app(None).ios
-    client = sending.client_for(android, settings)
-    assert client is sending.client_for(android, settings)
-    assert client is not sending.client_for(ios, settings)
+    client = sender.client_for(android, settings)
+    assert client is sender.client_for(android, settings)
+    assert client is not sender.client_for(ios, settings)
     assert ANDROID_SECRET not in repr(client)
     assert client.endpoints.production == emulator.production_url
 
@@ -483,6 +511,6 @@ def test_waiting_for_another_runs_claim_spends_none_of_the_retry_budget(emulator
     device()
     event = visit()
     abandoned(event, claimed_ago=1)
-    for _ in range(conf.get().retry.max_retries + 2):
-        assert service.deliver(event).retry
+    for _ in range(10):
+        assert service.deliver(event).status == DeliveryStatus.SENDING
     assert row(event).retries == 0

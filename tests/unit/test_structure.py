@@ -111,19 +111,16 @@ def test_only_the_task_and_celery_app_modules_import_celery_or_kombu(path: Path)
         assert not roots(imports_of(path)) & {"celery", "kombu"}, relative(path)
 
 
-# Where a model's manager may be used: ``records`` writes (and reads) delivery, attempt,
-# device-state and dead-letter rows, ``outbox`` holds the relay's queries, ``purge`` the retention's
-# bounded deletes of finished rows; the operator-facing edges
-# (admin, the device registry behind the API and the command line, the demo, `pushworker stats`)
-# read and create rows for people. The middle calls records.
+# Where a model's manager may be used: ``store/`` reads and writes every row the engine, the
+# relay and the purge need; the operator-facing edges (the admin, the device API, the command line,
+# the demo, the management commands) read and create rows for people. The engine asks store/.
 MANAGER_USERS = (
     "store/",
     "web/admin/",
     "web/api/",
     "cli.py",
     "demo/",
-    "delivery/policy.py",  # the delivery policy reads the record of what was sent and held back
-    "delivery/policy_batch.py",  # the same reads, once for a batch run
+    "management/",
     "migrations/",
 )
 
@@ -133,18 +130,20 @@ def manager_uses(path: Path) -> list[int]:
     return [
         node.lineno
         for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and node.attr in ("objects", "_base_manager")
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("objects", "_base_manager", "_default_manager")
     ]
 
 
 @pytest.mark.parametrize("path", modules_in(PACKAGE), ids=relative)
-def test_only_records_and_outbox_touch_the_models_managers(path: Path) -> None:
+def test_only_the_store_and_the_operator_edges_touch_the_models_managers(path: Path) -> None:
     if not relative(path).startswith(MANAGER_USERS):
         assert not manager_uses(path), f"{relative(path)} uses .objects at {manager_uses(path)}"
 
 
 def test_the_rule_finds_a_manager_use() -> None:
-    assert manager_uses(PACKAGE / "store" / "records.py")
+    assert manager_uses(PACKAGE / "store" / "deliveries.py")
+    assert manager_uses(PACKAGE / "store" / "users.py")  # _default_manager counts too
 
 
 def imports_of_module(name: str) -> set[str]:
@@ -168,57 +167,37 @@ def pushworker_modules(name: str) -> set[str]:
     return {m.rsplit(".", 1)[-1] for m in found if not any(o.startswith(m + ".") for o in found)}
 
 
-def test_one_event_walks_tasks_service_sending_mipush_with_no_detour() -> None:
-    # tasks -> service -> (records, routing, content, sending) -> mipush: docs/architecture.md.
+def test_one_event_walks_tasks_service_engine_sender_mipush_with_no_detour() -> None:
+    # tasks -> service -> engine -> (planning, sender) -> mipush: docs/architecture.md.
     assert "service" in pushworker_modules("tasks")
     assert pushworker_modules("delivery.service") <= {
         "conf",
-        "content",
-        "events",
-        "mipush",
-        "models",
-        "nicknames",
-        "policy",
-        "policy_batch",
-        "ratelimit",
-        "records",
-        "routing",
-        "sending",
+        "engine",
         "base",
-    }
-    assert "sending" in pushworker_modules("delivery.service")
-    assert pushworker_modules("delivery.sending") <= {
-        "conf",
-        "content",
-        "events",
-        "metrics",
-        "mipush",
+        "deliveries",
         "models",
-        "ratelimit",
-        "records",
-        "routing",
     }
-    # Only sending holds a client and the HTTP library; the service decides, it does not send.
-    assert not roots(imports_of(PACKAGE / "delivery" / "service.py")) & {"httpx", "tenacity"}
-    assert "httpx" in roots(imports_of(PACKAGE / "delivery" / "sending.py"))
+    assert {"planning", "sender"} <= pushworker_modules("delivery.engine")
+    assert "mipush" in pushworker_modules("delivery.sender")
+    # Only the sender holds a client and the HTTP library; the rest decides, it does not send.
+    for path in modules_in(PACKAGE / "delivery"):
+        found = roots(imports_of(path)) & {"httpx", "tenacity"}
+        assert bool(found) == (path.name == "sender.py"), path.name
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["delivery.service", "delivery.sending", "delivery.content", "delivery.routing"]
-    + ["store.records", "store.outbox", "events", "store.models", "conf", "ops.metrics"]
-    + ["events.text", "delivery.nicknames", "delivery.ratelimit"],
-)
-def test_the_deciding_middle_and_the_core_import_no_broker_code(name: str) -> None:
-    imported = imports_of_module(name)
-    assert not roots(imported) & {"celery", "kombu"}, name
-    broker_facing = {"pushworker.tasks", "pushworker.producer.enqueue", "pushworker.celery"}
-    assert not broker_facing & imported, name
+def test_one_function_sends_one_event_or_many() -> None:
+    """The per-event path and the drains share the engine: no module but the sender calls the
+    client, and the sender has one public send."""
+    from pushworker.delivery import sender
 
-
-@pytest.mark.parametrize("name", ["delivery.content", "delivery.routing", "events", "events.text"])
-def test_the_pure_modules_import_no_django_and_no_http(name: str) -> None:
-    assert not roots(imports_of_module(name)) & {"django", "httpx", "aiohttp"}, name
+    sends = [n for n in vars(sender) if n == "send" or n.startswith("send_")]
+    assert sends == ["send"]
+    callers = [
+        p.name
+        for p in modules_in(PACKAGE / "delivery")
+        if "sender.send(" in p.read_text(encoding="utf-8")
+    ]
+    assert callers == ["engine.py"]
 
 
 def test_models_never_send() -> None:
@@ -251,9 +230,8 @@ def test_every_registered_kind_is_complete(kind) -> None:
     """Its module declares everything the pipeline asks of a kind (events/base.py)."""
     import dataclasses
 
-    from pushworker.broker import install as integration
-    from pushworker.delivery import content
-    from pushworker.events import base, validators
+    from pushworker.broker import queues
+    from pushworker.events import base, notification, validators
 
     module = PACKAGE / "events" / f"{kind.kind}.py"
     assert module.exists() and kind.__module__ == f"pushworker.events.{kind.kind}"
@@ -261,16 +239,17 @@ def test_every_registered_kind_is_complete(kind) -> None:
     names = {f.name for f in dataclasses.fields(kind)}
     assert names == {"event_id", "app_name", *kind.arguments}, names
     assert kind.recipient in kind.arguments and kind.subject in kind.arguments
-    assert kind.quota_exhausted in base.QUOTA_POLICIES and isinstance(kind.batchable, bool)
+    assert isinstance(kind.policy, base.KindPolicy)
+    assert kind.policy.priority in base.Priority and kind.policy.quota_exhausted in base.OnQuota
     assert kind.notification is not base.Event.notification, "no notification"
     assert all(callable(check) for check in kind.arguments.values())
     assert kind.task_name() == f"pushworker.send_{kind.kind}"
-    assert integration.ROUTES[kind.task_name()] == {"queue": integration.QUEUE}
+    assert queues.ROUTES[kind.task_name()] == {"queue": queues.queue_of(kind.policy.priority)}
     # Its checks come from the shared validators: a call with every argument missing is refused
     # with the task's name, and a row rebuilds the event it was written from.
     with pytest.raises(validators.InvalidEventError, match=f"^send_{kind.kind}: "):
         kind.from_call()
-    assert content.Notification.__dataclass_fields__  # what notification() must return
+    assert notification.Notification.__dataclass_fields__  # what notification() must return
     assert len(module.read_text(encoding="utf-8").splitlines()) <= 300
 
 

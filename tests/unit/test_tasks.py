@@ -115,11 +115,14 @@ def test_delay_returns_the_event_id_as_the_task_id(configure, monkeypatch) -> No
 
 def queued(**fields) -> Delivery:
     row = Delivery.objects.create(
+        kind="goods_visit",
         app_name="qqc",
         recipient_id="42",
         subject_id="1001",
         payload={"visitor_id": "7", "goods_id": "1001", "goods_name": "车", "visitor_name": "小明"},
     )
+    # As written: due from when it was written, were it left to a drain.
+    fields.setdefault("next_attempt_at", fields.get("created_at", timezone.now()))
     Delivery.objects.filter(pk=row.pk).update(**fields)
     return row
 

@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from pushworker import conf
 from pushworker.conf.receipts import TYPES
-from pushworker.store import records
+from pushworker.store import devices
 from pushworker.store.models import Delivery, DeliveryAttempt, PushDevice
 
 log = logging.getLogger("pushworker.receipts")
@@ -93,7 +93,7 @@ def apply(message_id: str, entry: dict[str, Any]) -> int:
     elif kind == INVALID_TARGET:
         code = _int(entry.get("errorCode"))
         reason = f"Xiaomi receipt 16: {INVALID_KINDS.get(code, 'invalid target')}"
-        changed = records.deactivate_devices(_devices(delivery, entry.get("targets")), reason)
+        changed = devices.deactivate(_devices(delivery, entry.get("targets")), reason)
     log.info(f"receipt: {TYPES.get(kind, 'unknown type')}", extra=fields | {"changed": changed})
     return changed
 

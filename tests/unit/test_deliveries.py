@@ -1,4 +1,4 @@
-"""Specifies pushworker.store.records: each state transition is one conditional write."""
+"""Specifies store.deliveries: each state transition of a row is one conditional write."""
 
 from __future__ import annotations
 
@@ -6,22 +6,23 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from pushworker.events import GoodsVisit
-from pushworker.store import outbox, records
+from pushworker.store import deliveries, outbox
+from pushworker.store.deliveries import Failure, Parked
 from pushworker.store.models import (
-    AttemptStatus,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
-    PushDevice,
 )
-from pushworker.store.records import Failure
 
 pytestmark = pytest.mark.django_db
 
 LEASE = 30.0
+KIND = "goods_visit"
 
 
 def visit(**changes) -> GoodsVisit:
@@ -30,7 +31,7 @@ def visit(**changes) -> GoodsVisit:
 
 
 def delivery(status: str = DeliveryStatus.QUEUED, **fields) -> Delivery:
-    made = records.ensure(visit(), "qqc")[0]
+    made = deliveries.ensure(visit(), "qqc")
     Delivery.objects.filter(pk=made.pk).update(status=status, **fields)
     made.refresh_from_db()
     return made
@@ -42,7 +43,7 @@ def claimed_ago(seconds: float):
 
 def test_ensure_creates_the_row_the_enqueuing_process_did_not_write() -> None:
     event = visit(visitor_name="小明")
-    made = records.ensure(event, "qqc")[0]
+    made = deliveries.ensure(event, "qqc")
     assert str(made.event_id) == event.event_id
     assert (made.status, made.app_name, made.payload["visitor_name"]) == ("queued", "qqc", "小明")
     assert made.published_at is not None  # it came through the broker
@@ -50,48 +51,48 @@ def test_ensure_creates_the_row_the_enqueuing_process_did_not_write() -> None:
 
 def test_ensure_returns_the_existing_row_unchanged() -> None:
     event = visit()
-    first = records.ensure(event, "qqc")[0]
+    first = deliveries.ensure(event, "qqc")
     Delivery.objects.filter(pk=first.pk).update(status=DeliveryStatus.SENT)
-    assert records.ensure(event, "other")[0].status == DeliveryStatus.SENT
+    assert deliveries.ensure(event, "other").status == DeliveryStatus.SENT
     assert Delivery.objects.count() == 1
 
 
 def test_claim_takes_a_queued_delivery_for_this_run() -> None:
     row = delivery()
-    assert records.claim(row, redelivered=False, lease_seconds=LEASE)
+    assert deliveries.claim(row, redelivered=False, lease_seconds=LEASE)
     assert row.status == DeliveryStatus.SENDING and row.claimed_at is not None
     assert row.crashes == 0 and not row.redelivered
 
 
 def test_claim_takes_a_retrying_delivery() -> None:
     row = delivery(DeliveryStatus.RETRYING)
-    assert records.claim(row, redelivered=False, lease_seconds=LEASE)
+    assert deliveries.claim(row, redelivered=False, lease_seconds=LEASE)
     assert row.status == DeliveryStatus.SENDING
 
 
 def test_claim_refuses_a_fresh_claim_of_another_run() -> None:
     row = delivery(DeliveryStatus.SENDING, claimed_at=claimed_ago(LEASE - 5))
-    assert not records.claim(row, redelivered=False, lease_seconds=LEASE)
+    assert not deliveries.claim(row, redelivered=False, lease_seconds=LEASE)
     row.refresh_from_db()
     assert row.crashes == 0 and row.claimed_at < claimed_ago(LEASE - 6)
 
 
 def test_claim_takes_over_a_claim_older_than_the_lease_and_counts_a_crash() -> None:
     row = delivery(DeliveryStatus.SENDING, claimed_at=claimed_ago(LEASE + 5), crashes=1)
-    assert records.claim(row, redelivered=False, lease_seconds=LEASE)
+    assert deliveries.claim(row, redelivered=False, lease_seconds=LEASE)
     assert row.crashes == 2 and row.status == DeliveryStatus.SENDING
     assert row.claimed_at > claimed_ago(5)
 
 
 def test_a_redelivered_message_takes_over_even_a_fresh_claim_and_says_so() -> None:
     row = delivery(DeliveryStatus.SENDING, claimed_at=claimed_ago(1))
-    assert records.claim(row, redelivered=True, lease_seconds=LEASE)
+    assert deliveries.claim(row, redelivered=True, lease_seconds=LEASE)
     assert row.crashes == 1 and row.redelivered
 
 
 def test_a_redelivered_queued_delivery_is_taken_without_a_crash() -> None:
     row = delivery()
-    assert records.claim(row, redelivered=True, lease_seconds=LEASE)
+    assert deliveries.claim(row, redelivered=True, lease_seconds=LEASE)
     assert row.crashes == 0 and row.redelivered
 
 
@@ -101,7 +102,7 @@ def test_a_redelivered_queued_delivery_is_taken_without_a_crash() -> None:
 )
 def test_a_finished_delivery_is_never_claimed(status: str) -> None:
     row = delivery(status, claimed_at=claimed_ago(3600))
-    assert not records.claim(row, redelivered=True, lease_seconds=LEASE)
+    assert not deliveries.claim(row, redelivered=True, lease_seconds=LEASE)
     row.refresh_from_db()
     assert row.status == status and row.crashes == 0
 
@@ -111,83 +112,14 @@ def test_a_claim_made_from_a_stale_copy_of_the_row_loses() -> None:
     # Claims racing in parallel: tests/integration/test_claims.py (threads, real database).
     row = delivery()
     twin = Delivery.objects.get(pk=row.pk)
-    assert records.claim(row, redelivered=False, lease_seconds=LEASE)
-    assert not records.claim(twin, redelivered=False, lease_seconds=LEASE)
-
-
-def test_start_attempt_records_the_request_before_it_is_made() -> None:
-    row = delivery(DeliveryStatus.SENDING)
-    attempt = records.start_attempt(
-        row,
-        key="android/production/alias:QQC_42",
-        platform="android",
-        environment="production",
-        target_type="alias",
-        targets="QQC_42",
-    )
-    assert attempt.status == AttemptStatus.SENDING
-    row.refresh_from_db()
-    assert row.attempts == 1
-    records.attempt_sent(attempt, message_id="alm1", trace_id="Xlm1", http_status=200)
-    attempt.refresh_from_db()
-    assert (attempt.status, attempt.message_id, attempt.finished_at is not None) == (
-        "sent",
-        "alm1",
-        True,
-    )
-    assert records.history(row).sent == {"android/production/alias:QQC_42"}
-
-
-def test_a_failed_attempt_keeps_xiaomis_answer() -> None:
-    row = delivery(DeliveryStatus.SENDING)
-    attempt = records.start_attempt(
-        row, key="k", platform="ios", environment="sandbox", target_type="regid", targets="r1"
-    )
-    records.attempt_failed(attempt, Failure("transient", "x" * 3000, 10001, "Xlm9", 200))
-    attempt.refresh_from_db()
-    assert (attempt.status, attempt.error_code, attempt.error_category) == (
-        "failed",
-        10001,
-        "transient",
-    )
-    assert len(attempt.error_reason) == 2000 and attempt.trace_id == "Xlm9"
-    assert records.history(row).sent == set()
-
-
-def test_unfinished_and_maybe_delivered_attempts_are_unknown_and_their_keys_returned() -> None:
-    row = delivery(DeliveryStatus.SENDING)
-    open_one = records.start_attempt(
-        row, key="a", platform="android", environment="production", target_type="alias", targets="t"
-    )
-    done = records.start_attempt(
-        row, key="b", platform="android", environment="production", target_type="regid", targets="r"
-    )
-    records.attempt_sent(done, message_id="m", trace_id="t", http_status=200)
-    timed_out = records.start_attempt(
-        row, key="c", platform="ios", environment="production", target_type="alias", targets="t"
-    )
-    records.attempt_failed(timed_out, Failure("transient", "read_timeout"), maybe_delivered=True)
-    refused = records.start_attempt(
-        row, key="d", platform="ios", environment="sandbox", target_type="alias", targets="t"
-    )
-    records.attempt_failed(refused, Failure("transient", "http 503"))
-    # By target: what Xiaomi took is never requested again, what it may have got is flagged.
-    assert records.history(row) == records.History(
-        sent={"android/production/regid:r"},
-        maybe_sent={"android/production/alias:t", "ios/production/alias:t"},
-    )
-    open_one.refresh_from_db()
-    assert open_one.status == AttemptStatus.UNKNOWN
-    assert records.history(row).maybe_sent == {  # remembered for later runs
-        "android/production/alias:t",
-        "ios/production/alias:t",
-    }
+    assert deliveries.claim(row, redelivered=False, lease_seconds=LEASE)
+    assert not deliveries.claim(twin, redelivered=False, lease_seconds=LEASE)
 
 
 def test_finish_records_the_terminal_state_and_why() -> None:
     row = delivery(DeliveryStatus.SENDING, next_attempt_at=timezone.now())
     failure = Failure("invalid_target", "No valid targets!", 20301, "Xlm2")
-    records.finish(row, DeliveryStatus.FAILED, failure=failure)
+    deliveries.finish(row, DeliveryStatus.FAILED, failure=failure)
     stored = Delivery.objects.get(pk=row.pk)
     assert (stored.status, stored.error_code, stored.error_category, stored.trace_id) == (
         "failed",
@@ -201,7 +133,7 @@ def test_finish_records_the_terminal_state_and_why() -> None:
 
 def test_finish_keeps_the_sent_message_ids_over_a_failures_trace() -> None:
     row = delivery(DeliveryStatus.SENDING)
-    records.finish(
+    deliveries.finish(
         row,
         DeliveryStatus.SENT,
         failure=Failure("configuration", "no ios", None, "X0"),
@@ -216,31 +148,17 @@ def test_finish_keeps_the_sent_message_ids_over_a_failures_trace() -> None:
     )
 
 
-def test_park_for_retry_releases_the_claim_until_the_countdown() -> None:
-    row = delivery(DeliveryStatus.SENDING, claimed_at=timezone.now())
+def test_park_releases_the_claim_and_the_row_waits_for_a_drain_until_its_due_time() -> None:
+    row = delivery(DeliveryStatus.SENDING, claimed_at=timezone.now(), published_at=timezone.now())
     before = timezone.now()
-    records.park_for_retry(row, Failure("throttled", "too frequent", 10027, "X"), countdown=12.5)
+    failure = Failure("throttled", "too frequent", 10027, "X")
+    deliveries.park([Parked(row, failure, before + timedelta(seconds=12.5), spent=True)])
     stored = Delivery.objects.get(pk=row.pk)
     assert stored.status == DeliveryStatus.RETRYING and stored.retries == 1
+    assert stored.published_at is None  # no message carries it: a drain claims it when due
     assert before + timedelta(seconds=12) < stored.next_attempt_at
     assert stored.next_attempt_at < timezone.now() + timedelta(seconds=13)
     assert (stored.error_code, stored.error_category) == (10027, "throttled")
-
-
-def test_deactivate_devices_only_touches_active_devices_it_names() -> None:
-    make = PushDevice.objects.create
-    one = make(user_id="42", app_name="qqc", os_type="android")
-    two = make(
-        user_id="42", app_name="qqc", os_type="ios", is_active=False, deactivated_reason="earlier"
-    )
-    # A second Android phone of the user has its own regid: one alias device per platform (0004).
-    other = make(user_id="42", app_name="qqc", os_type="android", registration_id="regid-other")
-    assert records.deactivate_devices((one.pk, two.pk), "Xiaomi 20301: " + "x" * 300) == 1
-    for device in (one, two, other):
-        device.refresh_from_db()
-    assert not one.is_active and len(one.deactivated_reason) == 255
-    assert two.deactivated_reason == "earlier"
-    assert other.is_active
 
 
 def test_requeue_puts_back_only_failed_and_dead_deliveries() -> None:
@@ -281,7 +199,8 @@ def test_reject_records_a_bad_message_as_failed_keeping_what_it_said() -> None:
         "goods_name": "车" * 2000,
         "app_name": "qqc",
     }
-    row = records.reject(event_id, raw, "send_goods_visit: owner_id must be an int or a str")
+    row, created = deliveries.reject(event_id, raw, "send_goods_visit: owner_id is bad", KIND)
+    assert created
     assert str(row.event_id) == event_id
     assert (row.status, row.error_category) == ("failed", "bad_request")
     assert row.error_reason.startswith("send_goods_visit: owner_id")
@@ -292,8 +211,9 @@ def test_reject_records_a_bad_message_as_failed_keeping_what_it_said() -> None:
 
 @pytest.mark.parametrize("raw_id", ["not-a-uuid", 42, None, ""])
 def test_reject_keeps_a_message_whose_id_is_not_a_uuid_under_a_stable_id(raw_id) -> None:
-    first = records.reject(raw_id, {}, "bad")
-    second = records.reject(raw_id, {}, "bad again")
+    first, _ = deliveries.reject(raw_id, {}, "bad", KIND)
+    second, created = deliveries.reject(raw_id, {}, "bad again", KIND)
+    assert not created
     assert first.pk == second.pk
     assert second.status == DeliveryStatus.FAILED and second.error_reason == "bad"
     assert Delivery.objects.count() == 1
@@ -304,19 +224,106 @@ def test_a_malformed_copy_never_overwrites_the_record_of_a_real_event() -> None:
     event_id = str(uuid.uuid4())
     Delivery.objects.create(
         event_id=event_id,
+        kind=KIND,
         app_name="qqc",
         recipient_id="1",
         subject_id="3",
         payload={"visitor_id": "2", "goods_id": "3", "goods_name": "碗"},
         status=DeliveryStatus.SENT,
     )
-    row = records.reject(event_id, {"owner_id": None}, "send_goods_visit: owner_id is bad")
+    row, _ = deliveries.reject(event_id, {"owner_id": None}, "send_goods_visit: bad", KIND)
     assert (row.status, row.recipient_id) == (DeliveryStatus.SENT, "1")
 
 
 def test_a_rejected_message_is_never_relayed() -> None:
     from pushworker.store import outbox
 
-    records.reject("bad-id", {}, "bad")
-    assert outbox.unpublished(10) == []
+    deliveries.reject("bad-id", {}, "bad", KIND)
+    assert outbox.waiting(10) == []
     assert DeliveryAttempt.objects.count() == 0
+
+
+COMPARED = (
+    "kind",
+    "app_name",
+    "recipient_id",
+    "subject_id",
+    "payload",
+    "status",
+    "attempts",
+    "crashes",
+    "retries",
+    "claimed_by",
+    "possible_duplicate",
+    "redelivered",
+    "message_id",
+    "trace_id",
+    "error_code",
+    "error_category",
+    "error_reason",
+    "claimed_at",
+    "finished_at",
+    "priority",
+)
+
+
+def test_insert_writes_a_new_event_in_one_statement_that_reads_back_as_the_orms_row() -> None:
+    event, twin = visit(visitor_name="小明"), visit(visitor_name="小明")
+    with CaptureQueriesContext(connection) as queries:
+        assert deliveries.insert(event, "qqc", published=True) is True
+    assert len(queries) == 1
+    Delivery.objects.create(
+        event_id=twin.event_id,
+        kind=twin.kind,
+        app_name="qqc",
+        recipient_id=twin.recipient_id,
+        subject_id=twin.subject_id,
+        payload=twin.payload(),
+    )
+    ours, orms = (Delivery.objects.get(event_id=e.event_id) for e in (event, twin))
+    assert str(ours.event_id) == event.event_id
+    assert {f: getattr(ours, f) for f in COMPARED} == {f: getattr(orms, f) for f in COMPARED}
+    assert ours.published_at is not None and ours.created_at == ours.updated_at
+    assert ours.next_attempt_at == ours.created_at  # were it left to a drain, due at once
+    assert ours.status == DeliveryStatus.QUEUED
+
+
+def test_an_unpublished_event_waits_with_no_publish_time() -> None:
+    event = visit()
+    deliveries.insert(event, "qqc", published=False)
+    assert Delivery.objects.get(event_id=event.event_id).published_at is None
+
+
+def test_a_duplicate_leaves_the_existing_row_as_it_is() -> None:
+    event = visit()
+    assert deliveries.insert(event, "qqc", published=True) is True
+    Delivery.objects.filter(event_id=event.event_id).update(status=DeliveryStatus.SENT)
+    assert deliveries.insert(event, "other", published=False) is False
+    kept = Delivery.objects.get(event_id=event.event_id)
+    assert (kept.status, kept.app_name) == (DeliveryStatus.SENT, "qqc")
+    assert kept.published_at is not None
+    assert Delivery.objects.count() == 1
+
+
+def test_text_a_database_refuses_is_stored_as_the_event_cleaned_it() -> None:
+    # NUL (PostgreSQL refuses it in text and JSON) and lone surrogates (no UTF-8) arrive from
+    # JSON bodies; the event's checks clean names, and the row keeps exactly those.
+    event = visit(goods_name="bike\x00 \ud83d", visitor_name="\x00bob")
+    assert deliveries.insert(event, "qqc", published=True) is True
+    kept = Delivery.objects.get(event_id=event.event_id)
+    assert kept.payload["goods_name"] == event.goods_name
+    assert kept.payload["visitor_name"] == event.visitor_name
+    assert "\x00" not in json_text(kept.payload)
+
+
+def test_an_event_id_given_by_the_caller_is_kept_as_given() -> None:
+    given = str(uuid.uuid4())
+    event = visit(event_id=given)
+    deliveries.insert(event, "qqc", published=True)
+    assert Delivery.objects.filter(event_id=given).exists()
+
+
+def json_text(payload: dict) -> str:
+    import json
+
+    return json.dumps(payload, ensure_ascii=False)

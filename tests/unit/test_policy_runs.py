@@ -1,5 +1,5 @@
-"""The delivery policy in batch runs (delivery.batch → policy): the same decisions as one event
-at a time, with a private redis-server, the real emulator, and a profile of a backlog's cost."""
+"""The delivery policy in runs of many events (drains): the same decisions as one event at a time,
+with a private redis-server, the real emulator, and a profile of a backlog's cost."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from pushworker import conf
-from pushworker.delivery import batch, policy, policy_batch, service
+from pushworker.delivery import policy, service
+from pushworker.delivery.recent import Recent
 from pushworker.events import GoodsVisit
-from pushworker.store import records
+from pushworker.store import deliveries
 from pushworker.store.models import Delivery, PushDevice
 from tests.unit.environment import emulator_env
 from tests.unit.test_policy import client  # noqa: F401 - the policy's private Redis
@@ -62,23 +63,23 @@ def queued(owner: str, visitor: str, goods: str = "g-1") -> GoodsVisit:
     """A visit left as a backlog row (no message carries it), for a batch run to claim."""
     PushDevice.objects.get_or_create(user_id=owner, app_name="qqc", os_type="android")
     event = GoodsVisit.from_call(owner, visitor, goods, "青花瓷碗", "小明")
-    records.ensure(event, "qqc", published=False)
+    deliveries.ensure(event, "qqc", published=False)
     return event
 
 
 def drain(run_id: str = "run") -> dict[str, int]:
     """Claim and deliver until the backlog is empty; the outcomes of all runs."""
     settings, counts, n = conf.get(), {}, 0
-    while claimed := batch.claim(f"{run_id}-{n}", settings).deliveries:
-        for status, count in batch.deliver(claimed, settings).counts.items():
+    while (claimed := service.claim(f"{run_id}-{n}", settings)).rows:
+        for status, count in service.drain(claimed, settings).counts.items():
             counts[status] = counts.get(status, 0) + count
         n += 1
     return counts
 
 
 def one_by_one(events: list[GoodsVisit]) -> None:
-    """The one-event path: each event decided and sent after the previous one ended, in claim
-    order (the order batch runs claim them in: oldest first)."""
+    """Runs of one event, each decided and sent after the previous one ended, in claim order (the
+    order drains claim them in: oldest first)."""
     for event in events:
         service.deliver(event)
 
@@ -168,8 +169,8 @@ def test_batches_decide_as_their_events_one_after_another_in_claim_order(
     client,  # noqa: F811
     monkeypatch,
 ):
-    """The same backlogs in batches of 50 and through the one-event path: the same outcome for
-    every event and the same pushes (digests included)."""
+    """The same backlogs in drains of 50 and in runs of one event: the same outcome for every event
+    and the same pushes (digests included)."""
     emulator = with_policy(batch_size=50)
     noon = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=12)
     monkeypatch.setattr(policy, "clock", lambda: noon)  # one day in the app's zone throughout
@@ -215,18 +216,16 @@ def test_a_row_of_the_batch_with_a_request_made_counts_toward_the_cap_as_in_the_
 ) -> None:
     with_policy()
     first, second = queued("o1", "v1"), queued("o1", "v2")
-    claimed = batch.claim("run", conf.get()).deliveries
+    claimed = service.claim("run", conf.get()).rows
     Delivery.objects.filter(event_id=first.event_id).update(attempts=1)  # a dead run's request
     claimed[0].attempts = 1
-    local = policy.clock().astimezone(ZoneInfo("Asia/Shanghai"))
-    reads = policy_batch.Prefetch(claimed)
-    for event, row in zip((first, second), claimed, strict=True):
-        alone = policy._admitted_today(event, row, local)
-        assert policy._admitted_today(event, row, local, reads) == alone
-    assert policy._admitted_today(second, claimed[1], local, reads) == [first.event_id]
+    midnight = policy.clock().astimezone(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0)
+    seen = Recent(claimed)
+    assert seen.admitted_since(first, claimed[0], midnight) == []
+    assert seen.admitted_since(second, claimed[1], midnight) == [first.event_id]
 
 
-def test_a_batch_asks_for_a_digest_only_about_recipients_held_back_since_their_last_push(
+def test_a_run_reads_the_rows_held_back_since_each_recipients_last_push_in_one_query(
     with_policy,
 ) -> None:
     with_policy("DAILY_CAP=0")
@@ -240,14 +239,15 @@ def test_a_batch_asks_for_a_digest_only_about_recipients_held_back_since_their_l
     queued("after", "v2")
     drain("three")
     events = {owner: queued(owner, "v9") for owner in ("before", "after", "never")}
-    claimed = batch.claim("run", conf.get()).deliveries
-    reads = policy_batch.Prefetch(claimed)
-    asked = {}
-    for row in claimed:
-        event = events[row.recipient_id]
-        alone = policy._held_since_last_push(event, row)
-        asked[row.recipient_id] = (reads.may_have_held(event, row), len(alone))
-    assert asked == {"before": (False, 0), "after": (True, 1), "never": (False, 0)}
+    claimed = service.claim("run", conf.get()).rows
+    seen, statements = Recent(claimed), []
+    with connection.execute_wrapper(lambda run, sql, *a: statements.append(sql) or run(sql, *a)):
+        held = {
+            row.recipient_id: len(seen.held_since_last_push(events[row.recipient_id], row))
+            for row in claimed
+        }
+    assert held == {"before": 0, "after": 1, "never": 0}
+    assert len(statements) <= 3  # held rows, last pushes, and the rows since: once for the run
 
 
 def profile(day: str, spec: str) -> dict[str, int]:

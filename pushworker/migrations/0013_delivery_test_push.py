@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pushworker", "0011_delivery_claimed_by"),
+        ("pushworker", "0012_engine"),
     ]
 
     operations = [

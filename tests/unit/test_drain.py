@@ -1,13 +1,18 @@
-"""Specifies batch runs (delivery.batch) on the real emulator: grouped, split, retried."""
+"""Specifies drains (delivery.service.claim and .drain) on the real emulator: grouped, split,
+waiting as rows, handed back."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from types import SimpleNamespace
+
 import pytest
+from django.utils import timezone
 
 from pushworker import conf
-from pushworker.delivery import batch, service
+from pushworker.delivery import engine, planning, service
 from pushworker.events import GoodsVisit
-from pushworker.store import records
+from pushworker.store import attempts, deliveries
 from pushworker.store.models import (
     AttemptStatus,
     Delivery,
@@ -25,15 +30,21 @@ def backlog(owners: list[str], os_type: str = "android", **device) -> list[Goods
     for owner in owners:
         PushDevice.objects.create(user_id=owner, app_name="qqc", os_type=os_type, **device)
         event = GoodsVisit.from_call(owner, "7", "g-1", "青花瓷碗", "小明")
-        records.ensure(event, "qqc", published=False)
+        deliveries.ensure(event, "qqc", published=False)
         events.append(event)
     return events
 
 
-def run(run_id: str = "run-1") -> batch.Report:
+def run(run_id: str = "run-1") -> engine.Report:
     settings = conf.get()
-    claimed = batch.claim(run_id, settings)
-    return batch.deliver(claimed.deliveries, settings)
+    return service.drain(service.claim(run_id, settings), settings)
+
+
+def due_now(events) -> None:
+    """Time passes: the waiting rows come due."""
+    Delivery.objects.filter(event_id__in=[e.event_id for e in events]).update(
+        next_attempt_at=timezone.now()
+    )
 
 
 def statuses(events) -> dict[str, str]:
@@ -45,7 +56,7 @@ def test_a_backlog_goes_out_in_one_request_per_platform_and_every_event_keeps_it
     android = backlog([f"a{n}" for n in range(30)])
     ios = backlog([f"i{n}" for n in range(10)], os_type="ios")
     report = run()
-    assert report.counts == {"sent": 40} and not report.retries
+    assert report.counts == {"sent": 40}
     assert len(emulator.requests()) == 2
     assert len(emulator.messages()) == 40  # one recorded message per event
     rows = Delivery.objects.filter(event_id__in=[e.event_id for e in android + ios])
@@ -88,20 +99,34 @@ def test_a_batch_refused_for_one_bad_message_is_split_until_the_bad_one_is_isola
     assert len(emulator.requests()) <= 1 + 2 * 4
 
 
-def test_a_transient_failure_of_a_batch_retries_only_its_events_with_their_own_budget(emulator):
+def test_a_transient_failure_of_a_group_makes_its_events_wait_as_rows_with_their_own_budget(
+    emulator,
+):
     events = backlog([f"a{n}" for n in range(5)])
     settings = conf.get()
     emulator.set_faults(script=("http500",) * settings.retry.quick_attempts)
     report = run()
     assert report.counts == {"retrying": 5}
-    assert sorted(e.event_id for e, _ in report.retries) == sorted(e.event_id for e in events)
     rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
-    assert {(d.status, d.retries) for d in rows} == {("retrying", 1)}
-    # The retry of each event (its own message) sends it; nothing is sent twice unflagged.
-    for event in events:
-        assert service.deliver(event).status == DeliveryStatus.SENT
+    assert {(d.status, d.retries, d.published_at) for d in rows} == {("retrying", 1, None)}
+    assert all(d.next_attempt_at <= timezone.now() + timedelta(seconds=2) for d in rows)
+    # Once due, one drain sends them all in one request; nothing is sent twice unflagged.
+    due_now(events)
+    before = len(emulator.requests())
+    assert run("r2").counts == {"sent": 5}
+    assert len(emulator.requests()) == before + 1
     flagged = {str(d.event_id) for d in rows.all() if d.possible_duplicate}
     assert flagged == {e.event_id for e in events}  # a 500 may have reached Xiaomi
+
+
+def test_a_waiting_row_is_not_claimed_before_it_is_due(emulator):
+    events = backlog(["a1"])
+    Delivery.objects.filter(event_id=events[0].event_id).update(
+        status="retrying", next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    assert run().counts == {}
+    due_now(events)
+    assert run("r2").counts == {"sent": 1}
 
 
 def test_a_partly_accepted_event_is_not_sent_again_to_the_accepted_target(emulator):
@@ -112,6 +137,7 @@ def test_a_partly_accepted_event_is_not_sent_again_to_the_accepted_target(emulat
     report = run()  # the iOS request (r1 and r2) failed, the Android one (QQC_a1) went out
     assert report.counts == {"retrying": 2}
     emulator.set_faults()
+    due_now([event])
     assert service.deliver(event).status == DeliveryStatus.SENT
     assert sum(1 for m in emulator.messages() if "QQC_a1" in m["targets"]) == 1
 
@@ -120,22 +146,26 @@ def test_a_run_that_died_mid_batch_flags_only_its_batch_and_reruns_each_event_al
     events = backlog([f"a{n}" for n in range(4)])
     others = backlog(["b1"])
     settings = conf.get()
-    claimed = batch.claim("dead-run", settings)
-    held = [d for d in claimed.deliveries if str(d.event_id) in {e.event_id for e in events}]
-    for delivery in held:  # the requests were on their way when the worker died
-        records.start_attempt(
-            delivery,
-            key="k",
-            platform="android",
-            environment="production",
-            target_type="alias",
-            targets=f"QQC_{delivery.recipient_id}",
-        )
+    claimed = service.claim("dead-run", settings)
+    held = [d for d in claimed.rows if str(d.event_id) in {e.event_id for e in events}]
+    unit = SimpleNamespace(key="k", platform="android", environment="production")
+    # The requests were on their way when the worker died.
+    attempts.start(
+        [
+            (
+                d,
+                SimpleNamespace(
+                    **vars(unit), target_type="alias", targets=(f"QQC_{d.recipient_id}",)
+                ),
+            )
+            for d in held
+        ]
+    )
     Delivery.objects.filter(event_id=others[0].event_id).update(
         status="queued", claimed_by="", published_at=None
     )  # b1 was not in the dead batch
-    again = batch.claim("dead-run", settings)  # the redelivered message of the same run
-    assert again.deliveries == [] and len(again.alone) == 4
+    again = service.claim("dead-run", settings)  # the redelivered message of the same run
+    assert again.rows == [] and len(again.alone) == 4
     for event in events:
         assert service.deliver(event).status == DeliveryStatus.SENT
     rows = {str(d.event_id): d for d in Delivery.objects.all()}
@@ -147,7 +177,7 @@ def test_a_run_that_died_mid_batch_flags_only_its_batch_and_reruns_each_event_al
 
 def test_an_event_without_devices_or_app_ends_in_the_batch_with_its_reason(emulator):
     event = GoodsVisit.from_call("nobody", "7", "g-1", "碗", "小明")
-    records.ensure(event, "qqc", published=False)
+    deliveries.ensure(event, "qqc", published=False)
     backlog(["a1"])
     assert run().counts == {"failed": 1, "sent": 1}
     assert Delivery.objects.get(event_id=event.event_id).error_category == "no_device"
@@ -210,17 +240,19 @@ def test_a_drain_that_finds_less_says_the_backlog_is_over_and_takes_what_came_me
     assert broker.drain("r2") == "nothing" and broker.messages == []
 
 
-def test_a_drain_publishes_each_retry_as_the_events_own_message_with_its_countdown(broker):
+def test_a_drain_publishes_no_message_for_its_retries_they_wait_as_rows(broker):
     events = backlog(["a1", "a2"])
     broker.emulator.set_faults(script=("http503",) * conf.get().retry.quick_attempts)
     assert broker.drain("r1") == "2 retrying"
-    assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
-    assert all(0 <= m["countdown"] <= conf.get().retry.cap_seconds for m in broker.messages)
+    assert broker.messages == []  # no countdown message: worker memory stays flat
+    ceiling = timezone.now() + timedelta(seconds=conf.get().retry.countdown_ceiling(0))
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert all(d.published_at is None and d.next_attempt_at <= ceiling for d in rows)
 
 
 def test_a_redelivered_drain_hands_its_dead_batch_back_one_message_per_event(broker):
     events = backlog(["a1", "a2", "a3"])
-    batch.claim("r1", conf.get())  # the first copy claimed them, then its worker died
+    service.claim("r1", conf.get())  # the first copy claimed them, then its worker died
     assert broker.drain("r1") == "nothing"
     assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
     rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
@@ -234,13 +266,12 @@ def test_a_per_event_copy_waits_while_a_live_batch_run_holds_the_event_past_one_
 
     [event] = backlog(["a1"])
     settings = conf.get()
-    batch.claim("r1", settings)
+    service.claim("r1", settings)
     # One lease after its claim a batch run may still be sending: its time limit is
     # RETRY_CAP plus a lease. A stray message of the event (the relay's, a late publish) waits.
     since = timezone.now() - timedelta(seconds=settings.claim_lease_seconds + 1)
     Delivery.objects.filter(event_id=event.event_id).update(claimed_at=since)
-    outcome = service.deliver(event)
-    assert outcome.status == DeliveryStatus.SENDING and outcome.retry
+    assert service.deliver(event) == service.Outcome(DeliveryStatus.SENDING)
     assert emulator.requests() == []
     # Past the batch run's time limit it is dead: the copy takes the event over.
     since -= timedelta(seconds=settings.retry.cap_seconds)
@@ -269,7 +300,7 @@ def test_a_drain_whose_kick_or_settle_fails_still_delivers_the_batch_it_claimed(
 
 def test_a_dead_run_of_one_event_is_not_topped_up_with_fresh_events(broker):
     [suspect] = backlog(["a1"])
-    batch.claim("r1", conf.get())  # the first copy held only a1 when its worker died
+    service.claim("r1", conf.get())  # the first copy held only a1 when its worker died
     fresh = backlog(["a2", "a3"])
     assert broker.drain("r1") == "nothing"  # a1 may be what killed it: it runs alone
     assert [m["task_id"] for m in broker.messages] == [suspect.event_id]
@@ -306,22 +337,24 @@ def test_no_half_of_a_refused_batch_is_requested_once_the_run_is_past_its_budget
     emulator.set_faults(fail_rate=1.0, fail_with="65011", target="QQC_a3", latency_ms=400)
     report = run()
     assert len(emulator.requests()) == 1  # the whole batch, refused after the budget ran out
-    assert report.counts == {"retrying": 4}  # each event goes on as its own message
-    assert sorted(e.event_id for e, _ in report.retries) == sorted(e.event_id for e in events)
+    assert report.counts == {"retrying": 4}  # each waits, due at once, with no retry spent
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.retries, d.error_category) for d in rows} == {(0, "out_of_time")}
+    assert all(d.next_attempt_at <= timezone.now() for d in rows)
 
 
 def test_an_error_in_a_batch_run_hands_its_unfinished_events_back_one_message_each(
     broker, monkeypatch
 ):
     events = backlog(["a1", "a2", "a3"])
-    real = service.plan
+    real = planning.plan
 
     def plan(event, *args, **kwargs):  # a bug in one event's kind, not a dead worker
         if event.recipient_id == "a2":
             raise RuntimeError("the kind's notification() broke")
         return real(event, *args, **kwargs)
 
-    monkeypatch.setattr(batch.service, "plan", plan)
+    monkeypatch.setattr(planning, "plan", plan)
     with pytest.raises(RuntimeError):
         broker.drain("r1")
     # Not left in sending until the sweeper: each runs alone, where only a2 fails again.

@@ -108,15 +108,12 @@ def _test_push_from_the_admin(web_url: str, device_pk: int) -> None:
 
 
 def _a_pool_child_killed_mid_send(stack, worker: Worker, emulator_url: str) -> None:
-    from pushworker.store.models import Delivery
+    from pushworker.store.models import DeliveryAttempt
 
     httpx.post(f"{emulator_url}/_emulator/faults", json={"latency_ms": 2500}, timeout=5)
     event_id = visit("jl-owner", goods_id="g-killed")
-    wait_for(
-        lambda: Delivery.objects.filter(event_id=event_id, attempts__gt=0).exists(),
-        30,
-        message="a request in flight",
-    )
+    in_flight = DeliveryAttempt.objects.filter(delivery__event_id=event_id, status="sending")
+    wait_for(in_flight.exists, 30, message="a request in flight")
     for pid in worker.pool_children():
         os.kill(pid, signal.SIGKILL)  # Celery logs WorkerLostError with its traceback
     httpx.post(f"{emulator_url}/_emulator/faults", json={}, timeout=5)

@@ -222,27 +222,21 @@ def check_prometheus(compose: Compose, prefix: str, notes: list[str]) -> None:
         raise StageError(f"Prometheus has not loaded docs/alerts.yml: {rules}")
     before = _workers_sent(compose)
     wait_for("Prometheus' count = the worker's", lambda: _scraped_sent(compose) == before, 90, 2)
-    for n in range(MORE):
-        compose(
-            "exec",
-            "-T",
-            "worker",
-            "pushworker",
-            "send-goods-visit",
-            "--owner",
-            OWNER,
-            "--visitor",
-            f"9{n}",
-            "--goods-id",
-            f"{prefix}-more-{n}",
-            "--goods-name",
-            "紫砂壶",
-            timeout=120,
-        )
+    visit = ["send-goods-visit", "--owner", OWNER, "--goods-name", "紫砂壶"]
+    for n in range(MORE - 1):
+        more = ["--visitor", f"9{n}", "--goods-id", f"{prefix}-more-{n}"]
+        compose("exec", "-T", "worker", "pushworker", *visit, *more, timeout=120)
+    # An urgent kind has its own queue, pushworker.urgent: the worker must consume it too.
+    shipped = ["send", "order_shipped", "--buyer-id", OWNER, "--order-id", f"{prefix}-order"]
+    shipped += ["--goods-name", "紫砂壶", "--carrier", "顺丰"]
+    compose("exec", "-T", "worker", "pushworker", *shipped, timeout=120)
     after = before + MORE
     wait_for("MORE sent, counted", lambda: _workers_sent(compose) == after, 120, 2)
     wait_for("Prometheus' count grown by MORE", lambda: _scraped_sent(compose) == after, 90, 2)
-    notes.append(f"web+worker scraped, {len(rules)} rules; sent {before} → {after} in Prometheus")
+    notes.append(
+        f"web+worker scraped, {len(rules)} rules; sent {before} → {after} in Prometheus "
+        "(an order shipped among them, through pushworker.urgent)"
+    )
 
 
 def check_json_logs(compose: Compose, notes: list[str]) -> None:

@@ -68,6 +68,10 @@ INSTALLED_APPS = [
     "pushworker",
 ]
 MIDDLEWARE = [
+    # First: every line a request causes, and every event it enqueues, carries its request id.
+    "pushworker.web.requestid.RequestIdMiddleware",
+    # Every error answer under /api/ becomes JSON, whichever layer inside made it.
+    "pushworker.web.api.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,6 +108,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = not DEBUG and os.environ.get("PUSHWORKER_SSL_REDIRECT", "") == "1"
+# Asked over plain HTTP inside the network: the containers' health checks, Prometheus' scrapes.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = 0 if DEBUG else _seconds("PUSHWORKER_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 if os.environ.get("PUSHWORKER_PROXY_SSL_HEADER", "") == "1":
@@ -112,7 +118,15 @@ if os.environ.get("PUSHWORKER_PROXY_SSL_HEADER", "") == "1":
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The Celery app delay() publishes through, imported when Django starts (pushworker/apps.py): a
+# process that only calls django.setup() and delay() publishes to PUSHWORKER_BROKER_URL.
+PUSHWORKER_CELERY_APP = "pushworker.celery"
 
+# One line per record, JSON unless PUSHWORKER_LOG_FORMAT=text or stderr is a terminal; warnings
+# are records too (pushworker.ops.logs.configure). The root logger takes every other library's
+# lines (Django's request errors, py.warnings); Celery's own lines get the same format from
+# pushworker.broker.celerylogs, gunicorn's from pushworker.web.server.
+LOGGING_CONFIG = "pushworker.ops.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -122,14 +136,18 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
-    "filters": {"correlation": {"()": "pushworker.ops.logs.CorrelationFilter"}},
+    "filters": {
+        "correlation": {"()": "pushworker.ops.logs.CorrelationFilter"},
+        "request_lines": {"()": "pushworker.web.masking.RequestLineFilter"},  # device tokens
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "fields",
-            "filters": ["correlation"],
+            "filters": ["correlation", "request_lines"],
         }
     },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "pushworker": {
             "handlers": ["console"],
@@ -138,6 +156,13 @@ LOGGING = {
         },
         # One INFO line per HTTP request duplicates pushworker's own line, which has the ids.
         "httpx": {"level": "WARNING"},
+        # Every 500 with its traceback, in pushworker's format, paths masked (a 4xx is the access
+        # log's: Django's own lines for them would repeat it, and carry the path unmasked).
+        "django.request": {
+            "handlers": ["console"],
+            "level": "ERROR",
+            "propagate": False,
+        },
     },
 }
 

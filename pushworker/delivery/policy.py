@@ -83,6 +83,8 @@ def admit(event: Event, delivery: Delivery, app: AppSettings, seen: Recent) -> D
 
     ``seen``: the run's view of recent rows (the database's, and the run's own as they change).
     """
+    if delivery.test_push:  # an operator's explicit act (the admin's test push): sent, now
+        return Decision()
     policy, now = app.policy, clock()
     local = now.astimezone(policy.zone)
     end = quiet_end(policy, local)
@@ -143,7 +145,7 @@ def shape(
     if decision.send_at is not None:
         changes["time_to_send_ms"] = int(decision.send_at.timestamp() * 1000)
     # Only dedup and the cap hold events back for a digest: with both off there is none to ask.
-    if policy.dedup_window or policy.daily_cap:
+    if (policy.dedup_window or policy.daily_cap) and not delivery.test_push:  # says its own text
         held = seen.held_since_last_push(event, delivery)
         if held and (text := event.digest(held)):
             changes["description"] = text

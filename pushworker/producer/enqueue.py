@@ -31,6 +31,7 @@ from typing import Any
 from django.db import DatabaseError, connections, transaction
 
 from pushworker import conf
+from pushworker.broker import connection as brokerredis
 from pushworker.events import InvalidEventError
 from pushworker.events.base import Event, Priority
 from pushworker.ops import logs, metrics
@@ -78,14 +79,13 @@ def _sent(task: Any, event: Event, headers: dict[str, str]) -> None:
     metrics.enqueued(event.app_name, "broker")
 
 
-def _publish_failed(events: list[Event], problem: str) -> None:
+def _publish_failed(events: list[Event], error: BaseException) -> None:
     """The publisher's ``failed``: these rows say a message carries them, and none does.
 
     Runs on a publisher thread, never the caller's, so the row is written through that thread's
     own database connection, closed here: a long-lived thread must not hold one open."""
-    breaker.trip(conf.get().breaker_cooldown_seconds)
+    _broker_failed(events[0], _problem(error))  # one line for the events given up together
     ids = [event.event_id for event in events]
-    log.warning("broker unavailable", extra={"delivery_id": ids[0], "problem": problem})
     try:
         outbox.mark_unpublished(ids)
     except DatabaseError as error:
@@ -146,13 +146,28 @@ def _wait(future: Future, budget: float) -> str | None:
         future.cancel()
         return f"no answer within {budget * 1000:.0f} ms"
     except Exception as error:  # noqa: BLE001 - any broker failure means "use the outbox"
-        return f"{type(error).__name__}: {error}"
+        return _problem(error)
     return None
+
+
+class _Problem(str):
+    """What a broker call's failure says; ``unavailable`` unless the broker was reached."""
+
+    unavailable = True
+
+
+def _problem(error: BaseException) -> str:
+    """The exception's class and message; "broker unavailable" only if it could not reach Redis
+    (any other error, Celery refusing the task's options say, is a "publish failed")."""
+    problem = _Problem(f"{type(error).__name__}: {error}")
+    problem.unavailable = brokerredis.unreachable(error)
+    return problem
 
 
 def _broker_failed(event: Event, problem: str) -> None:
     breaker.trip(conf.get().breaker_cooldown_seconds)
-    log.warning("broker unavailable", extra={"delivery_id": event.event_id, "problem": problem})
+    said = "broker unavailable" if getattr(problem, "unavailable", True) else "publish failed"
+    log.warning(said, extra={"delivery_id": event.event_id, "problem": problem})
 
 
 # How an outbox enqueue goes, decided before its row is written (the row's published_at says it):
@@ -196,7 +211,7 @@ def _route(task: Any, event: Event) -> tuple[str, Any]:
     try:
         joined = backlog.join_backlog(client, threshold)
     except Exception as error:  # noqa: BLE001 - any Redis failure means "use the outbox"
-        _broker_failed(event, f"{type(error).__name__}: {error}")
+        _broker_failed(event, _problem(error))
         metrics.enqueued(event.app_name, "broker_failed")
         return FAILED, None
     if not joined:
@@ -209,19 +224,21 @@ def _join(task: Any, event: Event, client: Any, budget: float) -> None:
 
     With no room on the publisher thread (Redis is slow, not down), no kick: the flag stays
     unset and the relay kicks a drain within its interval."""
-    metrics.enqueued(event.app_name, "backlog")
     if not _publisher.room():
+        metrics.enqueued(event.app_name, "backlog")
         return
     try:
         kicks = backlog.claim_kick(client)
     except Exception as error:  # noqa: BLE001 - the row stays for the relay, which kicks a drain
-        _broker_failed(event, f"{type(error).__name__}: {error}")
+        _broker_failed(event, _problem(error))
+        metrics.enqueued(event.app_name, "broker_failed")
         return
     if kicks:
         kick = _publisher.submit(partial(backlog.send_drain, task.app), budget)
         problem = "publishes in flight" if kick is None else _wait(kick, budget)
         if problem:
             _broker_failed(event, problem)  # the relay kicks again within its interval
+    metrics.enqueued(event.app_name, "backlog")
 
 
 def _left(started: float) -> float:
@@ -232,7 +249,7 @@ def _app_name(event: Event) -> str:
     try:
         return conf.get().app(event.app_name).name
     except KeyError as error:
-        raise InvalidEventError("app_name", str(error.args[0])) from None
+        raise InvalidEventError("app_name", str(error.args[0]), f"send_{event.kind}") from None
 
 
 def enqueue(task: Any, event: Event) -> str:

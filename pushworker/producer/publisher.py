@@ -60,8 +60,8 @@ class _Job:
 class Publisher:
     """Runs publishes on ``threads`` daemon threads, at most ``limit`` waiting or running.
 
-    ``failed(keys, problem)`` receives the keys of background publishes that raised (one key) or
-    were given up (all those given up at that moment), with what went wrong.
+    ``failed(keys, error)`` receives the keys of background publishes that raised (one key, its
+    exception) or were given up (all those given up at that moment, a ``TimeoutError``).
     One thread by default: publishes go out in call order, and a caller's thread contends for the
     GIL with one publisher only (with two, measured back to back, the caller waited behind both:
     a third more stalls over 2 ms). A thousand held publishes are several seconds of a web
@@ -70,7 +70,7 @@ class Publisher:
 
     def __init__(
         self,
-        failed: Callable[[list[Any], str], None],
+        failed: Callable[[list[Any], BaseException], None],
         *,
         threads: int = 1,
         limit: int = 1000,
@@ -166,7 +166,7 @@ class Publisher:
                         if error is None:
                             self._settle(1)
             if ours and job.key is not None and error is not None:
-                self._hand_over([job.key], f"{type(error).__name__}: {error}")
+                self._hand_over([job.key], error)
 
     def _watch(self) -> None:
         """Give up background publishes as they come due (:meth:`_due`)."""
@@ -188,9 +188,9 @@ class Publisher:
             waiting = [job.key for job in late if not job.started]
             budget = f"{late[0].budget * 1000:.0f} ms"
             if running:
-                self._hand_over(running, f"no answer within {budget}")
+                self._hand_over(running, TimeoutError(f"no answer within {budget}"))
             if waiting:
-                self._hand_over(waiting, f"no publish answered within {budget}")
+                self._hand_over(waiting, TimeoutError(f"no publish answered within {budget}"))
 
     def _due(self, job: _Job) -> float:
         """When a publish is given up: a budget after it started (Redis does not answer it), or,
@@ -200,10 +200,11 @@ class Publisher:
             return job.started + job.budget
         return max(self._progress, job.submitted) + job.budget
 
-    def _hand_over(self, keys: list[Any], problem: str) -> None:
+    def _hand_over(self, keys: list[Any], error: BaseException) -> None:
         try:
-            self._failed(keys, problem)
+            self._failed(keys, error)
         except Exception:  # noqa: BLE001 - a publisher thread must live on
+            problem = f"{type(error).__name__}: {error}"
             log.exception("a failed publish was not handed over", extra={"problem": problem})
         finally:
             with self._lock:

@@ -22,8 +22,8 @@ class Failed:
     def __init__(self) -> None:
         self.calls: list[tuple[list, str]] = []
 
-    def __call__(self, keys: list, problem: str) -> None:
-        self.calls.append((keys, problem))
+    def __call__(self, keys: list, error: BaseException) -> None:
+        self.calls.append((keys, f"{type(error).__name__}: {error}"))
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_hung_call_is_handed_to_failed_at_its_deadline_and_not_again_when_it_e
     publisher = Publisher(failed, threads=1)
     publisher.submit(gate.wait, SHORT, key="hung")
     assert publisher.idle(5)  # settled by the watchdog while the call still hangs
-    assert failed.calls == [(["hung"], "no answer within 50 ms")]
+    assert failed.calls == [(["hung"], "TimeoutError: no answer within 50 ms")]
     gate.set()
     done = threading.Event()
     publisher.submit(done.set, LONG, key="next")  # runs after the hung call returned
@@ -120,8 +120,8 @@ def test_calls_waiting_behind_a_hung_one_are_given_up_once_none_answers_for_a_bu
     publisher.submit(lambda: None, SHORT, key="waiting")
     assert publisher.idle(5)
     assert sorted(failed.calls) == [
-        (["hung"], "no answer within 50 ms"),
-        (["waiting"], "no publish answered within 50 ms"),
+        (["hung"], "TimeoutError: no answer within 50 ms"),
+        (["waiting"], "TimeoutError: no publish answered within 50 ms"),
     ]
 
 
@@ -138,7 +138,7 @@ def test_a_call_without_a_key_is_the_callers_to_follow_and_may_be_cancelled(fail
 
 
 def test_a_failing_hand_over_is_logged_and_the_threads_live_on(caplog) -> None:
-    def broken(keys: list, problem: str) -> None:
+    def broken(keys: list, error: BaseException) -> None:
         raise RuntimeError("database down")
 
     publisher = Publisher(broken, threads=1)

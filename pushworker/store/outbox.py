@@ -78,6 +78,13 @@ def mark_unpublished(event_ids: list[str]) -> None:
     )
 
 
+def mark_event_published(event_id: str) -> None:
+    """The broker took an event kept as unpublished; the relay must not publish it again."""
+    Delivery.objects.filter(
+        event_id=event_id, status=DeliveryStatus.QUEUED, published_at__isnull=True
+    ).update(published_at=timezone.now())
+
+
 def mark_published(deliveries: list[Delivery]) -> None:
     """Note the hand-over; a row republished by the sweeper starts a new staleness period."""
     now = timezone.now()

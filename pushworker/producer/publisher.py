@@ -1,5 +1,5 @@
-"""Publishes off the caller's thread: a few daemon threads, a bounded number held, a deadline
-each, and whatever fails or runs out of time handed back to the caller's ``failed``.
+"""Publishes off the caller's thread: a daemon thread, a bounded number held, a deadline each,
+and whatever fails or runs out of time handed back to the caller's ``failed``.
 
 Once its outbox row is committed an event is safe, so ``delay()`` need not wait for Redis: it
 hands the publish over and returns. Two things must stay bounded when Redis refuses or hangs:
@@ -103,7 +103,9 @@ class Publisher:
         """Whether a submit now would be taken (another thread may take the room first)."""
         return self._held < self.limit
 
-    def submit(self, call: Callable[[], Any], budget: float, key: Hashable | None = None):
+    def submit(
+        self, call: Callable[[], Any], budget: float, key: Hashable | None = None
+    ) -> Future | None:
         """Run ``call`` on a publisher thread; None when ``limit`` publishes are held already.
 
         With a ``key`` the publish is the publisher's to follow: a failure, or Redis not answering

@@ -83,6 +83,7 @@ class Publisher:
         atexit.register(self._at_exit)
 
     def _reset(self) -> None:
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._deadline_moved = threading.Condition(self._lock)  # the watchdog waits on it
         self._settled = threading.Condition(self._lock)  # :meth:`idle` waits on it
@@ -114,6 +115,7 @@ class Publisher:
         has not started).
         """
         job = _Job(call, key, budget)
+        self._after_fork()
         with self._lock:
             if self._held >= self.limit:
                 return None
@@ -131,8 +133,15 @@ class Publisher:
     def idle(self, timeout: float) -> bool:
         """Wait until every background publish is published or handed to ``failed``; False if
         ``timeout`` seconds passed first."""
+        self._after_fork()
         with self._lock:
             return self._settled.wait_for(lambda: not self._unsettled, timeout)
+
+    def _after_fork(self) -> None:
+        # A server that forks without Python's fork hooks (an embedded interpreter) leaves the
+        # child the parent's state: no threads, and a lock a parent thread may have held.
+        if self._pid != os.getpid():
+            self._reset()
 
     def _start(self) -> None:
         for n in range(self.threads):

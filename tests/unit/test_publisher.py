@@ -6,6 +6,7 @@ the publisher does with a late or failed background publish is handed to a recor
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -151,4 +152,31 @@ def test_a_failing_hand_over_is_logged_and_the_threads_live_on(caplog) -> None:
     assert "a failed publish was not handed over" in caplog.text
     done = threading.Event()
     publisher.submit(done.set, LONG, key=2)
+    assert publisher.idle(5) and done.is_set()
+
+
+def test_a_forked_child_publishes_on_threads_of_its_own(failed) -> None:
+    publisher = Publisher(failed, threads=1)
+    assert publisher.submit(lambda: None, LONG, key="parent") and publisher.idle(5)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's thread is not here
+        try:
+            publisher.submit(lambda: os.write(write, b"child"), LONG, key="child")
+            os._exit(0 if publisher.idle(5) else 1)
+        finally:
+            os._exit(2)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and os.read(read, 16) == b"child"
+    os.close(read)
+
+
+def test_a_child_forked_without_pythons_fork_hooks_starts_afresh(failed) -> None:
+    publisher = Publisher(failed, threads=1)
+    assert publisher.submit(lambda: None, LONG, key="parent") and publisher.idle(5)
+    publisher._lock.acquire()  # as a parent thread holding it at the fork would leave it
+    publisher._pid = -1  # as a process the hooks did not run in sees it
+    done = threading.Event()
+    assert publisher.submit(done.set, LONG, key="child") is not None
     assert publisher.idle(5) and done.is_set()

@@ -170,7 +170,8 @@ def test_enqueue_keeps_the_event_saying_its_message_follows_and_publishes_it_in_
     ]
 
 
-def test_delay_returns_while_its_publish_is_still_waiting_for_redis(tasks) -> None:
+def test_delay_returns_while_its_publish_is_still_waiting_for_redis(tasks, configure) -> None:
+    configure(**CREDENTIALS, **(FAST | {"PUSHWORKER_ENQUEUE_BUDGET_MS": "10000"}))  # not given up
     task, event = tasks("hang"), visit()
     enqueue.enqueue(task, event)
     assert not task.returned.is_set()  # the caller did not wait for the broker
@@ -245,6 +246,7 @@ def test_a_hung_broker_holds_a_bounded_number_of_publishes_and_later_calls_keep_
     # Three publishes held (running or waiting for a thread), the others kept for the relay at
     # once; the watchdog then gives up the held ones too.
     assert len(task.calls) <= 3
+    assert all(row(event).published_at is None for event in events[3:])
     settled()
     assert all(row(event).published_at is None for event in events)
     assert not enqueue.breaker.allows()

@@ -11,7 +11,7 @@ from celery.result import AsyncResult
 from django.db import close_old_connections
 
 from pushworker import conf
-from pushworker.delivery import service
+from pushworker.delivery import service, summaries
 from pushworker.events import InvalidEventError, registry
 from pushworker.events.base import Event
 from pushworker.ops import logs, metrics
@@ -45,7 +45,9 @@ def _serve_metrics(**_: Any) -> None:
 signals.worker_process_shutdown.connect(metrics.child_exited)
 signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
 signals.task_postrun.connect(logs.task_ended)
-logs.quiet_maintenance(("pushworker.relay_outbox", "pushworker.sweep_stuck"))
+logs.quiet_maintenance(
+    ("pushworker.relay_outbox", "pushworker.sweep_stuck", "pushworker.send_daily_summaries")
+)
 DRAIN = "pushworker.drain"
 
 
@@ -244,3 +246,20 @@ def purge_expired() -> int:
     report = purge.purge(max_seconds=PURGE_SECONDS)
     log.info("purged", extra={"summary": report.summary()})
     return report.deliveries
+
+
+@shared_task(
+    bind=True, name="pushworker.send_daily_summaries", ignore_result=True, send_events=False
+)
+def send_daily_summaries(self: Any) -> int:
+    """Make the daily summaries due by now (``delivery.summaries``) and ask a drain to send them.
+
+    Beat runs it every ``SUMMARY_INTERVAL``; its budget is half a task's lease, and when more are
+    due than it could make, it asks for itself again at once."""
+    settings = conf.get()
+    report = summaries.run(settings, budget=settings.claim_lease_seconds / 2)
+    if report.created:
+        _signal(backlog.kick, self.app)  # a lost kick is the relay's to repeat: they are rows
+    if report.more:
+        self.apply_async()
+    return report.created

@@ -51,6 +51,16 @@ from pushworker.store.preferences import DAILY_SUMMARY, NONE, OFF, Choices
 
 log = logging.getLogger("pushworker.policy")
 
+# Every reason the policy ends a delivery ``suppressed`` with (its ``error_category``): the
+# recipient's choices first, then the app's policy. The admin and ``pushworker stats`` count them.
+REASONS = (
+    "preference_off",
+    "summary_pending",
+    "recipient_quiet_hours",
+    "quiet_hours",
+    "duplicate",
+    "daily_cap",
+)
 _PREFIX = "pushworker:policy"
 _DAY_SECONDS = 24 * 3600
 

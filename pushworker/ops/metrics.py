@@ -62,6 +62,8 @@ API_REQUESTS = Counter(
 )
 
 _SLUG = re.compile(r"[^a-z0-9]+")
+# Suppressions by a recipient's preferences are labelled by their recorded category, a stable name.
+PREFERENCE_REASONS = ("preference_off", "summary_pending", "recipient_quiet_hours")
 
 
 def _seconds_since(moment: Any) -> float:
@@ -76,7 +78,11 @@ def _seconds_since(moment: Any) -> float:
 def delivery_finished(delivery: Any, status: str, reason: str = "") -> None:
     DELIVERIES.labels(delivery.app_name, status).inc()
     if status == "suppressed":
-        SUPPRESSED.labels(_SLUG.sub("_", reason.lower()).strip("_")[:40] or "other").inc()
+        category = getattr(delivery, "error_category", "")
+        if category in PREFERENCE_REASONS:
+            SUPPRESSED.labels(category).inc()
+        else:
+            SUPPRESSED.labels(_SLUG.sub("_", reason.lower()).strip("_")[:40] or "other").inc()
     elif status in ("sent", "partial"):
         ENQUEUE_TO_SENT.labels(delivery.app_name).observe(_seconds_since(delivery.created_at))
 

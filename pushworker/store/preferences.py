@@ -76,6 +76,12 @@ def of(user_id: str, app_name: str) -> Choices:
     return _choices(row, dict(row.preferences.values_list("kind", "mode")))
 
 
+def summary_due(user_id: str, app_name: str) -> datetime | None:
+    """When the recipient's next daily summary is due (None: they chose none)."""
+    found = Recipient.objects.filter(app_name=app_name, user_id=user_id)
+    return found.values_list("summary_due_at", flat=True).first()
+
+
 def of_recipients(app_name: str, user_ids: Collection[str]) -> dict[str, Choices]:
     """Every listed recipient's choices in one query (recipients with none are left out)."""
     found: dict[str, tuple[tuple, dict[str, str]]] = {}

@@ -51,6 +51,6 @@ def run(settings: conf.Settings, budget: float, now: datetime | None = None) -> 
     if report.recipients:
         log.info(
             "daily summaries made",
-            extra={"recipients": report.recipients, "created": report.created},
+            extra={"recipients": report.recipients, "summaries": report.created},
         )
     return report

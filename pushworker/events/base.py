@@ -153,7 +153,7 @@ class Event:
 
     @classmethod
     def summarize(cls, events: int, subjects: int, people: int) -> str:
-        """This kind's clause in a daily summary ("今天有" + clauses): ``events`` held back for the
+        """This kind's clause in a daily summary ("今天有 " + clauses): ``events`` held back for the
         summary, about ``subjects`` distinct subjects, from ``people`` distinct people (the user
         ``nickname_of`` names; one per event when the kind names nobody)."""
         return f"{events} 条{cls.kind.replace('_', ' ')}消息"

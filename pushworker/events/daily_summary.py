@@ -39,7 +39,7 @@ from pushworker.events.registry import register
 from pushworker.events.validators import InvalidEventError
 
 TITLE = "今日消息汇总"
-OPENING = "今天有"  # + each summarized kind's clause (``Event.summarize``), joined by "，"
+OPENING = "今天有 "  # + each summarized kind's clause (``Event.summarize``), joined by "，"
 DAILY_SUMMARY_TYPE = "4"  # the app opens its summary screen for this extra.type
 TIME_TO_LIVE_MS = 12 * 3600 * 1000  # tomorrow's summary replaces it
 NAMESPACE = uuid.UUID("0b6a4f0e-3d52-5c8e-9a55-5f6d1c2a7e41")  # of the summaries' event ids

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import CharField, Count, Q, When
 from django.db.models.expressions import Case
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 
 from pushworker import conf
 from pushworker.events import daily_summary, registry
@@ -48,11 +48,13 @@ def _person() -> Any:
     """Who an event came from, per kind (``nickname_of``'s user argument in the payload); an
     event naming nobody, or an anonymous visitor, counts as its own person."""
     own = Cast("event_id", CharField())
-    cases = [
-        When(kind=name, then=Coalesce(KT(f"payload__{kind.nickname_of[0]}"), own))
-        for name, kind in registry.kinds().items()
-        if kind.nickname_of
-    ]
+    cases = []
+    for name, kind in registry.kinds().items():
+        if kind.nickname_of:
+            user = f"payload__{kind.nickname_of[0]}"
+            # JSON null (an anonymous visitor) reads as the text "null" on SQLite: ask for it.
+            nobody = Q(**{user: None}) | Q(**{f"{user}__isnull": True})
+            cases += [When(Q(kind=name) & nobody, then=own), When(kind=name, then=KT(user))]
     return Case(*cases, default=own, output_field=CharField()) if cases else own
 
 

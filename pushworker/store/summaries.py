@@ -98,8 +98,9 @@ def make_due(settings: conf.Settings, now: datetime, limit: int) -> Made:
     """Summaries of up to ``limit`` recipients due by ``now``, oldest due first; see the module."""
     made = Made()
     with transaction.atomic():
-        # PostgreSQL: a scheduler running beside this one passes over these rows. SQLite runs one
-        # writer at a time: a second scheduler's write fails and its transaction changes nothing.
+        # PostgreSQL: a scheduler running beside this one passes over these rows. SQLite: the
+        # transaction takes the write lock as it begins (the settings' IMMEDIATE mode), so a
+        # second scheduler waits, then finds these recipients moved on.
         due = list(
             Recipient.objects.select_for_update(skip_locked=True)
             .filter(summary_due_at__lte=now)

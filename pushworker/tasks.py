@@ -257,9 +257,12 @@ def send_daily_summaries(self: Any) -> int:
     Beat runs it every ``SUMMARY_INTERVAL``; its budget is half a task's lease, and when more are
     due than it could make, it asks for itself again at once."""
     settings = conf.get()
-    report = summaries.run(settings, budget=settings.claim_lease_seconds / 2)
-    if report.created:
-        _signal(backlog.kick, self.app)  # a lost kick is the relay's to repeat: they are rows
+    # Each chunk's summaries are rows a drain sends (a lost kick is the relay's to repeat).
+    report = summaries.run(
+        settings,
+        budget=settings.claim_lease_seconds / 2,
+        made=lambda _: _signal(backlog.kick, self.app),
+    )
     if report.more:
         self.apply_async()
     return report.created

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,15 +36,25 @@ class Report:
     more: bool = False
 
 
-def run(settings: conf.Settings, budget: float, now: datetime | None = None) -> Report:
-    """Make the summaries due by ``now`` (default: the run's start) within ``budget`` seconds."""
+def run(
+    settings: conf.Settings,
+    budget: float,
+    now: datetime | None = None,
+    made: Callable[[int], object] | None = None,
+) -> Report:
+    """Make the summaries due by ``now`` (default: the run's start) within ``budget`` seconds.
+
+    ``made(n)`` is called after each chunk that created ``n`` summaries, once they are committed
+    (the task asks a drain to start sending them while the next chunk is made)."""
     now = now or timezone.now()
     report, deadline = Report(), time.monotonic() + budget
     while True:
-        made = summaries.make_due(settings, now, CHUNK)
-        report.recipients += made.recipients
-        report.created += made.created
-        if made.recipients < CHUNK:
+        chunk = summaries.make_due(settings, now, CHUNK)
+        report.recipients += chunk.recipients
+        report.created += chunk.created
+        if chunk.created and made is not None:
+            made(chunk.created)
+        if chunk.recipients < CHUNK:
             break
         if time.monotonic() >= deadline:
             report.more = True

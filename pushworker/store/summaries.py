@@ -90,10 +90,6 @@ def held_counts(
     return found
 
 
-def due_count(now: datetime) -> int:
-    return Recipient.objects.filter(summary_due_at__lte=now).count()
-
-
 def make_due(settings: conf.Settings, now: datetime, limit: int) -> Made:
     """Summaries of up to ``limit`` recipients due by ``now``, oldest due first; see the module."""
     made = Made()
@@ -166,14 +162,3 @@ def summaries_of(app_name: str, user_id: str, limit: int = 10) -> list[Delivery]
             kind=daily_summary.DailySummary.kind, app_name=app_name, recipient_id=user_id
         ).order_by("-created_at")[:limit]
     )
-
-
-def pending_since(app_name: str, user_id: str, since: datetime) -> int:
-    """How many of the recipient's rows wait for their next summary."""
-    return Delivery.objects.filter(
-        Q(finished_at__gte=since),
-        app_name=app_name,
-        recipient_id=user_id,
-        status=DeliveryStatus.SUPPRESSED,
-        error_category=PENDING,
-    ).count()

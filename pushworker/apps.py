@@ -12,6 +12,7 @@ class PushworkerConfig(AppConfig):
         from django.apps import apps
 
         from pushworker.conf import checks  # noqa: F401 - registers the settings checks
+        from pushworker.store import lookups  # noqa: F401 - registers field__any
 
         if apps.is_installed("django.contrib.admin"):
             from pushworker.web import admin  # noqa: F401 - registers the model admins

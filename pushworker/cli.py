@@ -173,22 +173,6 @@ def _web(args: argparse.Namespace) -> int:
     return web.serve(args.host, args.port, workers=args.workers)
 
 
-def _send(args: argparse.Namespace) -> int:
-    _django()
-    from pushworker.tasks import send_goods_visit
-
-    result = send_goods_visit.delay(
-        owner_id=args.owner,
-        visitor_id=args.visitor,
-        goods_id=args.goods_id,
-        goods_name=args.goods_name,
-        visitor_name=args.visitor_name,
-        app_name=args.app,
-    )
-    print(result.id)
-    return 0
-
-
 def _purge(args: argparse.Namespace) -> int:
     _django()
     from pushworker.store import purge
@@ -328,16 +312,17 @@ def parser() -> argparse.ArgumentParser:
         one.add_argument("--app")
     chosen.set_defaults(func=_preferences)
 
+    # The first command's spelling, kept: ``send goods_visit`` with its old flags.
     send = commands.add_parser(
-        "send-goods-visit", help="enqueue one goods-visit event, as the web would"
+        "send-goods-visit", help="the same as `send goods_visit` (older flags: --owner, --visitor)"
     )
-    send.add_argument("--owner", required=True)
-    send.add_argument("--visitor", required=True)
-    send.add_argument("--goods-id", required=True)
-    send.add_argument("--goods-name", required=True)
-    send.add_argument("--visitor-name")
-    send.add_argument("--app")
-    send.set_defaults(func=_send)
+    send.add_argument("--owner", dest="owner_id", required=True)
+    send.add_argument("--visitor", dest="visitor_id", required=True)
+    send.add_argument("--goods-id", dest="goods_id", required=True)
+    send.add_argument("--goods-name", dest="goods_name", required=True)
+    send.add_argument("--visitor-name", dest="visitor_name")
+    send.add_argument("--app", dest="app_name")
+    send.set_defaults(func=_send_kind, kind="goods_visit", event_id=None)
 
     purge = commands.add_parser(
         "purge", help="delete finished deliveries and dead letters past retention, in batches"

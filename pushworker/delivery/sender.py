@@ -253,7 +253,7 @@ def _request(entries: Sequence[Entry], settings: conf.Settings, sent: Sent) -> S
                     sent.outages_ended |= breaker.succeeded(ticket)  # it answered
                 failure = failure_of(error)
                 attempt_rows.failed(started, failure, maybe_delivered=error.maybe_delivered)
-                metrics.request_finished(started[0], error.code or error.category, len(entries))
+                metrics.request_finished(started, error.code or error.category, len(entries))
                 if error.maybe_delivered:  # the next try may repeat what Xiaomi took
                     flag = [e.delivery for e in entries]
                 raise
@@ -267,7 +267,7 @@ def _request(entries: Sequence[Entry], settings: conf.Settings, sent: Sent) -> S
                 trace_id=result.trace_id or "",
                 http_status=result.http_status,
             )
-            metrics.request_finished(started[0], 0, len(entries))
+            metrics.request_finished(started, 0, len(entries))
     log.info(
         "sent",
         extra=_log_fields(entries) | {"message_id": result.message_id, "trace_id": result.trace_id},

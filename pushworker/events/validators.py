@@ -20,7 +20,7 @@ MAX_APP_NAME_LENGTH = 64
 class InvalidEventError(ValueError):
     """An argument of an event's task is unusable; the message names the task and the argument."""
 
-    def __init__(self, argument: str, problem: str, task: str = "send_goods_visit") -> None:
+    def __init__(self, argument: str, problem: str, task: str = "an event") -> None:
         super().__init__(f"{task}: {argument} {problem}")
         self.argument = argument
         self.problem = problem

@@ -87,11 +87,13 @@ def delivery_finished(delivery: Any, status: str, reason: str = "") -> None:
         ENQUEUE_TO_SENT.labels(delivery.app_name).observe(_seconds_since(delivery.created_at))
 
 
-def request_finished(attempt: Any, code: int | str | None, events: int = 1) -> None:
-    app = attempt.delivery.app_name
-    XIAOMI_REQUESTS.labels(app, attempt.platform, attempt.environment, str(code)).inc()
-    XIAOMI_SECONDS.labels(app, attempt.platform).observe(_seconds_since(attempt.started_at))
-    XIAOMI_EVENTS.labels(app, attempt.platform).observe(events)
+def request_finished(request: Any, code: int | str | None, events: int = 1) -> None:
+    """One request to Xiaomi answered (``request``: ``store.attempts.Request``), ``code`` 0 when
+    it was accepted."""
+    app = request.app_name
+    XIAOMI_REQUESTS.labels(app, request.platform, request.environment, str(code)).inc()
+    XIAOMI_SECONDS.labels(app, request.platform).observe(_seconds_since(request.started_at))
+    XIAOMI_EVENTS.labels(app, request.platform).observe(events)
 
 
 def retry_scheduled(delivery: Any, spent: bool = True) -> None:

@@ -198,7 +198,7 @@ def _app_name(event: Event) -> str:
     try:
         return conf.get().app(event.app_name).name
     except KeyError as error:
-        raise InvalidEventError("app_name", str(error.args[0])) from None
+        raise InvalidEventError("app_name", str(error.args[0]), f"send_{event.kind}") from None
 
 
 def enqueue(task: Any, event: Event) -> str:

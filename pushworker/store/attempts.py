@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Protocol
 
+from django.db import connections, router
 from django.utils import timezone
 
 from pushworker.events import text
@@ -53,7 +56,7 @@ def histories(deliveries: Iterable[Delivery]) -> dict[int, History]:
     if not resumed:
         return {}
     rows = list(
-        DeliveryAttempt.objects.filter(delivery_id__in=resumed)
+        DeliveryAttempt.objects.filter(delivery_id__any=resumed)
         .order_by("pk")
         .values_list(
             "pk",
@@ -69,7 +72,7 @@ def histories(deliveries: Iterable[Delivery]) -> dict[int, History]:
     )
     left_open = [row[0] for row in rows if row[2] == AttemptStatus.SENDING]
     if left_open:
-        DeliveryAttempt.objects.filter(pk__in=left_open).update(
+        DeliveryAttempt.objects.filter(pk__any=left_open).update(
             status=AttemptStatus.UNKNOWN, finished_at=timezone.now()
         )
     sent: dict[int, set[str]] = {}
@@ -93,26 +96,100 @@ def histories(deliveries: Iterable[Delivery]) -> dict[int, History]:
     }
 
 
-def start(entries: Sequence[tuple[Delivery, Unit]]) -> list[DeliveryAttempt]:
-    """Record one request before it is made: one row per event in it, in one INSERT."""
-    return DeliveryAttempt.objects.bulk_create(
-        DeliveryAttempt(
-            delivery=delivery,
-            group_key=unit.key,
-            platform=unit.platform,
-            environment=unit.environment,
-            target_type=unit.target_type,
-            targets=",".join(unit.targets),
-            status=AttemptStatus.SENDING,
-        )
-        for delivery, unit in entries
+@dataclass(frozen=True)
+class Request:
+    """One request on record: the deliveries it carries, when it started, where it went."""
+
+    delivery_ids: tuple[int, ...]
+    app_name: str
+    platform: str
+    environment: str
+    started_at: datetime
+
+
+_COLUMNS = (
+    "delivery_id",
+    "group_key",
+    "platform",
+    "environment",
+    "target_type",
+    "targets",
+    "status",
+    "message_id",
+    "trace_id",
+    "error_category",
+    "error_reason",
+    "started_at",
+)
+
+
+@lru_cache(maxsize=8)
+def _insert_sql(alias: str, rows: int) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = DeliveryAttempt._meta
+    columns = ", ".join(quote(meta.get_field(n).column) for n in _COLUMNS)
+    values = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * rows)
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values}"
+
+
+@lru_cache(maxsize=8)
+def _copy_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = DeliveryAttempt._meta
+    columns = ", ".join(quote(meta.get_field(n).column) for n in _COLUMNS)
+    return f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+
+
+def start(entries: Sequence[tuple[Delivery, Unit]]) -> Request:
+    """Record one request before it is made: one row per event in it, in one INSERT.
+
+    A run holds its rows' claims and ends each request's attempts before it makes the next, so
+    a delivery has at most one attempt ``sending`` at a time: :func:`sent` and :func:`failed`
+    find them by delivery, and the INSERT needs no ids back.
+    """
+    alias = router.db_for_write(DeliveryAttempt)
+    connection = connections[alias]
+    now = timezone.now()
+    at = DeliveryAttempt._meta.get_field("started_at").get_db_prep_save(now, connection)
+    params: list[Any] = []
+    for delivery, unit in entries:
+        params += [
+            delivery.pk,
+            unit.key,
+            unit.platform,
+            unit.environment,
+            unit.target_type,
+            ",".join(unit.targets),
+            AttemptStatus.SENDING,
+            "",
+            "",
+            "",
+            "",
+            at,
+        ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # COPY: no statement to parse or plan per request, whatever its size.
+            width = len(_COLUMNS)
+            with cursor.cursor.copy(_copy_sql(alias)) as copy:
+                for n in range(0, len(params), width):
+                    copy.write_row(params[n : n + width])
+        else:
+            cursor.execute(_insert_sql(alias, len(entries)), params)
+    first, unit = entries[0]
+    return Request(
+        tuple(d.pk for d, _ in entries), first.app_name, unit.platform, unit.environment, now
     )
 
 
-def sent(
-    attempts: Sequence[DeliveryAttempt], *, message_id: str, trace_id: str, http_status: int | None
-) -> None:
-    DeliveryAttempt.objects.filter(pk__in=[a.pk for a in attempts]).update(
+def _open(request: Request) -> Any:
+    return DeliveryAttempt.objects.filter(
+        delivery_id__any=request.delivery_ids, status=AttemptStatus.SENDING
+    )
+
+
+def sent(request: Request, *, message_id: str, trace_id: str, http_status: int | None) -> None:
+    _open(request).update(
         status=AttemptStatus.SENT,
         message_id=xiaomi_id(message_id),
         trace_id=xiaomi_id(trace_id),
@@ -121,11 +198,9 @@ def sent(
     )
 
 
-def failed(
-    attempts: Sequence[DeliveryAttempt], failure: Failure, *, maybe_delivered: bool = False
-) -> None:
+def failed(request: Request, failure: Failure, *, maybe_delivered: bool = False) -> None:
     """Record Xiaomi's refusal of the request; ``unknown`` when it may have sent anyway."""
-    DeliveryAttempt.objects.filter(pk__in=[a.pk for a in attempts]).update(
+    _open(request).update(
         status=AttemptStatus.UNKNOWN if maybe_delivered else AttemptStatus.FAILED,
         error_code=failure.code,
         error_category=failure.category,

@@ -283,7 +283,7 @@ def _claim(run_id: str, priority: Priority, limit: int) -> int:
     # row and claims far more than n rows (seen with EXPLAIN ANALYZE: 2,000 rows for LIMIT 100).
     with transaction.atomic(using=alias):
         ids = list(oldest.select_for_update(skip_locked=True)[:limit])
-        return Delivery.objects.filter(wanted, pk__in=ids).update(**changes, updated_at=now)
+        return Delivery.objects.filter(wanted, pk__any=ids).update(**changes, updated_at=now)
 
 
 def held_by(run_id: str) -> list[Delivery]:
@@ -306,7 +306,7 @@ def take_over(run_id: str) -> list[Delivery]:
 def release(deliveries: Sequence[Delivery]) -> None:
     """Hand claimed rows back as ``queued`` with a message each (they run alone)."""
     now = timezone.now()
-    Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+    Delivery.objects.filter(pk__any=[d.pk for d in deliveries]).update(
         status=DeliveryStatus.QUEUED, claimed_by="", published_at=now, updated_at=now
     )
 
@@ -356,7 +356,7 @@ def finish_sent(deliveries: Sequence[Delivery], message_id: str, trace_id: str, 
     """End deliveries one request sent in full, in one statement: they share Xiaomi's ids and the
     number of requests it took."""
     fields = _ended_fields(DeliveryStatus.SENT, None, message_id, trace_id)
-    Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+    Delivery.objects.filter(pk__any=[d.pk for d in deliveries]).update(
         **fields, attempts=F("attempts") + attempts
     )
     for delivery in deliveries:
@@ -415,7 +415,7 @@ def mark_possible_duplicates(deliveries: Iterable[Delivery]) -> None:
     """Flag rows a request may send twice (an earlier request may have reached Xiaomi)."""
     rows = [d for d in deliveries if not d.possible_duplicate]
     if rows:
-        Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(possible_duplicate=True)
+        Delivery.objects.filter(pk__any=[d.pk for d in rows]).update(possible_duplicate=True)
         for delivery in rows:
             delivery.possible_duplicate = True
 
@@ -425,7 +425,7 @@ def finish_later(deliveries: Sequence[Delivery]) -> None:
     policy reads what was held since a recipient's last push by these times)."""
     if deliveries:
         now = timezone.now()
-        Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        Delivery.objects.filter(pk__any=[d.pk for d in deliveries]).update(
             finished_at=now, updated_at=now
         )
         for delivery in deliveries:

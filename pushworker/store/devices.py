@@ -99,7 +99,7 @@ def active_of(recipients: Iterable[str], app_name: str) -> dict[str, list[PushDe
     """Every recipient's devices that may be sent to, most recently changed first (one query)."""
     found: dict[str, list[PushDevice]] = {}
     for device in PushDevice.objects.filter(
-        user_id__in=set(recipients), app_name=app_name, is_active=True
+        user_id__any=list(set(recipients)), app_name=app_name, is_active=True
     ).order_by("-modify_time"):
         found.setdefault(device.user_id, []).append(device)
     return found
@@ -108,7 +108,7 @@ def active_of(recipients: Iterable[str], app_name: str) -> dict[str, list[PushDe
 def deactivate(device_ids: Iterable[int], reason: str, regids: Any = None) -> int:
     """Stop sending to devices Xiaomi called invalid (given ``regids``: those of them with one)."""
     wanted = Q() if regids is None else Q(registration_id__in=list(regids))
-    return PushDevice.objects.filter(wanted, pk__in=list(device_ids), is_active=True).update(
+    return PushDevice.objects.filter(wanted, pk__any=list(device_ids), is_active=True).update(
         is_active=False,
         deactivated_reason=text.one_line(reason, 255),
         deactivated_at=timezone.now(),

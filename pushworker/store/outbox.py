@@ -87,13 +87,13 @@ def mark_published(deliveries: list[Delivery]) -> None:
     """Note the hand-over; a row republished by the sweeper starts a new staleness period."""
     now = timezone.now()
     ids = [d.pk for d in deliveries]
-    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.QUEUED).update(published_at=now)
+    Delivery.objects.filter(pk__any=ids, status=DeliveryStatus.QUEUED).update(published_at=now)
     # A retry is published once due: its message is now what carries it, from now.
-    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.RETRYING).update(
+    Delivery.objects.filter(pk__any=ids, status=DeliveryStatus.RETRYING).update(
         published_at=now, next_attempt_at=now
     )
     # Not claimed_at: the republished message must find the old claim expired and take it over.
-    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.SENDING).update(updated_at=now)
+    Delivery.objects.filter(pk__any=ids, status=DeliveryStatus.SENDING).update(updated_at=now)
 
 
 def requeue(deliveries) -> int:

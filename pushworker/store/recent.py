@@ -39,8 +39,8 @@ def held_since_last_push(
     """Per (kind, recipient): the (event id, payload) of rows held back (by dedup or the cap)
     since the recipient's last push of that kind, oldest first. A sent row without an end time
     (never written so) counts as the latest push."""
-    rows = Delivery.objects.filter(app_name=app, recipient_id__in=set(recipients)).exclude(
-        pk__in=list(exclude)
+    rows = Delivery.objects.filter(app_name=app, recipient_id__any=list(set(recipients))).exclude(
+        pk__any=list(exclude)
     )
     held = rows.filter(status=DeliveryStatus.SUPPRESSED, error_category__in=HELD)
     pairs = set(held.order_by().values_list("kind", "recipient_id").distinct())
@@ -49,7 +49,7 @@ def held_since_last_push(
     last = {
         (kind, recipient): (end, unended)
         for kind, recipient, end, unended in rows.filter(
-            status__in=SENT, recipient_id__in={r for _, r in pairs}
+            status__in=SENT, recipient_id__any=list({r for _, r in pairs})
         )
         .order_by()
         .values_list("kind", "recipient_id")
@@ -83,10 +83,10 @@ def _about(app: str, keys: Iterable[Key], since: datetime, exclude: Collection[i
     return Delivery.objects.filter(
         app_name=app,
         kind__in={k for k, _, _ in keys},
-        recipient_id__in={r for _, r, _ in keys},
-        subject_id__in={s for _, _, s in keys},
+        recipient_id__any=list({r for _, r, _ in keys}),
+        subject_id__any=list({s for _, _, s in keys}),
         created_at__gte=since,
-    ).exclude(pk__in=list(exclude))
+    ).exclude(pk__any=list(exclude))
 
 
 def sent_about(
@@ -146,10 +146,10 @@ def counted_since(
             COUNTED,
             app_name=app,
             kind=kind,
-            recipient_id__in=set(recipients),
+            recipient_id__any=list(set(recipients)),
             created_at__gte=since,
         )
-        .exclude(pk__in=list(exclude))
+        .exclude(pk__any=list(exclude))
         .values_list("pk", "recipient_id", "event_id")
     )
     found: dict[str, dict[int, str]] = {}

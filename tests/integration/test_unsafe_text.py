@@ -132,7 +132,7 @@ def test_every_record_writer_takes_unsafe_text(warm_stack):
         targets="t",
     )
     failure = Failure("transient", UNSAFE * 300, 500, "trace\x00" * 20, 500)
-    attempts.failed([attempt], failure, maybe_delivered=True)
+    attempts.failed(rows.request(attempt), failure, maybe_delivered=True)
     due = timezone.now() + timedelta(seconds=1)
     deliveries.park([Parked(delivery, failure, due, spent=True)])
     deliveries.finish(delivery, DeliveryStatus.FAILED, failure=failure, trace_id="\x00" * 99)

@@ -79,7 +79,9 @@ def test_the_delivery_list_and_change_pages_render_with_attempts(admin_client) -
         target_type="alias",
         targets="QQC_42",
     )
-    attempts.failed([attempt], Failure("invalid_target", "No valid targets!", 20301, "Xlm1"))
+    attempts.failed(
+        rows.request(attempt), Failure("invalid_target", "No valid targets!", 20301, "Xlm1")
+    )
     assert admin_client.get(changelist("delivery")).status_code == 200
     page = admin_client.get(reverse("admin:pushworker_delivery_change", args=[row.pk]))
     assert page.status_code == 200

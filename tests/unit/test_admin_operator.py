@@ -41,7 +41,9 @@ def refused(row: Delivery, target: str = "QQC_42", code: int = 20301) -> None:
         target_type="alias",
         targets=target,
     )
-    attempts.failed([attempt], Failure("invalid_target", "No valid targets!", code, "Xlm9"))
+    attempts.failed(
+        rows.request(attempt), Failure("invalid_target", "No valid targets!", code, "Xlm9")
+    )
 
 
 def test_every_code_in_the_table_has_a_meaning() -> None:

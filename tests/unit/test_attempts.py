@@ -3,14 +3,13 @@ did, by target."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from pushworker.events import GoodsVisit
 from pushworker.store import attempts, deliveries
 from pushworker.store.deliveries import Failure
 from pushworker.store.models import AttemptStatus, Delivery, DeliveryAttempt, DeliveryStatus
+from tests.support import rows
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +23,7 @@ def delivery() -> Delivery:
 
 
 def start(row: Delivery, *, targets: str, **unit: str) -> DeliveryAttempt:
-    [attempt] = attempts.start([(row, SimpleNamespace(targets=tuple(targets.split(",")), **unit))])
-    return attempt
+    return rows.attempt(row, targets=targets, **unit)
 
 
 def history(row: Delivery) -> attempts.History:
@@ -44,7 +42,7 @@ def test_start_attempt_records_the_request_before_it_is_made() -> None:
         targets="QQC_42",
     )
     assert attempt.status == AttemptStatus.SENDING
-    attempts.sent([attempt], message_id="alm1", trace_id="Xlm1", http_status=200)
+    attempts.sent(rows.request(attempt), message_id="alm1", trace_id="Xlm1", http_status=200)
     attempt.refresh_from_db()
     assert (attempt.status, attempt.message_id, attempt.finished_at is not None) == (
         "sent",
@@ -59,7 +57,7 @@ def test_a_failed_attempt_keeps_xiaomis_answer() -> None:
     attempt = start(
         row, key="k", platform="ios", environment="sandbox", target_type="regid", targets="r1"
     )
-    attempts.failed([attempt], Failure("transient", "x" * 3000, 10001, "Xlm9", 200))
+    attempts.failed(rows.request(attempt), Failure("transient", "x" * 3000, 10001, "Xlm9", 200))
     attempt.refresh_from_db()
     assert (attempt.status, attempt.error_code, attempt.error_category) == (
         "failed",
@@ -72,21 +70,24 @@ def test_a_failed_attempt_keeps_xiaomis_answer() -> None:
 
 def test_unfinished_and_maybe_delivered_attempts_are_unknown_and_their_keys_returned() -> None:
     row = delivery()
-    open_one = start(
-        row, key="a", platform="android", environment="production", target_type="alias", targets="t"
-    )
     done = start(
         row, key="b", platform="android", environment="production", target_type="regid", targets="r"
     )
-    attempts.sent([done], message_id="m", trace_id="t", http_status=200)
+    attempts.sent(rows.request(done), message_id="m", trace_id="t", http_status=200)
     timed_out = start(
         row, key="c", platform="ios", environment="production", target_type="alias", targets="t"
     )
-    attempts.failed([timed_out], Failure("transient", "read_timeout"), maybe_delivered=True)
+    attempts.failed(
+        rows.request(timed_out), Failure("transient", "read_timeout"), maybe_delivered=True
+    )
     refused = start(
         row, key="d", platform="ios", environment="sandbox", target_type="alias", targets="t"
     )
-    attempts.failed([refused], Failure("transient", "http 503"))
+    attempts.failed(rows.request(refused), Failure("transient", "http 503"))
+    # A run holds one request open at a time: the last one, cut by the worker's death.
+    open_one = start(
+        row, key="a", platform="android", environment="production", target_type="alias", targets="t"
+    )
     # By target: what Xiaomi took is never requested again, what it may have got is flagged.
     assert history(row) == attempts.History(
         sent={"android/production/regid:r"},

@@ -43,7 +43,7 @@ def sent(**device) -> Delivery:
         target_type="alias",
         targets="QQC_42",
     )
-    attempts.sent([attempt], message_id="alm1", trace_id="Xlm1", http_status=200)
+    attempts.sent(rows.request(attempt), message_id="alm1", trace_id="Xlm1", http_status=200)
     PushDevice.objects.create(
         **({"user_id": "42", "app_name": "qqc", "os_type": "android"} | device)
     )
@@ -145,7 +145,7 @@ def test_a_receipt_without_param_of_a_batch_finds_the_delivery_its_targets_name(
             target_type="alias",
             targets=target,
         )
-        attempts.sent([attempt], message_id="alm1", trace_id="Xlm1", http_status=200)
+        attempts.sent(rows.request(attempt), message_id="alm1", trace_id="Xlm1", http_status=200)
     mine = Delivery.objects.get(recipient_id="42")
     entry = receipt(mine, 1)
     del entry["alm1"]["param"]

@@ -380,7 +380,8 @@ def test_a_request_cut_by_a_crash_is_sent_again_and_flagged_possible_duplicate(e
         target_type="alias",
         targets=(ALIAS,),
     )
-    [cut] = attempts.start([(delivery, unit)])  # as the dead run recorded it, before its request
+    attempts.start([(delivery, unit)])  # as the dead run recorded it, before its request
+    cut = DeliveryAttempt.objects.get(delivery=delivery)
     assert service.deliver(event).status == DeliveryStatus.SENT
     assert len(emulator.messages()) == 1
     delivery.refresh_from_db()

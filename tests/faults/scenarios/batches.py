@@ -153,6 +153,11 @@ def worker_killed_mid_batch(stack: Stack, *, count: int = 8) -> Result:
     assert len(in_flight) > 1, f"the kill did not catch a batch in flight: {in_flight}"
     assert result.lost == 0 and result.sent == len(everything), result
     assert duplicated <= in_flight and flagged == in_flight, (duplicated, flagged, in_flight)
-    assert all(found[e].crashes == 1 for e in in_flight)
+    # One crash each, counted when the dead drain's rows are taken over. On a loaded machine a
+    # reserved message can outwait the 13 s visibility timeout and come back as a redelivered
+    # copy, which counts one more: never none, never past MAX_CRASHES (they were all sent).
+    assert all(1 <= found[e].crashes < 3 for e in in_flight), {
+        e: found[e].crashes for e in in_flight
+    }
     assert all(found[e].crashes == 0 for e in set(everything) - in_flight)
     return result

@@ -1,14 +1,20 @@
 """Recipients' preferences: per kind (instant, daily summary, off), time zone, quiet hours and the
-daily summary's hour and schedule. New tables only: no existing row changes, so it is safe to run
-while old workers still deliver (they ignore preferences until restarted).
+daily summary's hour and schedule. New tables, and one partial index on deliveries (the rows held
+for a summary), built concurrently on PostgreSQL as 0008's: no existing row changes, so it is safe
+to run while old workers still deliver (they ignore preferences until restarted).
 """
+
+from importlib import import_module
 
 import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
 
+_concurrently = import_module("pushworker.migrations.0008_lifecycle_indexes")
+
 
 class Migration(migrations.Migration):
+    atomic = False
 
     dependencies = [
         ('pushworker', '0012_engine'),
@@ -47,5 +53,13 @@ class Migration(migrations.Migration):
             options={
                 'constraints': [models.UniqueConstraint(fields=('recipient', 'kind'), name='preference_one_row_per_recipient_and_kind'), models.CheckConstraint(condition=models.Q(('mode__in', ['instant', 'daily_summary', 'off'])), name='preference_mode_known')],
             },
+        ),
+        _concurrently.AddIndexConcurrentlyWherePossible(
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("error_category", "summary_pending"), ("status", "suppressed")),
+                fields=["recipient_id", "finished_at"],
+                name="delivery_summary_pending",
+            ),
         ),
     ]

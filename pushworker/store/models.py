@@ -230,6 +230,12 @@ class Delivery(models.Model):
             models.Index(
                 fields=["claimed_by"], condition=Q(status="sending"), name="delivery_claimed_by"
             ),
+            # The daily summaries' count: the rows recipients' preferences held for a summary.
+            models.Index(
+                fields=["recipient_id", "finished_at"],
+                condition=Q(status="suppressed", error_category="summary_pending"),
+                name="delivery_summary_pending",
+            ),
             *(
                 models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
                 for f in ("message_id", "trace_id")

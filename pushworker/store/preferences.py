@@ -85,7 +85,9 @@ def summary_due(user_id: str, app_name: str) -> datetime | None:
 def of_recipients(app_name: str, user_ids: Collection[str]) -> dict[str, Choices]:
     """Every listed recipient's choices in one query (recipients with none are left out)."""
     found: dict[str, tuple[tuple, dict[str, str]]] = {}
-    rows = Recipient.objects.filter(app_name=app_name, user_id__in=set(user_ids)).values_list(
+    rows = Recipient.objects.filter(
+        app_name=app_name, user_id__any=list(set(user_ids))
+    ).values_list(
         "user_id",
         "time_zone",
         "quiet_start",

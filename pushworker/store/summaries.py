@@ -66,7 +66,7 @@ def held_counts(
     rows = (
         Delivery.objects.filter(
             app_name=app_name,
-            recipient_id__in=list(user_ids),
+            recipient_id__any=list(user_ids),
             status=DeliveryStatus.SUPPRESSED,
             error_category=PENDING,
             finished_at__gte=since,

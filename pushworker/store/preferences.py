@@ -141,15 +141,15 @@ def save(
     now = now or timezone.now()
     modes = {kind: mode for kind, mode in choices.modes.items() if mode != INSTANT}
     choices = Choices(choices.time_zone, choices.quiet_hours, choices.summary_hour, modes)
+    if choices.is_default:
+        Recipient.objects.filter(app_name=app.name, user_id=user_id).delete()  # and preferences
+        return NONE
     with transaction.atomic():
-        row = (
-            Recipient.objects.select_for_update().filter(app_name=app.name, user_id=user_id).first()
+        # Locked (or made) first: two saves for one recipient at once take turns, and a new
+        # recipient's row is made once (get_or_create gets the winner's after a conflict).
+        row, _ = Recipient.objects.select_for_update().get_or_create(
+            app_name=app.name, user_id=user_id
         )
-        if choices.is_default:
-            if row is not None:
-                row.delete()  # its preferences go with it
-            return NONE
-        row = row or Recipient(app_name=app.name, user_id=user_id)
         row.time_zone = choices.time_zone or ""
         row.quiet_start, row.quiet_end = choices.quiet_hours or (None, None)
         row.summary_hour = choices.summary_hour

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
 .PHONY: install lock demo test lint docs unit integration faults bench bench-db faults-report \
-	emulator-bench clean compose-test browser browser-deps scale-test promtool-deps alerts
+	emulator-bench clean compose-test browser browser-deps scale-test promtool-deps alerts api-fuzz
 
 install: $(STAMP)
 
@@ -35,7 +35,7 @@ lock:
 demo: $(STAMP)
 	$(BIN)/pushworker demo
 
-test: lint docs unit alerts integration faults browser scale-test
+test: lint docs unit alerts integration api-fuzz faults browser scale-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check pushworker tests bench docker
@@ -58,6 +58,11 @@ integration: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
+
+# Schemathesis against the real `pushworker web`, from its own OpenAPI document (issue 21): default
+# checks, every phase (stateful too), seed 21, a 60 s budget (PUSHWORKER_FUZZ_SECONDS). Zero failures.
+api-fuzz: $(STAMP)
+	$(BIN)/pytest $(REAL) tests/fuzz -q
 
 # Debian packages a suite needs, installed once; apt's hundreds of lines are kept in var/apt.log and
 # shown only when the install fails. Nothing is printed when the package is already there.

@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "pushworker",
 ]
 MIDDLEWARE = [
+    # Outermost: every error answer under /api/ becomes JSON, whichever layer made it.
+    "pushworker.web.api.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -112,6 +114,9 @@ if os.environ.get("PUSHWORKER_PROXY_SSL_HEADER", "") == "1":
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The Celery app delay() publishes through, imported when Django starts (pushworker/apps.py): a
+# process that only calls django.setup() and delay() publishes to PUSHWORKER_BROKER_URL.
+PUSHWORKER_CELERY_APP = "pushworker.celery"
 
 LOGGING = {
     "version": 1,
@@ -122,7 +127,10 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
-    "filters": {"correlation": {"()": "pushworker.ops.logs.CorrelationFilter"}},
+    "filters": {
+        "correlation": {"()": "pushworker.ops.logs.CorrelationFilter"},
+        "request_paths": {"()": "pushworker.ops.logs.RequestFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -138,6 +146,14 @@ LOGGING = {
         },
         # One INFO line per HTTP request duplicates pushworker's own line, which has the ids.
         "httpx": {"level": "WARNING"},
+        # Every 500 with its traceback, in pushworker's format, paths masked (a 4xx is the access
+        # log's: Django's own lines for them would repeat it, and carry the path unmasked).
+        "django.request": {
+            "handlers": ["console"],
+            "filters": ["request_paths"],
+            "level": "ERROR",
+            "propagate": False,
+        },
     },
 }
 

@@ -11,6 +11,7 @@ from celery.result import AsyncResult
 from django.db import close_old_connections
 
 from pushworker import conf
+from pushworker.broker.install import require_installed
 from pushworker.delivery import service, summaries
 from pushworker.events import InvalidEventError, registry
 from pushworker.events.base import Event
@@ -76,14 +77,20 @@ class EventTask(DjangoTask):
     kind_class: type[Event]
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        require_installed(self.app, self.name)  # before anything is written or published
         event = self.kind_class.from_call(*args, **kwargs)
         return self.AsyncResult(enqueue.enqueue(self, event))
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> str:
         """Enqueue once the caller's transaction commits; returns the event id at once."""
+        require_installed(self.app, self.name)
         using = kwargs.pop("using", None)
         event = self.kind_class.from_call(*args, **kwargs)
         return enqueue.enqueue_on_commit(self, event, using=using)
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        require_installed(self.app, self.name)
+        return super().apply_async(*args, **kwargs)
 
 
 def _run(task: EventTask, kind: type[Event], args: tuple, kwargs: dict[str, Any]) -> str:

@@ -52,6 +52,19 @@ def followed() -> Any:
     return _followed
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the broker could not be reached (a socket, Redis or kombu connection
+    error), rather than that something refused a call (Celery refusing a task's options)."""
+    if isinstance(error, OSError | redis.ConnectionError | redis.TimeoutError):
+        return True
+    # kombu wraps a connection error on publish in its OperationalError; matched by name, as the
+    # producer, which asks, stays free of kombu (tests/unit/test_layers.py).
+    return any(
+        cls.__name__ == "OperationalError" and cls.__module__.startswith("kombu.")
+        for cls in type(error).__mro__
+    )
+
+
 def for_app(app: Any, timeout: float = 0.5) -> redis.Redis | None:
     """:func:`connect` to the broker of a Celery ``app`` (anything with its ``conf``)."""
     return connect(app.conf.broker_url, app.conf.broker_transport_options, timeout)

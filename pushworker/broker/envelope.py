@@ -5,6 +5,14 @@ they wrote themselves: a wrong type anywhere raises inside the worker's event lo
 worker or puts the entry back for the next worker to crash on. So every field either of them reads
 in the worker's main process is checked here first, and each check says which field is wrong.
 Checks mirror what Celery's own producer writes (protocol 2, JSON, base64 bodies), nothing looser.
+
+Time is bounded too. A worker holds a message with an ``eta`` (a ``countdown`` becomes one)
+unacknowledged until it is due, and Redis hands out every unacknowledged message again after the
+visibility timeout: an ``eta`` far ahead comes back once per timeout, each copy held in the
+worker's memory until it is due (a year-9999 ``eta``: forever). pushworker publishes no ``eta`` of
+its own (a retry waits as a row), and no copy of an event can legitimately come later than the
+redelivery horizon (``conf/retention.py``, the bound retention is checked against), so an ``eta``
+beyond it is refused here, before a worker holds anything; so is an ``expires`` already past.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dateutil.parser import isoparse
@@ -94,15 +102,18 @@ def envelope_problem(message: Any) -> str | None:
     return None
 
 
-def task_problem(headers: Any, body: Any) -> str | None:
+def task_problem(
+    headers: Any, body: Any, horizon: float | None = None, now: datetime | None = None
+) -> str | None:
     """Why a Celery task message cannot be run, or None; messages that are no task pass.
 
     ``body`` is the body after base64 decoding (bytes), as kombu's Message holds it. Celery's
     strategy decodes and unpacks it in the worker's main process, so its shape is checked too.
+    ``horizon`` (seconds, the redelivery horizon) bounds how far ahead an ``eta`` may be.
     """
     protocol_2 = isinstance(headers, dict) and "task" in headers
     if protocol_2:
-        problem = _header_problem(headers)
+        problem = _header_problem(headers) or _time_problem(headers, horizon, now)
         if problem:
             return problem
     try:
@@ -162,6 +173,32 @@ def _header_problem(headers: dict[str, Any]) -> str | None:
     if headers.get("ignore_result") not in (None, True, False):
         return "headers.ignore_result is not true or false"
     return None
+
+
+def _time_problem(
+    headers: dict[str, Any], horizon: float | None, now: datetime | None
+) -> str | None:
+    """An ``eta`` beyond ``horizon`` seconds from ``now``, or an ``expires`` before ``now``.
+
+    Only called once both parsed (:func:`_header_problem`)."""
+    now = now or datetime.now(UTC)
+    eta, expires = (_moment(headers.get(key)) for key in ("eta", "expires"))
+    if horizon is not None and eta is not None and eta > now + timedelta(seconds=horizon):
+        ahead = (eta - now).total_seconds()
+        return (
+            f"headers.eta is {ahead:.0f} s ahead, beyond the redelivery horizon ({horizon:.0f} s): "
+            "Redis would hand it out again every visibility timeout while a worker held it"
+        )
+    if expires is not None and expires < now:
+        return f"headers.expires is {(now - expires).total_seconds():.0f} s in the past"
+    return None
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = isoparse(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _is_int(value: Any) -> bool:

@@ -62,6 +62,19 @@ def _log_failure() -> None:
     log.warning("a queue entry failed on delivery: %s", envelope.printable(format_exc(), 8000))
 
 
+def _horizon() -> float:
+    """How far ahead an ETA may be: the redelivery horizon (conf/retention.py), the longest a
+    broker copy of an event can legitimately still come; an ETA beyond it is no message of ours."""
+    from pushworker import conf
+    from pushworker.conf.retention import redelivery_horizon_seconds
+
+    try:
+        settings = conf.get()
+    except conf.SettingsError:  # a worker refuses to start on these; meanwhile, the defaults'
+        settings = conf.load({})
+    return redelivery_horizon_seconds(settings)
+
+
 class _QoS(redis.QoS):
     def restore_by_tag(self, tag: Any, client: Any = None, leftmost: bool = False) -> None:
         """kombu's, except that an unacked entry it cannot read is dead-lettered, not raised.
@@ -180,7 +193,7 @@ class _Hardened(redis.Channel):
         passes = tuple(self.connection.connection_errors) + tuple(self.connection.channel_errors)
 
         def guarded(message: Any) -> Any:
-            problem = envelope.task_problem(message.headers, message.body)
+            problem = envelope.task_problem(message.headers, message.body, horizon=_horizon())
             if problem is None:
                 try:
                     return callback(message)

@@ -51,6 +51,7 @@ TOP_LEVEL = {
             "RECEIPTS_URL",
             "RECEIPTS_TOKEN",
             "RECEIPTS_TYPES",
+            "RECEIPTS_PREVIOUS_TOKEN",
         )
     },
 }

@@ -63,7 +63,8 @@ TOP_KEYS = (
     "RETENTION",  # read and checked by pushworker.delivery.ratelimit, .retention
     "RECEIPTS_URL",
     "RECEIPTS_TOKEN",
-    "RECEIPTS_TYPES",  # read by pushworker.conf.receipts
+    "RECEIPTS_TYPES",
+    "RECEIPTS_PREVIOUS_TOKEN",  # read by pushworker.conf.receipts
 )
 APP_KEYS = ("ALIAS_PREFIX", "ANONYMOUS_NICKNAME", "ANDROID", "IOS", "POLICY")  # policy_conf
 PLATFORM_KEYS = {"ANDROID": ("APP_SECRET", "PACKAGE_NAME"), "IOS": ("APP_SECRET", "BUNDLE_ID")}

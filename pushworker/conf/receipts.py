@@ -1,11 +1,13 @@
-"""The receipt keys of the ``PUSHWORKER`` dict: RECEIPTS_URL, RECEIPTS_TOKEN, RECEIPTS_TYPES.
+"""The receipt keys of the ``PUSHWORKER`` dict: RECEIPTS_URL, RECEIPTS_TOKEN, RECEIPTS_TYPES and
+RECEIPTS_PREVIOUS_TOKEN.
 
 Parsed with the rest of the dict (:func:`pushworker.conf.inspect` puts them on ``Settings.receipts``
 and their problems in the one list). Receipts are off until RECEIPTS_URL is set; then every
 message carries Xiaomi's ``extra.callback`` = ``RECEIPTS_URL/RECEIPTS_TOKEN``,
 ``extra.callback.param`` = the event id and ``extra.callback.type`` = RECEIPTS_TYPES
 (mipush-api.md §5.3). Xiaomi signs nothing, so the unguessable token in the path is what
-authenticates a receipt.
+authenticates a receipt. To rotate it, RECEIPTS_PREVIOUS_TOKEN keeps the old one accepted (never
+sent) while receipts of messages sent with it may still come.
 """
 
 from __future__ import annotations
@@ -71,7 +73,19 @@ def parse(
             "(e.g. secrets.token_urlsafe(32); the value is not shown)",
         )
         return receipts, problems
-    enabled = ReceiptSettings(url.rstrip("/"), Secret(token), receipts.types)
+    previous = spec.get("RECEIPTS_PREVIOUS_TOKEN")
+    if previous not in (None, "") and (
+        not isinstance(previous, str) or not TOKEN_SHAPE.fullmatch(previous) or previous == token
+    ):
+        bad(
+            "RECEIPTS_PREVIOUS_TOKEN",
+            "must be the token before a rotation: 32 to 128 characters of A-Z a-z 0-9 _ -, "
+            "other than RECEIPTS_TOKEN (the value is not shown)",
+        )
+        return receipts, problems
+    enabled = ReceiptSettings(
+        url.rstrip("/"), Secret(token), receipts.types, Secret(previous or "")
+    )
     if len(enabled.callback_url().encode()) > MAX_CALLBACK_BYTES:
         bad(
             "RECEIPTS_URL",

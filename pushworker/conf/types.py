@@ -7,6 +7,7 @@ the value, so no log line, exception or DEBUG page built from these objects show
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -77,10 +78,21 @@ class ReceiptSettings:
     url: str = ""  # the receipts endpoint without the token, e.g. http://host/api/v1/receipts
     token: Secret = Secret("")
     types: int = 1 | 2 | 16 | 128  # delivered, clicked, invalid target, over quota (§5.3)
+    previous_token: Secret = Secret("")  # still accepted during a rotation, never sent
 
     @property
     def enabled(self) -> bool:
         return bool(self.url and self.token.value)
+
+    def accepts(self, token: str) -> bool:
+        """Whether a receipt's path token is the token or, during a rotation, the previous one;
+        both are compared in constant time, every time."""
+        if not self.enabled:
+            return False
+        given = token.encode()
+        current = hmac.compare_digest(given, self.token.value.encode())
+        previous = hmac.compare_digest(given, self.previous_token.value.encode())
+        return current or (previous and bool(self.previous_token.value))
 
     def callback_url(self) -> str:
         """What ``extra.callback`` carries: it holds the token, so it is never logged."""
@@ -238,6 +250,7 @@ class Settings:
             "receipts": {
                 "url": mask_url_credentials(self.receipts.url) or None,  # None: off
                 "token": self.receipts.token.masked(),
+                "previous_token": self.receipts.previous_token.masked(),
                 "types": self.receipts.types,
             },
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,30 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 def _clean(text: str) -> str:
     return printable(mask_url_credentials(text))
+
+
+# A registration id is a device token, and the receipts path holds RECEIPTS_TOKEN: a log line shows
+# where a request went, never these values (gunicorn's access log, Django's request logger).
+_SECRET_PATH = re.compile(r"(/api/v1/(?:devices|receipts)/)[^\s?\"']+")
+
+
+def mask_paths(text: str) -> str:
+    """``text`` with what follows ``/api/v1/devices/`` and ``/api/v1/receipts/`` made ``…``."""
+    return _SECRET_PATH.sub("\\1…", text)
+
+
+class RequestFilter(logging.Filter):
+    """For ``django.request``: its lines carry the path in the message and the request object
+    (``extra``); both are masked (:func:`mask_paths`), the request shown as method and path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_paths(a) if isinstance(a, str) else a for a in record.args)
+        request = getattr(record, "request", None)
+        if request is not None:
+            path = mask_paths(str(getattr(request, "path", "")))
+            record.request = f"{getattr(request, 'method', '')} {path}"
+        return True
 
 
 class KeyValueFormatter(logging.Formatter):

@@ -5,6 +5,11 @@ mode: each process writes its samples to files in a directory under ``PUSHWORKER
 wiped when the parent starts, and the parent's /metrics adds them up. A child's exit is marked
 (``mark_process_dead``). Every metric has labels, so no sample is created before the mode is
 switched on at start-up (an unlabelled metric creates its one value when it is declared).
+
+Label values come only from configuration or closed lists, never from the wire: an app name is one
+of the configured apps or ``unknown`` (:func:`app_label`, the one place that maps it), a Xiaomi
+code one of the code table's or ``unknown``, an HTTP method one of seven or ``other``. A message
+written by hand with a new ``app_name`` each time cannot grow a series per message.
 """
 
 from __future__ import annotations
@@ -64,6 +69,29 @@ API_REQUESTS = Counter(
 _SLUG = re.compile(r"[^a-z0-9]+")
 # Suppressions by a recipient's preferences are labelled by their recorded category, a stable name.
 PREFERENCE_REASONS = ("preference_off", "summary_pending", "recipient_quiet_hours")
+UNKNOWN = "unknown"
+
+
+def app_label(name: Any) -> str:
+    """``name`` when it is a configured app (the default app for None), else ``unknown``."""
+    from pushworker import conf
+
+    try:
+        settings = conf.get()
+    except conf.SettingsError:
+        return UNKNOWN
+    name = name or settings.default_app
+    return name if isinstance(name, str) and name in settings.apps else UNKNOWN
+
+
+def code_label(code: Any) -> str:
+    """A Xiaomi code of the table (0: accepted), a failure category or condition, or unknown."""
+    from pushworker.mipush import codes
+
+    if isinstance(code, int) and not isinstance(code, bool):
+        return str(code) if code == 0 or codes.is_known_code(code) else UNKNOWN
+    words = {str(c) for c in (*codes.Category, *codes.Condition)}
+    return str(code) if str(code) in words else UNKNOWN
 
 
 def _seconds_since(moment: Any) -> float:
@@ -76,7 +104,8 @@ def _seconds_since(moment: Any) -> float:
 
 
 def delivery_finished(delivery: Any, status: str, reason: str = "") -> None:
-    DELIVERIES.labels(delivery.app_name, status).inc()
+    app = app_label(delivery.app_name)
+    DELIVERIES.labels(app, status).inc()
     if status == "suppressed":
         category = getattr(delivery, "error_category", "")
         if category in PREFERENCE_REASONS:
@@ -84,21 +113,21 @@ def delivery_finished(delivery: Any, status: str, reason: str = "") -> None:
         else:
             SUPPRESSED.labels(_SLUG.sub("_", reason.lower()).strip("_")[:40] or "other").inc()
     elif status in ("sent", "partial"):
-        ENQUEUE_TO_SENT.labels(delivery.app_name).observe(_seconds_since(delivery.created_at))
+        ENQUEUE_TO_SENT.labels(app).observe(_seconds_since(delivery.created_at))
 
 
 def request_finished(request: Any, code: int | str | None, events: int = 1) -> None:
     """One request to Xiaomi answered (``request``: ``store.attempts.Request``), ``code`` 0 when
     it was accepted."""
-    app = request.app_name
-    XIAOMI_REQUESTS.labels(app, request.platform, request.environment, str(code)).inc()
+    app = app_label(request.app_name)
+    XIAOMI_REQUESTS.labels(app, request.platform, request.environment, code_label(code)).inc()
     XIAOMI_SECONDS.labels(app, request.platform).observe(_seconds_since(request.started_at))
     XIAOMI_EVENTS.labels(app, request.platform).observe(events)
 
 
 def retry_scheduled(delivery: Any, spent: bool = True) -> None:
     if spent:  # a wait for the shared rate limit spends no budget
-        RETRIES.labels(delivery.app_name).inc()
+        RETRIES.labels(app_label(delivery.app_name)).inc()
 
 
 def rejected(delivery: Any, created: bool) -> None:
@@ -115,7 +144,7 @@ def dead_lettered(message: Any) -> None:
 
 def enqueued(app: str | None, path: str) -> bool:
     """Count one publish attempt of ``delay()``; True when the broker took the event."""
-    ENQUEUED.labels(app or "default", path).inc()
+    ENQUEUED.labels(app_label(app), path).inc()
     return path == "broker"
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from django.db import DatabaseError, transaction
 
 from pushworker import conf
+from pushworker.broker import connection as brokerredis
 from pushworker.events import InvalidEventError
 from pushworker.events.base import Event, Priority
 from pushworker.ops import logs, metrics
@@ -128,13 +129,28 @@ def _wait(future: Future, budget: float | None) -> str | None:
         future.cancel()
         return f"no answer within {budget * 1000:.0f} ms"
     except Exception as error:  # noqa: BLE001 - any broker failure means "use the outbox"
-        return f"{type(error).__name__}: {error}"
+        return _problem(error)
     return None
+
+
+class _Problem(str):
+    """What a broker call's failure says; ``unavailable`` unless the broker was reached."""
+
+    unavailable = True
+
+
+def _problem(error: BaseException) -> str:
+    """The exception's class and message; "broker unavailable" only if it could not reach Redis
+    (any other error, Celery refusing the task's options say, is a "publish failed")."""
+    problem = _Problem(f"{type(error).__name__}: {error}")
+    problem.unavailable = brokerredis.unreachable(error)
+    return problem
 
 
 def _broker_failed(event: Event, problem: str) -> None:
     breaker.trip(conf.get().breaker_cooldown_seconds)
-    log.warning("broker unavailable", extra={"delivery_id": event.event_id, "problem": problem})
+    said = "broker unavailable" if getattr(problem, "unavailable", True) else "publish failed"
+    log.warning(said, extra={"delivery_id": event.event_id, "problem": problem})
 
 
 # How an outbox enqueue goes, decided before its row is written (the row's published_at says it):
@@ -169,7 +185,7 @@ def _route(task: Any, event: Event) -> tuple[str, Any]:
     try:
         joined = backlog.join_backlog(client, threshold)
     except Exception as error:  # noqa: BLE001 - any Redis failure means "use the outbox"
-        _broker_failed(event, f"{type(error).__name__}: {error}")
+        _broker_failed(event, _problem(error))
         metrics.enqueued(event.app_name, "broker_failed")
         return FAILED, None
     if not joined:
@@ -182,7 +198,7 @@ def _join(task: Any, event: Event, client: Any, budget: float) -> None:
     try:
         kicks = backlog.claim_kick(client)
     except Exception as error:  # noqa: BLE001 - the row stays for the relay, which kicks a drain
-        _broker_failed(event, f"{type(error).__name__}: {error}")
+        _broker_failed(event, _problem(error))
         metrics.enqueued(event.app_name, "broker_failed")
         return
     if kicks and (problem := _wait(_publisher.submit(backlog.send_drain, task.app), budget)):

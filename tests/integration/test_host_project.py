@@ -227,11 +227,32 @@ def test_the_host_task_runs_on_the_hosts_queue_and_keeps_its_result(host) -> Non
 
 
 def test_manage_py_check_and_pushworker_check_read_the_hosts_dict(host) -> None:
-    assert "no issues" in host.run("check")
+    assert "no issues" in host.run("check")  # with the shop's global soft time limit of 70
     described = json.loads(host.run("pushworker_check"))
     assert described["apps"]["shop"]["alias_prefix"] == "SHOP_"
     assert described["production_url"] == host.production_url
     assert host.android_secret not in json.dumps(described)
+
+
+@pytest.mark.parametrize(
+    ("variable", "named"),
+    [
+        ("SHOP_ANNOTATE_EVERY_TASK", "CELERY_TASK_ANNOTATIONS changes soft_time_limit"),
+        ("SHOP_VISIBILITY_TIMEOUT", "broker_transport_options['visibility_timeout'] (3600 s)"),
+    ],
+)
+def test_a_host_setting_that_really_conflicts_is_a_named_check_error(host, variable, named):
+    done = subprocess.run(
+        [*host.manage, "check"],
+        cwd=HOST,
+        env={**host.env, variable: "3600"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "pushworker.E004" in done.stderr and named in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 VISIT = """

@@ -93,3 +93,52 @@ def test_pushworker_web_metrics_add_up_the_api_answers_of_every_gunicorn_worker(
             assert value(samples, **answered, status="401") == 1
     finally:
         web.stop()
+
+
+def series(samples, name: str) -> int:
+    return sum(1 for sample_name, _ in samples if sample_name == name)
+
+
+NAMES = 1_000
+
+
+def test_a_thousand_app_names_on_the_wire_add_at_most_one_series(clean_stack):
+    from pushworker.store.models import Delivery
+
+    stack = clean_stack
+    port = free_port()
+    stack.worker("labels", concurrency=2, env={"PUSHWORKER_METRICS_PORT": str(port)})
+    add_device("lbl-1", "android")
+    assert finished(visit("lbl-1")).status == "sent"  # the configured app's series exist
+    before = scrape(port)
+    size_before = len(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read())
+    queue = redis.Redis.from_url(stack.redis.url)
+    written = {"owner_id": "42", "visitor_id": "7", "goods_id": "1", "goods_name": "碗"}
+    for n in range(NAMES):  # hand-written messages, each naming an app of its own
+        queue.lpush(
+            "pushworker", envelope("pushworker.send_goods_visit", written | {"app_name": f"a{n}"})
+        )
+    wait_for(
+        lambda: Delivery.objects.filter(app_name__startswith="a", status="failed").count() == NAMES,
+        120,
+        message=f"{NAMES} rejected rows",
+    )
+    after = wait_for(
+        lambda: (
+            (s := scrape(port))
+            and value(s, "pushworker_deliveries_total", app="unknown", status="failed") == NAMES
+            and s
+        ),
+        30,
+        message="the rejections to be counted",
+    )
+    size_after = len(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read())
+    grown = series(after, "pushworker_deliveries_total") - series(
+        before, "pushworker_deliveries_total"
+    )
+    assert grown <= 1, (grown, size_before, size_after)
+    assert {dict(labels)["app"] for _, labels in after if "app" in dict(labels)} <= {
+        "qqc",
+        "unknown",
+    }
+    assert size_after < size_before + 1_000, (size_before, size_after)  # one series, not a page

@@ -43,3 +43,60 @@ def test_the_emulators_receipts_reach_pushworker_web_and_record_delivery(clean_s
     finally:
         web.stop()
     assert TOKEN not in web.log()  # the access log masks the token
+
+
+def test_forged_receipts_at_the_real_server_change_nothing_and_log_one_line_a_request(clean_stack):
+    import json
+    import uuid
+
+    import httpx
+
+    from pushworker.events import GoodsVisit
+    from pushworker.store import attempts, deliveries
+    from pushworker.store.models import PushDevice
+    from tests.support import rows
+
+    stack = clean_stack
+    url = "http://127.0.0.1/api/v1/receipts"
+    env = {**stack.env, "PUSHWORKER_RECEIPTS_TOKEN": TOKEN, "PUSHWORKER_RECEIPTS_URL": url}
+    web = start({**env, "PUSHWORKER_LOG_FORMAT": "json"}, stack.tmp, "forged-receipts")
+    victim = PushDevice.objects.create(
+        user_id="43", app_name="qqc", os_type="android", registration_id="regid-of-43"
+    )
+    delivery = deliveries.ensure(GoodsVisit.from_call("42", "7", "1", "碗", "小明"), "qqc")
+    attempt = rows.attempt(
+        delivery,
+        key="k",
+        platform="android",
+        environment="production",
+        target_type="alias",
+        targets="QQC_42",
+    )
+    attempts.sent(rows.request(attempt), message_id="alm-42", trace_id="X", http_status=200)
+    # The case: a type-16 receipt of user 42's delivery naming user 43's regid, then a
+    # flood of 14,000 receipts (2.4 MB) in one request.
+    forged = {"param": str(delivery.event_id), "type": 16, "targets": "regid-of-43", "errorCode": 1}
+    flood = {
+        f"alm{n:019d}": {"param": str(uuid.uuid4()), "type": 16, "targets": f"regid-{n:038d}"}
+        for n in range(14_000)
+    }
+    try:
+        for entries in ({"alm-42": forged}, flood):
+            answer = httpx.post(
+                f"{web.url}/api/v1/receipts/{TOKEN}",
+                files={"data": (None, json.dumps(entries))},  # multipart: 2.1 MB as it is
+                timeout=60,
+            )
+            assert (answer.status_code, answer.text) == (200, "ok")
+        wait_for(lambda: web.log().count('"message": "receipts"') == 2, 10, message="2 lines")
+    finally:
+        web.stop()
+    victim.refresh_from_db()
+    assert victim.is_active
+    lines = [json.loads(line) for line in web.log().splitlines() if line.startswith("{")]
+    receipts = [line for line in lines if line["logger"] == "pushworker.receipts"]
+    assert [(r["receipts"], r.get("unmatched"), r["skipped"]) for r in receipts] == [
+        (1, 1, 0),
+        (14_000, 1_000, 13_000),
+    ]
+    assert TOKEN not in web.log()

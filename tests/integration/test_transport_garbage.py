@@ -85,3 +85,28 @@ def test_each_garbage_entry_is_a_dead_letter_and_every_valid_event_after_it_is_s
     # The forged task name stays on its dead letter's line (its newline made a space).
     assert "task=x 2026-12-01 00:00:00,000 INFO pushworker FORGED" in log
     assert not any(line.startswith("2026-12-01 00:00:00,000") for line in log.splitlines())
+
+
+def test_a_far_future_eta_is_a_dead_letter_within_one_visibility_timeout_and_never_held(
+    clean_stack,
+):
+    from pushworker import conf
+    from pushworker.celery import app
+    from pushworker.store.models import DeadLetter
+
+    DeadLetter.objects.all().delete()
+    clean_stack.worker()
+    queue = redis.Redis.from_url(clean_stack.redis.url)
+    entry = _captured(clean_stack)
+    entry["headers"]["eta"] = "9999-12-31T23:59:59"
+    queue.lpush(QUEUE, _entry(entry))
+
+    letter = wait_for(
+        lambda: DeadLetter.objects.first(),
+        conf.get().visibility_timeout,
+        message="the entry kept as a dead letter within one visibility timeout",
+    )
+    assert "headers.eta is" in letter.reason and "beyond the redelivery horizon" in letter.reason
+    assert (queue.llen(QUEUE), queue.hlen("unacked")) == (0, 0)
+    scheduled = app.control.inspect(timeout=2).scheduled() or {}
+    assert not any(scheduled.values()), scheduled

@@ -190,3 +190,58 @@ def test_the_admin_test_push_goes_through_the_real_pipeline(clean_stack, web) ->
     assert str(sent.event_id) in listed.text
     for secret in (*clean_stack.secrets(), TOKEN):
         assert secret not in page.text + listed.text + web.log()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("GET", "/api/v1/nothing-here", {}, 404),
+        ("PATCH", "/api/v1/devices", {}, 405),
+        ("POST", "/api/v1/devices", {"content": b"[" * 20_000}, 413),
+        ("POST", "/api/v1/devices", {"content": b"[" * 10_000}, 400),  # nested too deeply
+        ("DELETE", "/api/v1/devices/ab%00cd", {}, 400),  # PostgreSQL refuses NUL
+        (
+            "POST",
+            "/api/v1/devices",
+            {"json": {"user_id": "1", "platform": "ios", "alias": "a,b"}},
+            400,
+        ),
+        ("GET", "/api/v1/devices", {"headers": {"X-Big": "a" * 10_000}}, 431),  # gunicorn's own
+    ],
+)
+def test_every_answer_under_api_is_json_whichever_layer_gives_it(web, method, path, kwargs, status):
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    headers |= kwargs.pop("headers", {})
+    answer = httpx.request(method, f"{web.url}{path}", headers=headers, timeout=10, **kwargs)
+    assert answer.status_code == status, answer.text[:500]
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.json()
+
+
+def test_a_forced_500_answers_json_and_logs_one_json_line_with_its_traceback(stack) -> None:
+    import json
+
+    # A database nobody migrated: the first query of a valid registration fails.
+    unmigrated = f"sqlite:///{stack.tmp / 'never-migrated.sqlite3'}"
+    env = {**stack.env, "PUSHWORKER_API_TOKEN": TOKEN, "PUSHWORKER_DATABASE_URL": unmigrated}
+    server = start({**env, "PUSHWORKER_LOG_FORMAT": "json"}, stack.tmp, "forced-500")
+    try:
+        body = {"user_id": "500", "platform": "android", "registration_id": REGID}
+        answer = httpx.post(
+            f"{server.url}/api/v1/devices",
+            json=body,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+        assert answer.status_code == 500
+        assert answer.json() == {"detail": "Internal Server Error"}
+        wait_for(lambda: '"django.request"' in server.log(), 10, message="the error line")
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    [error] = [line for line in lines if line["logger"] == "django.request"]
+    assert error["level"] == "ERROR" and error["message"].startswith("Internal Server Error")
+    assert "Traceback" in error["exc_info"] and "OperationalError" in error["exc_info"]
+    assert REGID not in server.log()  # the path is masked in the line and its request field
+    others = [line for line in server.log().splitlines() if not line.startswith("{")]
+    assert others == ["System check identified no issues (0 silenced)."]  # the start-up check

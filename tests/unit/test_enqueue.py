@@ -35,6 +35,8 @@ class FakeTask:
         self.calls.append(options)
         if self.mode == "fail":
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        if self.mode == "refuse":  # what Celery said to every publish under a host's soft limit
+            raise ValueError("soft_time_limit must be less than or equal to time_limit")
         if self.mode == "hang":
             self.release.wait(5)
 
@@ -363,3 +365,20 @@ def test_a_failed_outbox_write_after_a_lock_wait_still_publishes_the_event(
     task, event = tasks(), visit()
     assert enqueue.enqueue(task, event) == event.event_id  # not EnqueueError: Redis took it
     assert len(task.calls) == 1 and enqueue.breaker.allows()
+
+
+def test_a_failed_publish_says_broker_unavailable_only_when_redis_could_not_be_reached(
+    tasks, caplog
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pushworker.enqueue")
+    assert enqueue.publish(tasks("refuse"), visit()) is False
+    enqueue.breaker.close()
+    assert enqueue.publish(tasks("fail"), visit()) is False
+    said = [(r.getMessage(), r.problem) for r in caplog.records if hasattr(r, "problem")]
+    assert said == [
+        ("publish failed", "ValueError: soft_time_limit must be less than or equal to time_limit"),
+        (
+            "broker unavailable",
+            "ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
+        ),
+    ]

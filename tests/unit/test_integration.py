@@ -72,6 +72,34 @@ def test_pushworker_tasks_get_their_queues_and_options_whatever_the_host_says(in
     assert purge.time_limit > 300
 
 
+def test_pushworkers_tasks_carry_their_own_soft_and_hard_limits_whatever_the_hosts_are(
+    configure,
+) -> None:
+    from pushworker import tasks
+
+    configure()
+    app = integration.install(host_app(task_soft_time_limit=70, task_time_limit=60))
+    for name in integration.ROUTES:
+        task = app.tasks[name]
+        assert task.soft_time_limit == task.time_limit, name  # never the host's 70
+        assert task.time_limit < conf.get().visibility_timeout or name in integration.OWN_OPTIONS
+    assert app.tasks["shop.recount"].soft_time_limit == 70  # the host's own task keeps the host's
+    assert integration.PURGE_TIME_LIMIT == tasks.PURGE_SECONDS + 60
+    assert tasks.purge_expired.time_limit == integration.PURGE_TIME_LIMIT
+
+
+def test_publishing_through_an_app_install_never_touched_raises_naming_the_fix(configure) -> None:
+    configure()
+    bare = host_app()
+    with pytest.raises(integration.NotInstalledError) as raised:
+        bare.tasks["pushworker.send_goods_visit"].delay(owner_id="1", goods_id="2", goods_name="碗")
+    assert "install() never touched" in str(raised.value)
+    assert "import pushworker.celery" in str(raised.value)
+    assert "pushworker.broker.install.install(app)" in str(raised.value)
+    with pytest.raises(integration.NotInstalledError):
+        bare.tasks["pushworker.send_goods_visit"].apply_async(kwargs={"owner_id": "1"})
+
+
 def test_the_hosts_default_queue_stays_declared_beside_pushworkers(installed) -> None:
     names = [queue.name for queue in installed.conf.task_queues]
     assert names == ["shop", "pushworker.urgent", "pushworker.maintenance", "pushworker"]
@@ -98,8 +126,19 @@ def test_the_hosts_own_transport_options_win_except_a_different_visibility_timeo
     configure()
     app = integration.install(host_app(broker_transport_options={"socket_timeout": 9}))
     assert app.conf.broker_transport_options["socket_timeout"] == 9
-    with pytest.raises(conf.SettingsError, match=r"visibility_timeout'\] \(3600 s\) differs"):
-        integration.install(host_app(broker_transport_options={"visibility_timeout": 3600}))
+
+
+def test_a_different_visibility_timeout_is_kept_as_a_problem_and_install_does_not_raise(
+    configure,
+) -> None:
+    from types import SimpleNamespace
+
+    configure(MIPUSH_ANDROID_APP_SECRET="s3cret", MIPUSH_ANDROID_PACKAGE_NAME="com.example.shop")
+    app = integration.install(host_app(broker_transport_options={"visibility_timeout": 3600}))
+    [problem] = integration.problems(app)
+    assert "broker_transport_options['visibility_timeout'] (3600 s) differs" in problem
+    with pytest.raises(SystemExit, match=r"visibility_timeout'\] \(3600 s\) differs"):
+        integration._refuse_unusable_worker(sender=SimpleNamespace(app=app))
 
 
 def test_install_twice_changes_nothing(installed) -> None:
@@ -178,7 +217,7 @@ def test_a_host_without_a_redis_broker_loads_but_its_worker_would_refuse(configu
     configure()
     app = integration.install(host_app(broker_url="amqp://guest@localhost//"))
     assert route(app, "pushworker.send_goods_visit") == "pushworker"
-    assert "broker URL scheme 'amqp'" in str(app._pushworker_broker_problem)
+    assert "broker URL scheme 'amqp'" in " ".join(integration.problems(app))
 
 
 def test_a_worker_of_pushworkers_queues_refuses_a_broker_that_is_not_redis(configure) -> None:

@@ -213,10 +213,11 @@ def test_the_hourly_beat_task_purges_on_the_maintenance_queue(configure) -> None
     entry = integration.beat_entries(conf.get())["pushworker.purge_expired"]
     assert (entry["task"], entry["schedule"]) == ("pushworker.purge_expired", 3600.0)
     assert queues.ROUTES[entry["task"]]["queue"] == queues.MAINTENANCE_QUEUE
-    # The send's options (late ack, a time limit of one send's lease) are not forced on it.
+    # The send's options (late ack, a time limit of one send's lease) are not forced on it: only
+    # its own limits, so a host's global soft limit never applies to it.
     app = integration.install(Celery("purge-test", broker="memory://", set_as_current=False))
     [annotations, *_] = app.conf.task_annotations
-    assert "pushworker.purge_expired" not in annotations
+    assert annotations["pushworker.purge_expired"] == {"time_limit": 360, "soft_time_limit": 360}
     assert purge_expired.acks_late is False and purge_expired.time_limit > 300
     delivery(DeliveryStatus.SENT, 31)
     kept = delivery(DeliveryStatus.RETRYING, None)

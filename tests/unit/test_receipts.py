@@ -31,7 +31,7 @@ def visit() -> GoodsVisit:
     )
 
 
-def sent(**device) -> Delivery:
+def sent(targets: str = "QQC_42", **device) -> Delivery:
     """A delivery recorded as sent to one device, with an attempt holding Xiaomi's id."""
     event = visit()
     delivery = deliveries.ensure(event, "qqc")
@@ -40,8 +40,8 @@ def sent(**device) -> Delivery:
         key="k",
         platform="android",
         environment="production",
-        target_type="alias",
-        targets="QQC_42",
+        target_type="regid" if device.get("registration_id") else "alias",
+        targets=targets,
     )
     attempts.sent(rows.request(attempt), message_id="alm1", trace_id="Xlm1", http_status=200)
     PushDevice.objects.create(
@@ -97,7 +97,7 @@ def test_a_clicked_receipt_sets_clicked_at_once_and_implies_delivery(client) -> 
 def test_an_invalid_target_receipt_deactivates_the_named_device_once(
     client, caplog, device, targets, code
 ) -> None:
-    delivery = sent(**device)
+    delivery = sent(targets, **device)
     bystander = PushDevice.objects.create(
         user_id="43", app_name="qqc", os_type="android", registration_id="regid-other"
     )
@@ -110,7 +110,9 @@ def test_an_invalid_target_receipt_deactivates_the_named_device_once(
     assert phone.deactivated_at == stamped
     bystander.refresh_from_db()
     assert bystander.is_active
-    assert [r.changed for r in caplog.records if r.message.startswith("receipt:")] == [1, 0]
+    summaries = [r for r in caplog.records if r.message == "receipts"]
+    assert [(r.receipts, getattr(r, "applied", 0)) for r in summaries] == [(1, 1), (1, 0)]
+    assert summaries[1].repeated == 1
 
 
 @pytest.mark.parametrize("kind", [32, 64, 128, 1024])
@@ -125,33 +127,82 @@ def test_other_receipt_types_are_accepted_and_change_nothing(client, kind) -> No
     assert PushDevice.objects.get().is_active
 
 
-def test_a_receipt_without_param_finds_its_delivery_by_message_id(client) -> None:
+def test_a_receipt_without_param_changes_nothing_even_when_its_message_id_is_known(client) -> None:
+    # Every message pushworker sends carries its event id as the param, and Xiaomi echoes it on
+    # types 1, 2 and 16; a batch's one message id is shared by many users' deliveries, so the
+    # message id alone cannot say whose a receipt is.
     delivery = sent()
-    entry = receipt(delivery, 1)
-    del entry["alm1"]["param"]
-    post(client, entry)
+    for kind in (1, 16):
+        entry = receipt(delivery, kind)
+        del entry["alm1"]["param"]
+        assert post(client, entry).content == b"ok"
+    delivery.refresh_from_db()
+    assert delivery.delivered_at is None and PushDevice.objects.get().is_active
+
+
+def test_a_forged_receipt_naming_another_users_target_deactivates_nothing_and_says_ok(
+    client,
+) -> None:
+    mine = sent()  # user 42's delivery, sent to QQC_42
+    theirs = PushDevice.objects.create(
+        user_id="43", app_name="qqc", os_type="android", registration_id="regid-of-43"
+    )
+    forged = [
+        receipt(mine, 16, "regid-of-43", errorCode=1),  # the issue's case: 43's regid
+        receipt(mine, 16, "QQC_43", errorCode=2),  # 43's predictable alias
+        receipt(mine, 16, "QQC_42,regid-of-43", errorCode=1),  # theirs hidden among mine
+        {"alm-other": receipt(mine, 16)["alm1"]},  # a message id this delivery never had
+        {"alm1": receipt(mine, 16)["alm1"] | {"param": str(uuid.uuid4())}},  # another param
+    ]
+    answers = [post(client, entry) for entry in forged[:2] + forged[3:]]
+    assert {(a.status_code, a.content) for a in answers} == {(200, b"ok")}
+    theirs.refresh_from_db()
+    assert theirs.is_active
+    assert PushDevice.objects.get(user_id="42").is_active  # only the mixed one may touch 42's
+    post(client, forged[2])
+    theirs.refresh_from_db()
+    assert theirs.is_active and not PushDevice.objects.get(user_id="42").is_active
+
+
+def test_a_receipt_for_an_attempt_still_waiting_for_xiaomis_answer_applies(client) -> None:
+    delivery = deliveries.ensure(visit(), "qqc")
+    rows.attempt(  # no message id recorded yet: the receipt came first
+        delivery,
+        key="k",
+        platform="android",
+        environment="production",
+        target_type="alias",
+        targets="QQC_42",
+    )
+    post(client, receipt(delivery, 1))
     delivery.refresh_from_db()
     assert delivery.delivered_at is not None
 
 
-def test_a_receipt_without_param_of_a_batch_finds_the_delivery_its_targets_name(client) -> None:
-    other = deliveries.ensure(GoodsVisit.from_call("43", "7", "1", "碗", "小明"), "qqc")
-    for delivery, target in ((other, "QQC_43"), (sent(), "QQC_42")):  # one request, one id
-        attempt = rows.attempt(
-            delivery,
-            key="k",
-            platform="android",
-            environment="production",
-            target_type="alias",
-            targets=target,
-        )
-        attempts.sent(rows.request(attempt), message_id="alm1", trace_id="Xlm1", http_status=200)
-    mine = Delivery.objects.get(recipient_id="42")
-    entry = receipt(mine, 1)
-    del entry["alm1"]["param"]
-    post(client, entry)
-    assert Delivery.objects.get(recipient_id="42").delivered_at is not None
-    assert Delivery.objects.get(recipient_id="43").delivered_at is None
+def test_a_request_applies_at_most_the_cap_and_writes_one_summary_line(client, caplog) -> None:
+    from pushworker.web.api import receipts
+
+    delivery = sent()
+    entries = {f"forged-{n}": {"param": str(uuid.uuid4()), "type": 16} for n in range(1_500)}
+    entries = receipt(delivery, 1) | entries
+    caplog.set_level("INFO", logger="pushworker.receipts")
+    assert post(client, entries).content == b"ok"
+    [line] = [r for r in caplog.records if r.name == "pushworker.receipts"]
+    assert (line.receipts, line.applied, line.skipped) == (1_501, 1, 1_501 - receipts.MAX_RECEIPTS)
+    assert line.unmatched == receipts.MAX_RECEIPTS - 1
+
+
+def test_during_a_rotation_the_previous_token_is_accepted_too(configure) -> None:
+    previous = "prev-" + "p" * 40
+    configure(**CREDENTIALS, **RECEIPTS, PUSHWORKER_RECEIPTS_PREVIOUS_TOKEN=previous)
+    delivery = sent()
+    assert post(Client(), receipt(delivery, 1), f"/api/v1/receipts/{previous}").status_code == 200
+    assert post(Client(), receipt(delivery, 2), URL).status_code == 200
+    assert post(Client(), receipt(delivery, 1), "/api/v1/receipts/" + "x" * 45).status_code == 404
+    delivery.refresh_from_db()
+    assert delivery.clicked_at is not None
+    settings = conf.get()
+    assert previous not in repr(settings) and previous not in json.dumps(settings.describe())
 
 
 def test_a_receipt_of_an_unknown_message_is_answered_ok_and_ignored(client) -> None:
@@ -179,6 +230,8 @@ def test_a_get_is_refused_and_bad_data_is_a_400_naming_the_field(client, caplog)
     assert client.post(URL, {}).json() == {"data": ["This field is required."]}
     assert client.post(URL, {"data": "{nope"}).status_code == 400
     assert client.post(URL, {"data": "[1]"}).status_code == 400
+    nested = client.post(URL, {"data": "[" * 100_000})  # a RecursionError, a 500 before
+    assert nested.status_code == 400 and nested.json() == {"data": ["Must be JSON."]}
     assert TOKEN not in caplog.text  # Django's own 4xx log line would show the path
 
 
@@ -211,6 +264,8 @@ def test_messages_carry_no_callback_field_while_receipts_are_off(emulator) -> No
         (RECEIPTS | {"PUSHWORKER_RECEIPTS_URL": "http://x/" + "a" * 90}, "PUSHWORKER_RECEIPTS_URL"),
         ({"PUSHWORKER_RECEIPTS_TYPES": "4"}, "PUSHWORKER_RECEIPTS_TYPES"),
         ({"PUSHWORKER_RECEIPTS_TYPES": "many"}, "PUSHWORKER_RECEIPTS_TYPES"),
+        (RECEIPTS | {"PUSHWORKER_RECEIPTS_PREVIOUS_TOKEN": "short"}, "_PREVIOUS_TOKEN"),
+        (RECEIPTS | {"PUSHWORKER_RECEIPTS_PREVIOUS_TOKEN": TOKEN}, "_PREVIOUS_TOKEN"),
     ],
 )
 def test_bad_receipt_settings_are_problems_naming_the_variable(env, key) -> None:

@@ -12,8 +12,9 @@ from pushworker import conf
 from pushworker.delivery import content, service
 from pushworker.events import GoodsVisit
 from pushworker.mipush import Client, Endpoints
-from pushworker.store import deliveries
+from pushworker.store import attempts, deliveries
 from pushworker.store.models import Delivery, DeliveryStatus, PushDevice
+from tests.support import rows
 from tests.unit.environment import ANDROID_PACKAGE, ANDROID_SECRET, emulator_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,8 +67,18 @@ def test_an_alias_the_emulator_does_not_know_comes_back_as_an_invalid_target_rec
     fields = content.android_fields(event.notification(settings), package=ANDROID_PACKAGE)
     fields |= content.callback_fields(event.event_id, settings.receipts)
     endpoints = Endpoints(receiving.production_url)
+    # Recorded as the service records it: a receipt counts only for targets its delivery sent to.
+    attempt = rows.attempt(
+        delivery,
+        key="k",
+        platform="android",
+        environment="production",
+        target_type="alias",
+        targets="QQC_42,QQC_43",
+    )
     with Client(ANDROID_SECRET, endpoints=endpoints) as client:
-        client.send_to_alias(fields, ["QQC_42", "QQC_43"])
+        [result] = client.send_to_alias(fields, ["QQC_42", "QQC_43"])
+    attempts.sent(rows.request(attempt), message_id=result.message_id, trace_id="", http_status=200)
     wait_for(lambda: not PushDevice.objects.get(pk=gone.pk).is_active)
     gone.refresh_from_db()
     assert gone.deactivated_reason == "Xiaomi receipt 16: invalid alias"

@@ -85,7 +85,7 @@ def test_a_host_app_with_a_master_name_is_accepted(configure) -> None:
     app.conf.broker_transport_options = {"master_name": "shop"}
     integration.install(app)
 
-    assert not getattr(app, "_pushworker_broker_problem", None)
+    assert integration.problems(app) == []
     assert app.conf.broker_transport == "pushworker.broker.transport:SentinelTransport"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -40,8 +41,12 @@ TASK = VALID["headers"]["task"]
 GARBAGE = garbage(VALID)
 
 
+def soon(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
 def test_a_valid_task_message_is_delivered_and_nothing_is_dead_lettered(link: Link) -> None:
-    outcome = link.feed(celery_message(eta="2030-01-01T00:00:00+00:00", timelimit=[30, 20]))
+    outcome = link.feed(celery_message(eta=soon(30), expires=soon(600), timelimit=[30, 20]))
 
     assert len(outcome.delivered) == 1 and outcome.dead_letters == []
     assert outcome.delivered[0].headers["id"] == celery_message()["headers"]["id"]
@@ -60,6 +65,21 @@ def test_each_malformed_entry_is_dead_lettered_with_its_reason_and_the_next_is_d
     assert letter.body  # what arrived is kept for a human
     assert (link.queued(), link.unacked()) == (0, 0), "the entry is neither put back nor held"
     assert len(link.feed(celery_message()).delivered) == 1
+
+
+def test_an_eta_beyond_the_redelivery_horizon_is_dead_lettered_at_once_and_never_held(
+    link: Link, configure
+) -> None:
+    from pushworker import conf
+    from pushworker.conf.retention import redelivery_horizon_seconds
+
+    configure()
+    horizon = redelivery_horizon_seconds(conf.get())  # 588 s with the defaults
+    [letter] = link.feed(celery_message(eta=soon(horizon + 60))).dead_letters
+    assert f"beyond the redelivery horizon ({horizon:.0f} s)" in letter.reason
+    assert (link.queued(), link.unacked()) == (0, 0)
+    # Within it (a countdown longer than the visibility timeout, say): delivered as before.
+    assert len(link.feed(celery_message(eta=soon(horizon - 60))).delivered) == 1
 
 
 def test_a_dead_letter_names_the_task_and_id_of_a_readable_envelope(link: Link) -> None:
@@ -149,7 +169,7 @@ def test_the_checks_accept_every_message_celery_itself_writes(link: Link) -> Non
     """A real publish through Celery's app, read back by the hardened transport, is delivered."""
     from celery import Celery
 
-    app = Celery("t", broker=link.url)
+    app = Celery("t", broker=link.url, set_as_current=False)
     app.conf.broker_transport = "pushworker.broker.transport:Transport"
     app.send_task(
         "pushworker.send_goods_visit",

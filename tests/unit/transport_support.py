@@ -136,6 +136,9 @@ def garbage(valid: dict[str, Any]) -> list[tuple[str, bytes | dict[str, Any], st
         ("eta-year-1", edited(v, "headers.eta", "0001-01-01T00:00:00+05:00"), "headers.eta"),
         ("expires-9999", edited(v, "headers.expires", "9999-12-31T23:59:59-05:00"), "expires"),
         ("expires-number", edited(v, "headers.expires", 5), "headers.expires"),
+        # Issue 21: held until due, and handed out again every visibility timeout meanwhile.
+        ("eta-far-future", edited(v, "headers.eta", "9999-12-31T23:59:59"), "beyond the redel"),
+        ("expires-past", edited(v, "headers.expires", "2020-01-01T00:00:00+00:00"), "in the past"),
         ("retries-text", edited(v, "headers.retries", "1"), "headers.retries"),
         ("retries-negative", edited(v, "headers.retries", -1), "headers.retries"),
         ("argsrepr-dict", edited(v, "headers.argsrepr", {}), "headers.argsrepr"),

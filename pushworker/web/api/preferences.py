@@ -28,12 +28,16 @@ from pushworker.conf.policy import choosable_kinds
 from pushworker.store import preferences
 from pushworker.store.preferences import MODES, Choices
 from pushworker.web.api.auth import may_act_for
-from pushworker.web.api.views import BAD_REQUEST, REFUSALS, _DeviceAPIView, documented
+from pushworker.web.api.serializers import USER_ID, AppQuerySerializer
+from pushworker.web.api.views import (
+    BAD_REQUEST,
+    BODY_REFUSALS,
+    REFUSALS,
+    _DeviceAPIView,
+    documented,
+)
 
 FIELDS = ("app", "time_zone", "quiet_hours", "summary_hour", "kinds", "effective")
-# A user id as the path carries it: what a shop's primary key looks like as text (42, a UUID, a
-# slug). The device API's rule (issue 21) is the same.
-USER_ID = r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}"
 _CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 # "HH:MM-HH:MM", two different times (an empty window is no quiet hours: null says that).
 QUIET_HOURS = rf"(?!([0-9]{{2}}:[0-9]{{2}})-\1$){_CLOCK}-{_CLOCK}"
@@ -49,12 +53,6 @@ def _apps() -> conf.Settings:
         return conf.get()
     except conf.SettingsError:  # the document still renders; manage.py check names the problem
         return conf.inspect(spec=conf.host_spec())[0]
-
-
-def _strict(value: Any, kind: type, field: str) -> None:
-    # JSON types as the document states them: DRF would turn "20" into 20 and 1.0 into 1.
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise serializers.ValidationError({field: [f"must be a JSON {kind.__name__}"]})
 
 
 class PreferencesSerializer(serializers.Serializer):
@@ -235,19 +233,6 @@ USER = OpenApiParameter(
 )
 
 
-class AppQuerySerializer(serializers.Serializer):
-    """``GET``'s query as the document shows it: the app (the default app when left out)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The configured apps when the serializer is made, so the document's enum is current.
-        self.fields["app"] = serializers.ChoiceField(
-            choices=sorted(_apps().apps),
-            required=False,
-            help_text="One of the configured apps; the default app when left out.",
-        )
-
-
 REFUSED = {**REFUSALS, 403: OpenApiResponse(REFUSALS[403].response, "Another user's preferences.")}
 
 
@@ -273,7 +258,7 @@ class UserPreferences(_DeviceAPIView):
         operation_id="preferences_put",
         parameters=[USER],
         request=PreferencesSerializer,
-        responses={200: PreferencesSerializer, 400: BAD_REQUEST, **REFUSED},
+        responses={200: PreferencesSerializer, 400: BAD_REQUEST, **REFUSED, **BODY_REFUSALS},
         description="Replace the recipient's choices: each field left out or null is the app's "
         "default, each kind left out is instant. A kind the app declares UNMUTABLE can only be "
         "instant (400 naming kinds.<kind> otherwise).",

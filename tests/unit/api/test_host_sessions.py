@@ -74,3 +74,29 @@ def test_a_session_call_without_the_csrf_token_is_refused() -> None:
     response = register(alice, alice.user.pk)
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
     assert not PushDevice.objects.exists()
+
+
+def alias_device(client: APIClient, user_id, **body):
+    body = {"user_id": str(user_id), "platform": "android", **body}
+    return client.post(DEVICES, body, format="json")
+
+
+def test_a_session_users_alias_device_gets_the_derived_alias_filled_in() -> None:
+    alice = logged_in("alice")
+    answer = alias_device(alice, alice.user.pk)
+    assert answer.status_code == 201
+    assert answer.json()["alias"] == f"QQC_{alice.user.pk}"
+    same = alias_device(alice, alice.user.pk, alias=f"QQC_{alice.user.pk}")
+    assert same.status_code == 200
+
+
+def test_a_session_user_cannot_choose_an_alias_not_even_staff() -> None:
+    alice, bob = logged_in("alice"), logged_in("bob")
+    staff = logged_in("staff", staff=True)
+    for client in (alice, staff):
+        refused = alias_device(client, alice.user.pk, alias=f"QQC_{bob.user.pk}")
+        assert refused.status_code == 400
+        assert f"must be QQC_{alice.user.pk}" in refused.json()["alias"][0]
+        regid = alias_device(client, alice.user.pk, registration_id="r-9", alias="anything")
+        assert regid.status_code == 400 and list(regid.json()) == ["alias"]
+    assert not PushDevice.objects.exists()

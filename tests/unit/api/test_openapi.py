@@ -91,6 +91,9 @@ def test_every_documented_answer_is_given_and_conforms_to_the_document(document)
     doc.check(DEVICES, "post", backend.post(DEVICES, "{", content_type="application/json"))
     doc.check(DEVICES, "post", APIClient().post(DEVICES, body, format="json"))  # 401
     doc.check(DEVICES, "post", session.post(DEVICES, body, format="json"))  # 403
+    huge = {"user_id": "42", "platform": "ios", "alias": "A" * 20_000}
+    doc.check(DEVICES, "post", backend.post(DEVICES, huge, format="json"))  # 413
+    doc.check(DEVICES, "post", backend.post(DEVICES, "user_id=42", content_type="text/plain"))
 
     doc.check(DEVICES, "get", backend.get(DEVICES, {"user_id": "42"}))  # 200
     doc.check(DEVICES, "get", backend.get(DEVICES))  # 400
@@ -104,3 +107,18 @@ def test_every_documented_answer_is_given_and_conforms_to_the_document(document)
     doc.check(DEVICE, "delete", backend.delete(f"{DEVICES}/r/1"))  # 404
 
     assert not {seen for seen in doc.unseen() if seen[0] != PREFERENCES}
+
+
+def test_the_document_lists_the_configured_apps_and_the_id_forms_the_server_enforces(
+    document, configure, settings
+) -> None:
+    keys = {"ANDROID": {"APP_SECRET": "s1", "PACKAGE_NAME": "com.a"}}
+    settings.PUSHWORKER = {"DEFAULT_APP": "qqc", "APPS": {"qqc": keys, "shop2": keys}}
+    configure()
+    document = APIClient().get("/api/v1/openapi.json").json()
+    assert document["components"]["schemas"]["AppEnum"]["enum"] == ["qqc", "shop2"]
+    body = document["components"]["schemas"]["RegistrationRequest"]
+    assert body["additionalProperties"] is False
+    assert body["properties"]["user_id"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"
+    [path] = [p for p in document["paths"][DEVICE]["delete"]["parameters"] if p["in"] == "path"]
+    assert path["schema"]["pattern"] == "^[\\x21-\\x2b\\x2d-\\x7e]{1,255}$"

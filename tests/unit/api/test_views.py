@@ -190,3 +190,76 @@ def test_the_database_keeps_one_alias_device_per_app_user_platform_and_environme
     PushDevice.objects.create(user_id="1", app_name="qqc", os_type="ios", registration_id="x")
     with pytest.raises(IntegrityError), transaction.atomic():
         PushDevice.objects.create(user_id="1", app_name="qqc", os_type="android", alias="B")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"registration_id": "ab,cd"}, "registration_id"),  # the CHECK constraint's 500 before
+        ({"alias": "QQC_42,QQC_43"}, "alias"),
+        ({"registration_id": "reg\u202eid"}, "registration_id"),  # a bidi override
+        ({"alias": "QQC\u200f42"}, "alias"),
+        ({"registration_id": "ab\x00cd"}, "registration_id"),
+        ({"registration_id": " reg"}, "registration_id"),
+        ({"app": ""}, "app"),
+        ({"user_id": -1}, "user_id"),
+        ({"user_id": 2**70}, "user_id"),
+        ({"user_id": 1e30}, "user_id"),
+        ({"user_id": 1.5}, "user_id"),
+        ({"user_id": 42}, "user_id"),  # the documented form is a string: "42"
+        ({"user_id": True}, "user_id"),
+        ({"user_id": "-1"}, "user_id"),
+        ({"user_id": ""}, "user_id"),
+        ({"user_id": "42\n"}, "user_id"),
+    ],
+)
+def test_input_the_database_or_xiaomi_would_refuse_is_a_400_before_any_query(
+    backend, body, field, django_assert_num_queries
+) -> None:
+    with django_assert_num_queries(0):
+        response = register(backend, **body)
+    assert response.status_code == 400
+    assert list(response.json()) == [field], response.json()
+
+
+def test_the_token_holder_may_choose_any_alias_and_an_alias_device_gets_the_derived_one(
+    backend,
+) -> None:
+    assert register(backend, alias="QQC_77").json()["alias"] == "QQC_77"
+    assert register(backend, user_id="43").json()["alias"] == "QQC_43"
+    assert register(backend, user_id="44", registration_id=REGID).json()["alias"] == ""
+
+
+def test_a_body_nested_ten_thousand_deep_is_a_400_in_json(backend) -> None:
+    response = backend.post(DEVICES, "[" * 10_000, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+
+
+def test_a_body_over_the_limit_is_a_413_in_json(backend) -> None:
+    response = backend.post(DEVICES, " " * 20_000, content_type="application/json")
+    assert response.status_code == 413 and "larger than" in response.json()["detail"]
+
+
+def test_a_nul_in_the_path_is_a_400_in_json_before_any_query(
+    backend, django_assert_num_queries
+) -> None:
+    with django_assert_num_queries(0):
+        response = backend.delete(f"{DEVICES}/ab%00cd")
+    assert response.status_code == 400 and list(response.json()) == ["registration_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/api/v1/nothing-here", 404),
+        ("get", "/api/", 404),
+        ("put", DEVICES, 405),
+        ("get", "/api/v1/receipts/not-the-token", 404),
+    ],
+)
+def test_every_error_under_api_is_json(backend, method, path, status) -> None:
+    response = getattr(backend, method)(path)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["detail"]

@@ -175,6 +175,8 @@ def test_every_documented_answer_is_given_and_conforms_to_the_document(backend) 
     doc.check(PATH, "put", put(backend, {"summary_hour": 99}))  # 400
     doc.check(PATH, "put", put(APIClient(), body))  # 401
     doc.check(PATH, "put", put(alice, body))  # 403
+    doc.check(PATH, "put", put(backend, {"time_zone": "x" * 20_000}))  # 413
+    doc.check(PATH, "put", backend.put(url(), "kinds=off", content_type="text/plain"))  # 415
     doc.check(PATH, "get", backend.get(url()))  # 200
     doc.check(PATH, "get", backend.get(url(query="?app=x")))  # 400
     doc.check(PATH, "get", APIClient().get(url()))  # 401

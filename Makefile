@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(wildcard $(LOCK)) | cks
 REAL := -p no:django -W ignore::pytest.PytestConfigWarning
 
 .PHONY: install lock demo test lint docs unit integration faults bench bench-db faults-report \
-	emulator-bench clean compose-test browser browser-deps scale-test promtool-deps alerts api-fuzz
+	emulator-bench clean compose-test compose-up browser browser-deps scale-test promtool-deps alerts \
+	api-fuzz
 
 install: $(STAMP)
 
@@ -59,11 +60,6 @@ integration: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/pytest $(REAL) tests/faults -q
 
-# Schemathesis against the real `pushworker web`, from its own OpenAPI document (issue 21): default
-# checks, every phase (stateful too), seed 21, a 60 s budget (PUSHWORKER_FUZZ_SECONDS). Zero failures.
-api-fuzz: $(STAMP)
-	$(BIN)/pytest $(REAL) tests/fuzz -q
-
 # Debian packages a suite needs, installed once; apt's hundreds of lines are kept in var/apt.log and
 # shown only when the install fails. Nothing is printed when the package is already there.
 APT_INSTALL = sh -c 'mkdir -p var && echo "apt-get install $$*" && \
@@ -71,20 +67,29 @@ APT_INSTALL = sh -c 'mkdir -p var && echo "apt-get install $$*" && \
 	-o DPkg::Lock::Timeout=600 --no-install-recommends "$$@"; } >var/apt.log 2>&1 || \
 	{ cat var/apt.log >&2; exit 1; }' apt-install
 
-# docs/alerts.yml checked by promtool (engineer H12): Debian's prometheus package provides it;
-# its service is not started (no init here), only the binary is used. Skipped when missing.
+# Schemathesis against the real `pushworker web`, from its own OpenAPI document (issue 21): default
+# checks, every phase (stateful too), seed 21, a 60 s budget (PUSHWORKER_FUZZ_SECONDS). Zero failures.
+api-fuzz: $(STAMP)
+	$(BIN)/pytest $(REAL) tests/fuzz -q
+
+# docs/alerts.yml checked by promtool, and its outage rule by a real Prometheus server scraping a
+# real worker and web while the emulator is down for two minutes (tests/alerts, about 3 minutes).
+# Debian's prometheus package provides both binaries; its service is not started (no init here).
 promtool-deps:
-	@command -v promtool >/dev/null || $(APT_INSTALL) prometheus
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || $(APT_INSTALL) prometheus
 
 alerts: $(STAMP) promtool-deps
 	$(BIN)/pytest tests/unit/test_alerts.py -q -rs
+	$(BIN)/pytest $(REAL) tests/alerts -q
 
 # The operator's admin in a real browser (engineer H7): Debian's Chromium and its driver, installed
-# here once and never downloaded at test time (Selenium is handed the driver's path).
+# here once and never downloaded at test time (Selenium is handed the driver's path), and a CJK
+# font (fonts-noto-cjk), without which every Chinese name is drawn as empty boxes.
 CHROMEDRIVER ?= /usr/bin/chromedriver
 
 browser-deps:
-	@test -x $(CHROMEDRIVER) || $(APT_INSTALL) chromium chromium-driver fonts-dejavu-core
+	@test -x $(CHROMEDRIVER) && fc-list :lang=zh | grep -q . || \
+		$(APT_INSTALL) chromium chromium-driver fonts-dejavu-core fonts-noto-cjk
 
 browser: $(STAMP) browser-deps
 	$(BIN)/pytest $(REAL) tests/browser -q
@@ -117,6 +122,11 @@ faults-report: $(STAMP)
 # Debian's docker.io and starts dockerd when missing, so it needs root, as CI has.
 compose-test:
 	python3 docker/compose_test.py
+
+# `docker compose up -d` that names each image it cannot pull and the variable choosing it
+# (docker/compose_up.py), e.g. make compose-up COMPOSE="--profile ops".
+compose-up:
+	python3 docker/compose_up.py $(COMPOSE)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

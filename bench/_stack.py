@@ -17,6 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, database, redis_binary  # noqa: E402
 
+from pushworker.emulator.logs import read_urls  # noqa: E402
+
 QUEUE = "pushworker"  # the Celery queue of the per-event and drain messages
 ANDROID_PACKAGE = "com.example.shop"
 IOS_BUNDLE = "com.example.shop.ios"
@@ -109,13 +111,10 @@ class Emulator:
                 start_new_session=True,
             )
         assert self.process.stdout is not None
-        urls: dict[str, str] = {}
-        while len(urls) < 2:
-            line = self.process.stdout.readline()
-            if not line:
-                raise SystemExit(f"the emulator did not start:\n{log.read_text()}")
-            key, _, value = line.strip().partition("=")
-            urls[key] = value
+        try:
+            urls = read_urls(self.process.stdout)
+        except KeyError:
+            raise SystemExit(f"the emulator did not start:\n{log.read_text()}") from None
         self.production, self.sandbox = urls["production_url"], urls["sandbox_url"]
 
     def _call(self, route: str, body: dict | None = None) -> dict:

@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, database, ms, percentile, redis_binary, table, timed, versions  # noqa: E402
 from _stack import stop  # noqa: E402
 
+from pushworker.emulator.logs import read_urls  # noqa: E402
+
 PACKAGE = "com.example.shop"
 OWNERS = 100
 
@@ -85,13 +87,10 @@ def _start_emulator(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, s
             start_new_session=True,
         )
     assert process.stdout is not None
-    urls = {}
-    while len(urls) < 2:
-        line = process.stdout.readline()
-        if not line:
-            raise SystemExit(f"the emulator did not start:\n{log.read_text()}")
-        key, _, value = line.strip().partition("=")
-        urls[key] = value
+    try:
+        urls = read_urls(process.stdout)
+    except KeyError:
+        raise SystemExit(f"the emulator did not start:\n{log.read_text()}") from None
     return process, urls["production_url"], urls["sandbox_url"]
 
 

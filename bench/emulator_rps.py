@@ -75,6 +75,7 @@ def running(kind: str) -> Iterator[str]:
         "MIPUSH_ANDROID_APP_SECRET": SECRET,
         "MIPUSH_ANDROID_PACKAGE_NAME": PACKAGE,
         "PYTHONPATH": str(ROOT),
+        "PUSHWORKER_LOG_FORMAT": "text",  # the first line on stdout is production_url=…
     }
     if kind == "emulator":
         command = [sys.executable, "-m", "pushworker.emulator"]

@@ -137,6 +137,8 @@ class Compose:
             str(self.env_file),
             "--profile",
             "demo",
+            "--profile",
+            "ops",
             *args,
         ]
 

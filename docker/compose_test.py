@@ -1,12 +1,14 @@
 """`make compose-test`: images built without a registry, the compose stack run, checked, torn down.
 
 Stages, each timed in the closing report: the engine (Debian's docker.io, dockerd, the compose
-plugin), the base image (debootstrap, cached once imported), the local Redis/PostgreSQL/Python
-images standing in for the official ones, the project image, `up` with the demo profile, every
+plugin), the base image (debootstrap, cached once imported), the local Redis/PostgreSQL/Python/
+Prometheus images standing in for the official ones, the project image, `make compose-up`'s image
+check naming the variable of an image it cannot pull, `up` with the demo and ops profiles, every
 healthcheck, device registration through the API, events enqueued while the worker container
-restarts, every event sent and received by the emulator, Flower's basic auth, no secret in any log,
-and `down -v`, which runs whatever happened. Only loopback ports and compose-internal names are
-used.
+restarts (and how soon it is healthy again), every event sent and received by the emulator,
+Prometheus scraping web and worker and counting deliveries as the worker does, Flower's basic
+auth, every log line of worker, beat, web and emulator one JSON object, no secret in any log, and
+`down -v`, which runs whatever happened. Only loopback ports and compose-internal names are used.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from compose_checks import (
     check_compose_file,
     check_delivered,
     check_flower,
+    check_json_logs,
     check_logs,
+    check_prometheus,
+    check_pull_names_its_variable,
     enqueue_with_restart,
     register_devices,
+    up,
     wait_healthy,
 )
 from compose_stack import (
@@ -45,6 +51,7 @@ IMAGES = {
     "redis": "pushworker-local/redis:bookworm",
     "postgres": "pushworker-local/postgres:bookworm",
     "python": "pushworker-local/python:bookworm",
+    "prometheus": "pushworker-local/prometheus:bookworm",
 }
 APP_IMAGE = "pushworker:compose-test"
 TIME_LIMIT = 1800  # s
@@ -66,6 +73,7 @@ def settings() -> dict[str, str]:
         "REDIS_IMAGE": IMAGES["redis"],
         "POSTGRES_IMAGE": IMAGES["postgres"],
         "PYTHON_IMAGE": IMAGES["python"],
+        "PROMETHEUS_IMAGE": IMAGES["prometheus"],
         "PUSHWORKER_IMAGE": APP_IMAGE,
         "HEALTHCHECK_INTERVAL": "3s",
         "WORKER_CONCURRENCY": "2",
@@ -75,6 +83,7 @@ def settings() -> dict[str, str]:
         "WEB_PORT": str(free_port()),
         "FLOWER_PORT": str(free_port()),
         "EMULATOR_PORT": str(free_port()),
+        "PROMETHEUS_PORT": str(free_port()),
     }
 
 
@@ -93,7 +102,7 @@ def build_images(notes: list[str]) -> None:
             ],
             timeout=600,
         )
-    notes.append("redis, postgres, python from Debian packages")
+    notes.append("redis, postgres, python, prometheus from Debian packages")
 
 
 def build_project(notes: list[str]) -> None:
@@ -148,14 +157,13 @@ def main() -> int:
         compose = Compose(PROJECT, settings())
         with report.stage("compose file") as notes:
             check_compose_file(compose, notes)
+        with report.stage("pull names var") as notes:
+            check_pull_names_its_variable(compose, notes)
         compose("down", "-v", "--remove-orphans", timeout=180)  # what an aborted run left
         services = ["redis", "postgres", "migrate", "worker", "beat", "flower", "emulator", "web"]
+        services += ["prometheus"]
         with report.stage("up") as notes:
-            try:
-                compose("up", "-d", "--no-build", "--pull", "never", *services, timeout=300)
-            except StageError as error:
-                raise StageError(f"{error}\n{compose.logs_tail()}") from error
-            notes.append(" ".join(services))
+            up(compose, services, notes)
         with report.stage("healthy") as notes:
             wait_healthy(compose, services, notes)
         with report.stage("devices") as notes:
@@ -164,8 +172,12 @@ def main() -> int:
             goods = enqueue_with_restart(compose, prefix, notes)
         with report.stage("delivered") as notes:
             check_delivered(compose, goods, notes)
+        with report.stage("prometheus") as notes:
+            check_prometheus(compose, prefix, notes)
         with report.stage("flower auth") as notes:
             check_flower(compose, notes)
+        with report.stage("json logs") as notes:
+            check_json_logs(compose, notes)
         with report.stage("no secret in logs") as notes:
             check_logs(compose, notes)
         return 0

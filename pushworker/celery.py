@@ -9,15 +9,15 @@ from __future__ import annotations
 import os
 import sys
 
-from celery import Celery
-
+from pushworker.broker import celerylogs, queues
 from pushworker.broker import install as integration
-from pushworker.broker import queues
 from pushworker.broker.beatlock import LockedScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pushworker.settings")
 
-app = Celery("pushworker")
+# Celery's own lines (tasks received and done, beat, shutdown) in pushworker's line format.
+app = celerylogs.Celery("pushworker")
+celerylogs.use_pushworker_format()
 app.config_from_object("pushworker.broker.celeryconfig")
 integration.install(app)
 app.autodiscover_tasks(["pushworker"])

@@ -198,11 +198,13 @@ def _send_kind(args: argparse.Namespace) -> int:
     """``pushworker send KIND --arg value …``: the kind's task, called with its own arguments."""
     _django()
     from pushworker.events import registry
+    from pushworker.ops import logs
     from pushworker.tasks import TASKS
 
     kind = registry.get(args.kind)
     given = {name: getattr(args, name) for name in [*kind.arguments, "app_name", "event_id"]}
-    result = TASKS[kind.kind].delay(**{k: v for k, v in given.items() if v is not None})
+    with logs.operator_action():  # its "enqueued" line at INFO
+        result = TASKS[kind.kind].delay(**{k: v for k, v in given.items() if v is not None})
     print(result.id)
     return 0
 

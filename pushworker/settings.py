@@ -68,7 +68,9 @@ INSTALLED_APPS = [
     "pushworker",
 ]
 MIDDLEWARE = [
-    # Outermost: every error answer under /api/ becomes JSON, whichever layer made it.
+    # First: every line a request causes, and every event it enqueues, carries its request id.
+    "pushworker.web.requestid.RequestIdMiddleware",
+    # Every error answer under /api/ becomes JSON, whichever layer inside made it.
     "pushworker.web.api.errors.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +108,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = not DEBUG and os.environ.get("PUSHWORKER_SSL_REDIRECT", "") == "1"
+# Asked over plain HTTP inside the network: the containers' health checks, Prometheus' scrapes.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = 0 if DEBUG else _seconds("PUSHWORKER_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 if os.environ.get("PUSHWORKER_PROXY_SSL_HEADER", "") == "1":
@@ -118,6 +122,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # process that only calls django.setup() and delay() publishes to PUSHWORKER_BROKER_URL.
 PUSHWORKER_CELERY_APP = "pushworker.celery"
 
+# One line per record, JSON unless PUSHWORKER_LOG_FORMAT=text or stderr is a terminal; warnings
+# are records too (pushworker.ops.logs.configure). The root logger takes every other library's
+# lines (Django's request errors, py.warnings); Celery's own lines get the same format from
+# pushworker.broker.celerylogs, gunicorn's from pushworker.web.server.
+LOGGING_CONFIG = "pushworker.ops.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -129,15 +138,16 @@ LOGGING = {
     },
     "filters": {
         "correlation": {"()": "pushworker.ops.logs.CorrelationFilter"},
-        "request_paths": {"()": "pushworker.ops.logs.RequestFilter"},
+        "request_lines": {"()": "pushworker.web.masking.RequestLineFilter"},  # device tokens
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "fields",
-            "filters": ["correlation"],
+            "filters": ["correlation", "request_lines"],
         }
     },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "pushworker": {
             "handlers": ["console"],
@@ -150,7 +160,6 @@ LOGGING = {
         # log's: Django's own lines for them would repeat it, and carry the path unmasked).
         "django.request": {
             "handlers": ["console"],
-            "filters": ["request_paths"],
             "level": "ERROR",
             "propagate": False,
         },

@@ -11,6 +11,7 @@ from celery.result import AsyncResult
 from django.db import close_old_connections
 
 from pushworker import conf
+from pushworker.broker import saturation
 from pushworker.broker.install import require_installed
 from pushworker.delivery import service, summaries
 from pushworker.events import InvalidEventError, registry
@@ -33,14 +34,15 @@ def _usable_database_connections(sender: Any = None, **_: Any) -> None:
 
 
 @signals.worker_init.connect
-def _serve_metrics(**_: Any) -> None:
-    """The worker's /metrics on ``METRICS_PORT``, with the outbox counted at scrape time."""
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    """The worker's /metrics on ``METRICS_PORT``, with the outbox and the worker's saturation
+    (queue depth, busy pool slots) counted at scrape time."""
     pending = metrics.ScrapeTimeGauge(
         "pushworker_outbox_pending",
         "Queued deliveries the broker has not taken yet",
         outbox.pending_count,
     )
-    metrics.start_worker_server([pending])
+    metrics.start_worker_server([pending, saturation.SaturationCollector(sender)])
 
 
 signals.worker_process_shutdown.connect(metrics.child_exited)
@@ -79,14 +81,19 @@ class EventTask(DjangoTask):
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
         require_installed(self.app, self.name)  # before anything is written or published
         event = self.kind_class.from_call(*args, **kwargs)
-        return self.AsyncResult(enqueue.enqueue(self, event))
+        result = self.AsyncResult(enqueue.enqueue(self, event))
+        logs.enqueued(event.event_id, event.kind, conf.get().app(event.app_name).name)
+        return result
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> str:
         """Enqueue once the caller's transaction commits; returns the event id at once."""
         require_installed(self.app, self.name)
         using = kwargs.pop("using", None)
         event = self.kind_class.from_call(*args, **kwargs)
-        return enqueue.enqueue_on_commit(self, event, using=using)
+        event_id = enqueue.enqueue_on_commit(self, event, using=using)
+        app = conf.get().app(event.app_name).name
+        logs.enqueued(event_id, event.kind, app, on_commit=True)
+        return event_id
 
     def apply_async(self, *args: Any, **kwargs: Any) -> AsyncResult:
         require_installed(self.app, self.name)

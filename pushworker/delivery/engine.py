@@ -236,7 +236,7 @@ def _end(
 
 
 def _ended(delivery: Delivery, status: str, failure: Failure | None = None) -> None:
-    metrics.delivery_finished(delivery, status, failure.reason if failure else "")
+    metrics.delivery_finished(delivery, status, failure.category if failure else "")
     # A sent event's request has its own "sent" line; one line per event of a batch of 200 costs
     # as much CPU as the rest of the run, so it is a debug line. Every other end is news.
     level = logging.DEBUG if status == DeliveryStatus.SENT else logging.INFO

@@ -106,8 +106,10 @@ def admit(
     ``seen``: the run's view of recent rows (the database's, and the run's own as they change);
     ``chosen``: what the event's recipient chose (``delivery.preferences``).
     """
+    if delivery.test_push:  # an operator's explicit act (the admin's test push): sent, now
+        return Decision()
     policy, now = app.policy, clock()
-    # Reasons stay free of ids and dates: the suppressed-reason metric labels by their start.
+    # Reasons are words; the detail (a cap, a window, a time) goes in the row, never a label.
     theirs = event.kind not in policy.unmutable  # an unmutable kind is the app's alone
     if theirs and event.policy.chosen_by_recipient:
         mode = chosen.mode(event.kind)
@@ -181,7 +183,7 @@ def shape(
     if decision.send_at is not None:
         changes["time_to_send_ms"] = int(decision.send_at.timestamp() * 1000)
     # Only dedup and the cap hold events back for a digest: with both off there is none to ask.
-    if policy.dedup_window or policy.daily_cap:
+    if (policy.dedup_window or policy.daily_cap) and not delivery.test_push:  # says its own text
         held = seen.held_since_last_push(event, delivery)
         if held and (text := event.digest(held)):
             changes["description"] = text

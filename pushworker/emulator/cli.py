@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from pathlib import Path
 
+from . import logs
 from .apps import EmulatorApp
 from .faults import ENVIRONMENTS, KNOWN, Faults
+from .logs import log
 from .server import Emulator
 
 DEFAULT_PORT = 8765
@@ -61,7 +62,9 @@ def run(args: argparse.Namespace, apps: list[EmulatorApp] | None = None) -> int:
     """Start the emulator, print both URLs (a harness waits for them), serve until a signal.
 
     ``apps`` defaults to the MIPUSH_* variables; ``manage.py pushworker_emulator`` passes the
-    host project's apps instead."""
+    host project's apps instead. Every line is in the format ``PUSHWORKER_LOG_FORMAT`` chooses
+    (:mod:`pushworker.emulator.logs`)."""
+    logs.setup()
     try:
         faults = Faults(
             latency_ms=args.latency_ms,
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace, apps: list[EmulatorApp] | None = None) -> int:
             sandbox_port=args.sandbox_port,
         ).start()
     except (ValueError, OSError) as exc:
-        print(f"pushworker emulator: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     stop = threading.Event()
     previous = {
@@ -89,18 +92,17 @@ def run(args: argparse.Namespace, apps: list[EmulatorApp] | None = None) -> int:
     }
     try:
         for app in emulator.apps:
-            print(f"pushworker emulator: serving {app.describe()}", file=sys.stderr)
+            log.info("serving %s", app.describe())
         if known is not None:
-            print(f"pushworker emulator: {len(known)} known targets", file=sys.stderr)
-        print(f"production_url={emulator.production_url}", flush=True)
-        print(f"sandbox_url={emulator.sandbox_url}", flush=True)
+            log.info("%d known targets", len(known))
+        logs.announce(emulator.production_url, emulator.sandbox_url)
         while not stop.wait(1.0):  # a timed wait keeps the main thread responsive to signals
             pass
     finally:
         emulator.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print("pushworker emulator: stopped", file=sys.stderr)
+    log.info("stopped")
     return 0
 
 

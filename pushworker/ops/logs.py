@@ -1,14 +1,17 @@
 """pushworker's log lines: JSON or key=value, one line each, with the correlation id of the event.
 
 The structured fields (``extra=``) of every record are printed; controls are escaped and URL
-passwords masked in both formats.
+passwords masked in both formats. A traceback is one field (``traceback``) of its record's line.
+``PUSHWORKER_LOG_FORMAT`` chooses (``json``, ``text``; unset: text on a terminal, else JSON);
+:func:`configure` is the standalone service's Django ``LOGGING_CONFIG``, which also sends Python's
+warnings through logging, so a warning is a line like any other.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,30 +28,6 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 def _clean(text: str) -> str:
     return printable(mask_url_credentials(text))
-
-
-# A registration id is a device token, and the receipts path holds RECEIPTS_TOKEN: a log line shows
-# where a request went, never these values (gunicorn's access log, Django's request logger).
-_SECRET_PATH = re.compile(r"(/api/v1/(?:devices|receipts)/)[^\s?\"']+")
-
-
-def mask_paths(text: str) -> str:
-    """``text`` with what follows ``/api/v1/devices/`` and ``/api/v1/receipts/`` made ``…``."""
-    return _SECRET_PATH.sub("\\1…", text)
-
-
-class RequestFilter(logging.Filter):
-    """For ``django.request``: its lines carry the path in the message and the request object
-    (``extra``); both are masked (:func:`mask_paths`), the request shown as method and path."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(mask_paths(a) if isinstance(a, str) else a for a in record.args)
-        request = getattr(record, "request", None)
-        if request is not None:
-            path = mask_paths(str(getattr(request, "path", "")))
-            record.request = f"{getattr(request, 'method', '')} {path}"
-        return True
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -112,6 +91,31 @@ def task_ended(**_: Any) -> None:
     _correlation.set(None)
 
 
+_operator: ContextVar[bool] = ContextVar("pushworker_operator", default=False)
+_enqueue_log = logging.getLogger("pushworker.enqueue")
+
+
+@contextmanager
+def operator_action() -> Iterator[None]:
+    """What an operator does by hand (the command line, the admin): its enqueues log at INFO."""
+    token = _operator.set(True)
+    try:
+        yield
+    finally:
+        _operator.reset(token)
+
+
+def enqueued(event_id: str, kind: str, app: str, **fields: Any) -> None:
+    """The one ``enqueued`` line of a ``delay()``, carrying the correlation id the worker's lines
+    will carry (:func:`task_headers`). DEBUG, as a shop's web process enqueues on every page view;
+    INFO inside :func:`operator_action`."""
+    level = logging.INFO if _operator.get() else logging.DEBUG
+    if _enqueue_log.isEnabledFor(level):
+        correlation_id = _correlation.get() or event_id
+        extra = {"delivery_id": event_id, "kind": kind, "app": app, **fields}
+        _enqueue_log.log(level, "enqueued", extra=extra | {"correlation_id": correlation_id})
+
+
 class CorrelationFilter(logging.Filter):
     """Adds ``correlation_id`` to every record logged while one is set."""
 
@@ -143,17 +147,46 @@ class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
         super().__init__(LINE, rename_fields=rename, json_ensure_ascii=False)
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        return {_clean(str(key)): _cleaned(value) for key, value in log_data.items()}
+        # A traceback keeps its line breaks: inside a JSON string they cannot start a line, and a
+        # reader of the field wants the lines. Its URL passwords are masked all the same.
+        stack = {
+            "traceback": log_data.pop("exc_info", None),
+            "stack": log_data.pop("stack_info", None),
+        }
+        cleaned = {_clean(str(key)): _cleaned(value) for key, value in log_data.items()}
+        cleaned |= {key: mask_url_credentials(str(value)) for key, value in stack.items() if value}
+        return cleaned
 
 
-def formatter(**kwargs: Any) -> logging.Formatter:
+def json_chosen() -> bool:
     """``PUSHWORKER_LOG_FORMAT``: ``json`` or ``text``; unset, text on a terminal, else JSON."""
     chosen = os.environ.get("PUSHWORKER_LOG_FORMAT", "").strip().lower()
     if not chosen:
-        chosen = "text" if sys.stderr.isatty() else "json"
-    if chosen == "text":
-        return KeyValueFormatter(kwargs.get("format", LINE))
-    return JsonFormatter()
+        return not sys.stderr.isatty()
+    return chosen != "text"
+
+
+def formatter(**kwargs: Any) -> logging.Formatter:
+    """The formatter ``PUSHWORKER_LOG_FORMAT`` chooses (:func:`json_chosen`)."""
+    return JsonFormatter() if json_chosen() else KeyValueFormatter(kwargs.get("format", LINE))
+
+
+def configure(config: dict[str, Any]) -> None:
+    """Django's ``LOGGING_CONFIG`` of the standalone service: ``config``, and warnings as records.
+
+    Without ``captureWarnings`` a warning (Celery's SecurityWarning, a library's deprecation) is
+    printed by the warnings module itself, over several plain-text lines.
+    """
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)
+
+
+def line(logger: str, level: int, message: str) -> str:
+    """One line in the chosen format for text a library writes straight to a stream (Celery's
+    shutdown notices): the same fields as a record logged by ``logger``."""
+    record = logging.LogRecord(logger, level, __file__, 0, message, None, None)
+    CorrelationFilter().filter(record)
+    return formatter().format(record)
 
 
 class _QuietMaintenance(logging.Filter):

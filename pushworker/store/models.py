@@ -176,6 +176,12 @@ class Delivery(models.Model):
         ),
     )
     redelivered = models.BooleanField(default=False)
+    # db_default: the enqueue path's one-statement INSERT (store/records_bulk.py) leaves it out.
+    test_push = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="An operator's test push from the admin: the delivery policy does not apply.",
+    )
 
     message_id = models.CharField(max_length=64, blank=True)
     trace_id = models.CharField(max_length=64, blank=True)

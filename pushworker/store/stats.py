@@ -2,7 +2,10 @@
 
 Outcomes by app and status, suppressions by reason (the recipients' preferences and the app's
 policy), Xiaomi's answers by app, platform and code, the outbox backlog and the dead letters, over
-a window such as ``--since 1h``.
+a window such as ``--since 1h``. Xiaomi's answers are counted in attempt
+rows, the database's unit: one per event and target group in a request, so a ``multi_messages``
+request that carried 200 events is 200 rows. Prometheus' ``pushworker_xiaomi_requests_total``
+counts HTTP requests: the two differ by design, and the report says which is which.
 """
 
 from __future__ import annotations
@@ -73,11 +76,18 @@ def collect(since: timedelta) -> dict:
 
 def report(since: timedelta) -> str:
     numbers = collect(since)
-    lines = [f"since {numbers['since']:%Y-%m-%d %H:%M:%S} UTC", "", "deliveries (app status count)"]
+    lines = [f"since {numbers['since']:%Y-%m-%d %H:%M:%S} UTC", ""]
+    lines += ["deliveries that ended, one per event (app status count)"]
     lines += [f"  {app}\t{status}\t{n}" for app, status, n in numbers["outcomes"]] or ["  none"]
     lines += ["", "suppressed by reason (app reason count)"]
     lines += [f"  {app}\t{reason}\t{n}" for app, reason, n in numbers["suppressed"]] or ["  none"]
-    lines += ["", "xiaomi answers (app platform code count; 0 = accepted)"]
+    lines += [
+        "",
+        "xiaomi answers in attempt rows, one per event and target group in a request "
+        "(app platform code rows; 0 = accepted)",
+        "  a batched request is one row per event it carried; Prometheus'",
+        "  pushworker_xiaomi_requests_total counts HTTP requests instead",
+    ]
     lines += [f"  {a}\t{p}\t{code}\t{n}" for a, p, code, n in numbers["xiaomi"]] or ["  none"]
     lines += [
         "",

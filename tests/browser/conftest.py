@@ -1,13 +1,14 @@
 """Headless Debian Chromium driven by Selenium against a real ``pushworker web``.
 
-Nothing is downloaded here: ``make browser-deps`` installs ``chromium`` and ``chromium-driver``,
-and Selenium gets both paths, so Selenium Manager has nothing to look up.
+Nothing is downloaded here: ``make browser-deps`` installs ``chromium``, ``chromium-driver`` and a
+CJK font, and Selenium gets both paths, so Selenium Manager has nothing to look up.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,9 @@ def pytest_report_header(config) -> str:
 def browser(tmp_path_factory):
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
         pytest.fail(f"{CHROMIUM} or {CHROMEDRIVER} missing: run `make browser-deps`")
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+    if not fonts.stdout.strip():  # Chinese names would be empty boxes in every screenshot
+        pytest.fail("no CJK font (fonts-noto-cjk): run `make browser-deps`")
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never reach the network
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

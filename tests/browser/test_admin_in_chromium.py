@@ -1,12 +1,17 @@
-"""An operator in a real browser: the overview, "did user 1042 get the push?", a delivery's story.
+"""An operator in a real browser: the overview, "did user 1042 get the push yesterday?", a
+delivery's story, a test push to a user the daily cap holds back.
 
 Everything is real: ``pushworker web`` (gunicorn) on a free port, PostgreSQL or SQLite, Redis, a
-``celery worker`` and the emulator; the deliveries are made by the pipeline, not written by hand,
-except one dead delivery (a worker dying three times is the fault suite's business).
+``celery worker`` with a daily cap of 3 and the emulator; the deliveries are made by the pipeline,
+not written by hand, except one dead delivery (a worker dying three times is the fault suite's
+business) and one moved to yesterday (the clock is not the test's to turn back).
 Each step leaves a screenshot in SCREENSHOTS for a person to look at.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -16,17 +21,28 @@ from tests.integration.test_web import start
 from tests.support.stack import wait_for
 
 pytestmark = pytest.mark.slow
-OWNER, OTHER, GONE = "1042", "10420", "2077"
+OWNER, OTHER, GONE, CAPPED = "1042", "10420", "2077", "3033"
 PASSWORD = "browser-ops-9f3c2a71"
 TOKEN = "browser-api-token-51d0e8"
+POLICY = {"PUSHWORKER_POLICY": "DAILY_CAP=3"}  # CAPPED's fourth visit of the day is held back
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the app's zone: its days are the admin's
 
 
 def send(owner: str, visitor: str, goods: str) -> None:
     from pushworker.tasks import send_goods_visit
 
     send_goods_visit.delay(
-        owner_id=owner, visitor_id=visitor, goods_id=goods, goods_name=f"Bicycle {goods}"
+        owner_id=owner,
+        visitor_id=visitor,
+        goods_id=goods,
+        goods_name=f"二手自行车 {goods}",
+        visitor_name=f"小明{visitor}",
     )
+
+
+def yesterday_evening() -> datetime:
+    today = datetime.now(SHANGHAI).date()
+    return datetime.combine(today - timedelta(days=1), time(21, 0), SHANGHAI)
 
 
 @pytest.fixture(scope="module")
@@ -38,27 +54,32 @@ def site(stack):
 
     stack.reset()
     operator = get_user_model().objects.create_superuser("operator", password=PASSWORD)
-    for owner in (OWNER, OTHER, GONE):
+    for owner in (OWNER, OTHER, GONE, CAPPED):
         PushDevice.objects.create(user_id=owner, app_name="qqc", os_type="android")
-    stack.emulator.set_known_targets([f"QQC_{OWNER}", f"QQC_{OTHER}"])  # 2077's phone is gone
-    stack.worker()
+    # 2077's phone is gone.
+    stack.emulator.set_known_targets([f"QQC_{OWNER}", f"QQC_{OTHER}", f"QQC_{CAPPED}"])
+    stack.worker(env=POLICY)
     for n in range(3):
         send(OWNER, f"7{n}", f"100{n}")
     send(OTHER, OWNER, "2001")  # 1042 as the visitor: not a delivery *to* 1042
     send(GONE, "71", "3001")
+    for n in range(4):
+        send(CAPPED, f"8{n}", f"400{n}")
     wait_for(
-        lambda: Delivery.objects.filter(status__in=["sent", "failed"]).count() == 5,
+        lambda: Delivery.objects.filter(status__in=["sent", "failed", "suppressed"]).count() == 9,
         90,
-        message="five deliveries finished by the worker",
+        message="nine deliveries finished by the worker",
     )
-    dead = Delivery.objects.filter(recipient_id=OWNER).order_by("created_at").first()
-    Delivery.objects.filter(pk=dead.pk).update(
+    assert Delivery.objects.filter(recipient_id=CAPPED, error_category="daily_cap").count() == 1
+    first, second = Delivery.objects.filter(recipient_id=OWNER).order_by("created_at")[:2]
+    Delivery.objects.filter(pk=first.pk).update(
         status=DeliveryStatus.DEAD,
         crashes=3,
         error_category="poison",
         error_reason="a worker died 3 times while delivering this event",
     )
-    server = start({**stack.env, "PUSHWORKER_API_TOKEN": TOKEN}, stack.tmp, "browser")
+    Delivery.objects.filter(pk=second.pk).update(created_at=yesterday_evening())
+    server = start({**stack.env, **POLICY, "PUSHWORKER_API_TOKEN": TOKEN}, stack.tmp, "browser")
     yield server
     server.stop()
     operator.delete()
@@ -138,6 +159,38 @@ def test_did_user_1042_get_the_push_answered_by_the_owner_filter(page) -> None:
     page(None, "owner-1042-not-delivered")
 
 
+def short_ids(browser) -> list[str]:
+    return [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody th a")]
+
+
+def test_yesterdays_deliveries_of_user_1042_through_the_filters(page) -> None:
+    from pushworker.store.models import Delivery
+
+    yesterdays = Delivery.objects.get(recipient_id=OWNER, created_at=yesterday_evening())
+    browser = page("/admin/pushworker/delivery/", "deliveries")
+    box = browser.find_element(By.ID, "pw-filter-owner_id")
+    box.send_keys(OWNER)
+    box.submit()
+    wait_for(lambda: "owner_id=1042" in browser.current_url, 30, message="the owner filter")
+    browser.find_element(By.LINK_TEXT, "Yesterday").click()
+    wait_for(lambda: "created=yesterday" in browser.current_url, 30, message="yesterday")
+    assert "owner_id=1042" in browser.current_url
+    assert short_ids(browser) == [str(yesterdays.event_id)[:8]]
+    assert "21:00:00 CST" in browser.find_element(By.CSS_SELECTOR, "#result_list").text
+    page(None, "owner-1042-yesterday", "#content-main")
+    # The same day as a range of dates, typed into the date boxes.
+    browser.find_element(By.LINK_TEXT, "Any date").click()
+    day = yesterday_evening().date().isoformat()
+    for box_id in ("pw-created-from", "pw-created-to"):
+        box = browser.find_element(By.ID, box_id)
+        browser.execute_script("arguments[0].value = arguments[1]", box, day)
+    browser.find_element(By.ID, "pw-created-range").click()
+    wait_for(lambda: f"created_to={day}" in browser.current_url, 30, message="the date range")
+    assert "owner_id=1042" in browser.current_url
+    assert short_ids(browser) == [str(yesterdays.event_id)[:8]]
+    page(None, "owner-1042-date-range")
+
+
 def test_a_delivery_tells_its_story_and_links_the_device_it_deactivated(page) -> None:
     from pushworker.store.models import Delivery, PushDevice
 
@@ -194,3 +247,31 @@ def test_a_test_push_from_a_device_page_reaches_the_emulator(page, stack) -> Non
     )
     assert any(f"QQC_{OWNER}" in message["targets"] for message in stack.emulator.messages())
     page(f"/admin/pushworker/delivery/?owner_id={OWNER}", "test-push-delivered")
+
+
+def test_a_test_push_to_a_user_the_daily_cap_holds_back_arrives(page, stack) -> None:
+    from pushworker.store.models import Delivery, PushDevice
+    from pushworker.web.admin.testpush import TEST_GOODS_ID
+
+    held = Delivery.objects.get(recipient_id=CAPPED, error_category="daily_cap")
+    browser = page(f"/admin/pushworker/delivery/{held.pk}/change/", "capped-story", "fieldset")
+    assert "The daily cap resets at" in browser.find_element(By.CSS_SELECTOR, "ol.pw-story").text
+    device = PushDevice.objects.get(user_id=CAPPED)
+    browser = page(f"/admin/pushworker/pushdevice/{device.pk}/change/", "capped-device")
+    browser.find_element(By.ID, "pw-test-push").click()
+    wait_for(lambda: "test push(es) enqueued" in browser.page_source, 30, message="the message")
+    test = wait_for(
+        lambda: Delivery.objects.filter(recipient_id=CAPPED, test_push=True, status="sent").first(),
+        90,
+        message="the test push sent by the worker, past the daily cap",
+    )
+    arrived = [
+        m
+        for m in stack.emulator.messages()
+        if f"QQC_{CAPPED}" in m["targets"] and m["fields"].get("extra.goods_id") == TEST_GOODS_ID
+    ]
+    assert len(arrived) == 1
+    browser = page(f"/admin/pushworker/delivery/?owner_id={CAPPED}", "capped-test-push-sent")
+    [marked] = browser.find_elements(By.CSS_SELECTOR, "#result_list .pw-test")
+    row = marked.find_element(By.XPATH, "./ancestor::tr")
+    assert str(test.event_id)[:8] in row.text and "sent" in row.text

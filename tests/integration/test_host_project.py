@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pushworker.emulator.logs import read_urls
 from tests.support import database
 from tests.support.redis_server import RedisServer
 from tests.support.stack import wait_for
@@ -89,12 +90,7 @@ class Host:
         emulator = self.start(
             "emulator", [*self.manage, "pushworker_emulator", "--port", "0", "--sandbox-port", "0"]
         )
-        printed = emulator.wait_for_output("sandbox_url=")
-        urls = dict(
-            line.split("=", 1)
-            for line in printed.splitlines()
-            if line.startswith(("production_url=", "sandbox_url="))
-        )
+        urls = read_urls(emulator.wait_for_output("sandbox_url").splitlines())
         self.production_url = urls["production_url"]
         self.env["SHOP_PUSH_PRODUCTION_URL"] = self.production_url
         self.env["SHOP_PUSH_SANDBOX_URL"] = urls["sandbox_url"]
@@ -327,3 +323,48 @@ def test_a_host_worker_without_the_secrets_refuses_pushworker_queues_but_serves_
         shop_only.wait_for_output(" ready.")
     finally:
         shop_only.stop()
+
+
+GOODS = """
+import json
+from django.contrib.auth.models import User
+from shop.models import Goods
+owner = User.objects.create(pk=4300, username="owner4300")
+Goods.objects.create(pk=19, owner=owner, name="goods 19")
+print(json.dumps(True))
+"""
+
+
+def test_the_hosts_web_processes_serve_their_enqueues_summed_over_gunicorn_workers(
+    host, tmp_path
+) -> None:
+    from tests.integration.test_metrics import scrape, value
+    from tests.support.redis_server import free_port
+
+    host.shell(GOODS)
+    port, samples = free_port(), tmp_path / "prometheus"
+    env = {**host.env, "PROMETHEUS_MULTIPROC_DIR": str(samples)}
+    args = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "host_project.wsgi"]
+    web = Process([*args, "-b", f"127.0.0.1:{port}"], env, tmp_path / "gunicorn.log")
+
+    def answering() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).is_success
+        except httpx.HTTPError:
+            return False
+
+    def writers() -> set[str]:
+        return {p.stem.rsplit("_", 1)[1] for p in samples.glob("counter_*.db")}
+
+    try:
+        wait_for(answering, 30, message="the shop's /metrics")
+        visits = 0
+        while len(writers()) < 2 and visits < 200:  # a new connection each: both workers serve
+            assert httpx.get(f"http://127.0.0.1:{port}/goods/19/", timeout=10).is_success
+            visits += 1
+        assert len(writers()) == 2
+        for _ in range(4):  # whichever worker answers the scrape, the sum is every visit
+            enqueued = value(scrape(port), "pushworker_enqueued_total", app="shop", path="broker")
+            assert enqueued == visits
+    finally:
+        web.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 
 import pytest
@@ -30,6 +31,7 @@ def scrape(port: int, path: str = "/metrics") -> dict[tuple[str, tuple], float]:
 
 
 def value(samples, name: str, **labels: str) -> float:
+    """The sample of ``name`` with exactly these labels (0 when there is none)."""
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -57,18 +59,23 @@ def test_counts_after_a_run_with_known_outcomes_add_up_over_the_pool_children(cl
         return samples if value(samples, "pushworker_dead_letters_total", kind="task") else None
 
     samples = wait_for(scraped, 30, message="the dead letter to be counted")
-    assert value(samples, "pushworker_deliveries_total", app="qqc", status="sent") == SENT
-    assert value(samples, "pushworker_deliveries_total", app="qqc", status="failed") == 2
-    assert value(samples, "pushworker_deliveries_total", app="qqc", status="suppressed") == 1
+    deliveries = {"name": "pushworker_deliveries_total", "app": "qqc"}
+    assert value(samples, **deliveries, status="sent", reason="") == SENT
+    assert value(samples, **deliveries, status="failed", reason="invalid_target") == 1
+    assert value(samples, **deliveries, status="failed", reason="no_device") == 1
+    assert value(samples, **deliveries, status="suppressed", reason="") == 1
     assert value(samples, "pushworker_suppressed_total", reason="owner_viewed_own_goods") == 1
-    requests = {"app": "qqc", "platform": "android", "environment": "production"}
-    assert value(samples, "pushworker_xiaomi_requests_total", **requests, code="0") == SENT
-    assert value(samples, "pushworker_xiaomi_requests_total", **requests, code="20301") == 1
+    requests = {"name": "pushworker_xiaomi_requests_total", "app": "qqc", "platform": "android"}
+    requests |= {"environment": "production"}
+    assert value(samples, **requests, code="0", category="accepted") == SENT
+    assert value(samples, **requests, code="20301", category="invalid_target") == 1
     timed = value(samples, "pushworker_xiaomi_request_seconds_count", app="qqc", platform="android")
     assert timed == SENT + 1
     assert value(samples, "pushworker_enqueue_to_sent_seconds_count", app="qqc") == SENT
     assert value(samples, "pushworker_retries_total", app="qqc") == 0
     assert value(samples, "pushworker_outbox_pending") == 0
+    assert value(samples, "pushworker_pool_slots") == 3
+    assert value(samples, "pushworker_queue_depth", queue="pushworker") == 0
     # The counts came from more than one process: the pool's children wrote them.
     writers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
     assert len(writers - {str(worker.process.pid)}) >= 2, writers
@@ -142,3 +149,23 @@ def test_a_thousand_app_names_on_the_wire_add_at_most_one_series(clean_stack):
         "unknown",
     }
     assert size_after < size_before + 1_000, (size_before, size_after)  # one series, not a page
+
+
+def test_queue_depth_and_busy_slots_are_read_when_prometheus_scrapes(clean_stack):
+    from pushworker.celery import app
+
+    stack = clean_stack
+    port = free_port()
+    stack.worker("depth", concurrency=2, env={"PUSHWORKER_METRICS_PORT": str(port)})
+    add_device("d1", "android")
+    destination = [f"depth@{socket.gethostname()}"]
+    app.control.cancel_consumer("pushworker", destination=destination, reply=True)
+    events = [visit("d1", goods_id=f"g-{n}") for n in range(5)]
+    depth = {"name": "pushworker_queue_depth", "queue": "pushworker"}
+    wait_for(lambda: value(scrape(port), **depth) == 5, 30, message="five messages waiting")
+    stack.emulator.set_faults(latency_ms=1500)  # the sends take long enough to be seen busy
+    app.control.add_consumer("pushworker", destination=destination, reply=True)
+    wait_for(lambda: value(scrape(port), "pushworker_pool_busy") == 2, 30, message="2 busy")
+    stack.emulator.set_faults(None)
+    assert [finished(e).status for e in events] == ["sent"] * 5
+    assert value(scrape(port), **depth) == 0

@@ -93,3 +93,40 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
     stop = terminate
+
+
+class Service:
+    """Any long-running command in its own process group, its stdout and stderr in one log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                args,
+                env=env,
+                cwd=log_path.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"{self.log_path.name}: exited\n{self.log()[-3000:]}")
+        return True
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM the group and wait; SIGKILL what is left. The exit status."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        return self.process.returncode

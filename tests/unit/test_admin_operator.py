@@ -4,6 +4,7 @@ a delivery's story, a device's deliveries, reactivation, the overview and its ch
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,6 +23,7 @@ from tests.support import rows
 from tests.unit.test_admin import changelist, delivery, device, listed
 
 pytestmark = pytest.mark.django_db
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +113,9 @@ def test_the_list_shows_short_ids_seconds_time_zone_and_latency(admin_client) ->
     Delivery.objects.filter(pk=row.pk).update(finished_at=row.created_at + timedelta(seconds=2))
     text = admin_client.get(changelist("delivery")).content.decode()
     assert f">{str(row.event_id)[:8]}</a>" in text
-    assert timezone.localtime(row.created_at).strftime("%H:%M:%S UTC") in text
+    # In the default app's zone (its daily cap's day), the zone named: CST is Asia/Shanghai's.
+    assert row.created_at.astimezone(SHANGHAI).strftime("%H:%M:%S CST") in text
+    assert "By created (Asia/Shanghai)" in text
     assert "2.0 s" in text and "pw-status pw-sent" in text
 
 
@@ -187,14 +191,27 @@ def test_reactivation_clears_the_old_reason(admin_client) -> None:
     assert message.startswith("1 device(s) reactivated") and "1 were active" in message
 
 
-def test_the_overview_counts_statuses_codes_backlog_and_draws_a_chart(admin_client) -> None:
+def test_the_overview_counts_statuses_errors_backlog_and_draws_a_chart(admin_client) -> None:
     delivery(status=DeliveryStatus.SENT)
-    delivery(status=DeliveryStatus.FAILED, error_code=20301)
+    delivery(status=DeliveryStatus.FAILED, error_code=20301, error_category="invalid_target")
+    # Refused connections carry no Xiaomi code: their category is their row in the table.
+    for _ in range(2):
+        delivery(status=DeliveryStatus.DEAD, error_category="transient", error_reason="refused")
+    delivery(status=DeliveryStatus.SUPPRESSED, error_category="daily_cap")  # not an error
     delivery(published_at=None)  # queued, never taken by the broker: the outbox backlog
     for url in (reverse("admin:pushworker_overview"), reverse("admin:index")):
         text = admin_client.get(url).content.decode()
         assert "<svg" in text and "20301" in text and "no valid targets" in text
+        assert "refused or reset connection" in text and "daily_cap" not in text
+        assert "error_category__exact=transient&amp;created=24h&amp;error_code__isnull=True" in text
         assert 'id="pw-backlog">1<' in text
+    errors = admin_client.get(reverse("admin:pushworker_overview")).context["errors"]
+    assert [(e["code"], e["category"], e["count"]) for e in errors] == [
+        (None, "transient", 2),
+        (20301, "invalid_target", 1),
+    ]
+    refused_rows = admin_client.get(errors[0]["url"])
+    assert len(listed(refused_rows)) == 2
     assert "View site" not in admin_client.get(reverse("admin:index")).content.decode()
 
 

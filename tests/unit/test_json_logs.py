@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
+import warnings
 from types import SimpleNamespace
 
 from pushworker.ops import logs
@@ -79,3 +82,72 @@ def test_a_failed_maintenance_run_is_always_logged() -> None:
     record = logging.LogRecord("celery.app.trace", logging.ERROR, __file__, 1, "raised", None, None)
     record.args = {"name": "pushworker.relay_outbox", "id": "1", "exc": "OperationalError"}  # type: ignore[assignment]
     assert quiet.filter(record)
+
+
+def test_a_traceback_is_one_field_of_its_line_with_its_lines_kept() -> None:
+    try:
+        raise ValueError("broken at redis://:hunter2@redis:6379/0")
+    except ValueError:
+        record = logging.LogRecord("pushworker.t", logging.ERROR, __file__, 1, "failed", (), None)
+        record.exc_info = sys.exc_info()
+    line = logs.JsonFormatter().format(record)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["traceback"].startswith("Traceback (most recent call last):\n")
+    assert "ValueError" in data["traceback"] and "hunter2" not in data["traceback"]
+    assert "exc_info" not in data
+
+
+def test_a_warning_is_a_record_once_the_service_configures_logging(monkeypatch) -> None:
+    monkeypatch.setenv("PUSHWORKER_LOG_FORMAT", "json")
+    stream = io.StringIO()
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"fields": {"()": "pushworker.ops.logs.formatter"}},
+        "handlers": {
+            "out": {"class": "logging.StreamHandler", "formatter": "fields", "stream": stream}
+        },
+        "loggers": {"py.warnings": {"handlers": ["out"], "propagate": False}},
+    }
+    with warnings.catch_warnings():  # pytest's own recording of warnings stays out of this one
+        warnings.simplefilter("always")
+        logging.captureWarnings(False)  # Django's set-up of the test run captured them already
+        try:
+            logs.configure(config)
+            warnings.warn("a library's\nwarning", UserWarning, stacklevel=1)
+        finally:
+            logging.captureWarnings(False)
+            logging.getLogger("py.warnings").handlers.clear()
+    [line] = stream.getvalue().splitlines()
+    data = json.loads(line)
+    assert (data["logger"], data["level"]) == ("py.warnings", "WARNING")
+    assert "UserWarning: a library's" in data["message"]
+
+
+def _enqueued_lines(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "pushworker.enqueue" and r.msg == "enqueued"]
+
+
+def test_delay_says_enqueued_at_debug_and_at_info_in_an_operators_action(caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="pushworker.enqueue")
+    with logs.correlation("req-5"):
+        logs.enqueued("ev-1", "goods_visit", "qqc")
+    with logs.operator_action():
+        logs.enqueued("ev-2", "goods_visit", "qqc")
+    first, second = _enqueued_lines(caplog)
+    assert (first.levelno, first.correlation_id, first.delivery_id) == (
+        logging.DEBUG,
+        "req-5",
+        "ev-1",
+    )
+    # Without a correlation id the event id is the one the worker's lines carry.
+    assert (second.levelno, second.correlation_id) == (logging.INFO, "ev-2")
+
+
+def test_a_line_written_outside_logging_has_the_chosen_format(monkeypatch) -> None:
+    monkeypatch.setenv("PUSHWORKER_LOG_FORMAT", "json")
+    data = json.loads(logs.line("celery.apps.worker", logging.INFO, "worker: Warm shutdown"))
+    assert (data["logger"], data["message"]) == ("celery.apps.worker", "worker: Warm shutdown")
+    monkeypatch.setenv("PUSHWORKER_LOG_FORMAT", "text")
+    assert logs.line("celery", logging.INFO, "x").endswith("INFO celery x")

@@ -179,6 +179,30 @@ def test_a_visit_in_quiet_hours_is_dropped_when_so_configured(with_policy, monke
     assert len(emulator.messages()) == 1
 
 
+def test_an_operators_test_push_is_sent_whatever_the_cap_dedup_and_quiet_hours(
+    with_policy, monkeypatch
+) -> None:
+    from pushworker.store import testpush
+
+    emulator = with_policy("DAILY_CAP=1,QUIET_HOURS=22:00-08:00,QUIET_HOURS_MODE=drop")
+    at(monkeypatch, next_local(12))
+    service.deliver(visit("1"))  # the day's one push
+    at(monkeypatch, next_local(23))  # quiet hours, and the cap is full
+    for _ in range(2):  # twice the same test push: no dedup either
+        test = visit("pushworker-admin")
+        testpush.keep(test, "qqc")
+        assert service.deliver(test).status == DeliveryStatus.SENT
+    service.deliver(visit("2"))
+    assert outcomes() == [("sent", ""), ("sent", ""), ("sent", ""), ("suppressed", "quiet_hours")]
+    assert list(Delivery.objects.order_by("id").values_list("test_push", flat=True)) == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert len(emulator.messages()) == 3
+
+
 def test_notify_id_per_subject_channel_and_time_to_live_are_the_apps(with_policy) -> None:
     emulator = with_policy(
         "DAILY_CAP=0,NOTIFY_ID=subject,CHANNEL.goods_visit=visits,TIME_TO_LIVE=3600"

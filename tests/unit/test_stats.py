@@ -67,6 +67,12 @@ def test_counts_by_app_status_platform_and_code_backlog_and_dead_letters() -> No
     assert "qqc\tios\t21301\t1" in text and "outbox backlog (queued, not yet published): 1" in text
 
 
+def test_the_report_names_its_units_attempt_rows_not_http_requests() -> None:
+    text = stats.report(timedelta(hours=1))
+    assert "deliveries that ended, one per event" in text
+    assert "xiaomi answers in attempt rows" in text and "counts HTTP requests" in text
+
+
 @pytest.mark.parametrize("text", ["1h", "15m", "90s", "7d"])
 def test_windows(text: str) -> None:
     assert stats.window(text) > timedelta(0)

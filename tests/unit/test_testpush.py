@@ -52,6 +52,7 @@ def test_one_event_per_owner_goes_through_the_pipeline_and_the_message_links_its
         (testpush.TEST_VISITOR_ID, testpush.TEST_GOODS_ID)
     }
     assert rows[0].payload["visitor_name"] == "admin"  # who sent it, as the notification's visitor
+    assert all(d.test_push for d in rows)  # the worker lets the delivery policy by for these
     [message] = [str(m) for m in get_messages(response.wsgi_request)]
     deliveries = reverse("admin:pushworker_delivery_changelist")
     ids = ",".join(str(d.event_id) for d in Delivery.objects.order_by("recipient_id"))

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
@@ -58,7 +59,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = (
         "short_event_id",
-        "kind",
+        "kind_shown",
         "recipient_id",
         "subject_id",
         "app_name",
@@ -76,6 +77,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         AppFilter,
         ErrorCategoryFilter,
         "possible_duplicate",
+        "test_push",
     )
     search_fields = (
         "=recipient_id",
@@ -106,6 +108,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
                     "recipient_id",
                     "subject_id",
                     "payload",
+                    "test_push",
                 )
             },
         ),
@@ -159,6 +162,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.display(description="event", ordering="event_id")
     def short_event_id(self, delivery: Delivery) -> str:
         return str(delivery.event_id)[:8]
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_shown(self, delivery: Delivery) -> str:
+        return format_html("{} {}", delivery.kind, display.mark_of_test_push(delivery))
 
     @admin.display(description="status", ordering="status")
     def coloured_status(self, delivery: Delivery) -> str:

@@ -1,12 +1,17 @@
-"""How the admin words and colours a delivery: status badges, times, latency, one-line outcomes."""
+"""How the admin words and colours a delivery: status badges, times, latency, one-line outcomes.
+
+Times are shown in the admin's zone, the default app's ``TIMEZONE``: the zone of its daily cap's
+day, which is what an operator's "yesterday" means. The zone's name follows each time.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from django.utils import timezone
 from django.utils.html import format_html
 
+from pushworker import conf
 from pushworker.mipush.meanings import meaning
 from pushworker.store.models import Delivery, DeliveryStatus
 
@@ -46,11 +51,35 @@ def badge(status: str) -> str:
     )
 
 
-def when(moment: datetime | None) -> str:
-    """Seconds and the time zone's name: "2026-12-01 03:50:08 UTC"."""
+# What a failure category means when Xiaomi gave no code (an error code has its own meaning).
+CATEGORY_MEANINGS = {
+    "transient": "no usable answer: refused or reset connection, timeout, HTTP 5xx, busy",
+    "throttled": "Xiaomi's rate limit",
+    "quota": "Xiaomi's daily quota is spent",
+    "invalid_target": "Xiaomi does not know the device",
+    "configuration": "app secret, package or host refused",
+    "bad_request": "the message or a target was refused",
+    "no_device": "the recipient has no active device",
+    "poison": "a worker died while sending it, again and again",
+    "rate_limited": "waiting for the shared rate limit",
+    "quiet_hours": "held until the quiet hours end",
+}
+
+
+def zone(app_name: str | None = None) -> ZoneInfo:
+    """The time zone of ``app_name`` (the default app's: the admin's); UTC for an app the
+    settings no longer have."""
+    try:
+        return conf.get().app(app_name).policy.zone
+    except (KeyError, conf.SettingsError):
+        return ZoneInfo("UTC")
+
+
+def when(moment: datetime | None, tz: ZoneInfo | None = None) -> str:
+    """Seconds and the zone's name, in the admin's zone unless ``tz``: "2026-12-01 11:50:08 CST"."""
     if moment is None:
         return "–"
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return moment.astimezone(tz or zone()).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def duration(start: datetime | None, end: datetime | None) -> str:
@@ -72,6 +101,21 @@ def span(delta: timedelta) -> str:
 
 def code_text(code: int | None) -> str:
     return f"{code} {meaning(code)}" if code is not None else ""
+
+
+def category_text(category: str) -> str:
+    return CATEGORY_MEANINGS.get(category, category.replace("_", " "))
+
+
+def mark_of_test_push(delivery: Delivery) -> str:
+    """A grey "test" mark beside an operator's test push (empty for any other delivery)."""
+    if not delivery.test_push:
+        return ""
+    return format_html(
+        '<span class="pw-test" title="{}" style="border:1px solid #5f6b76;color:#5f6b76;'
+        'padding:0 4px;border-radius:3px;font-size:.85em;white-space:nowrap">test</span>',
+        "A test push from the admin: the delivery policy does not apply",
+    )
 
 
 def _failure(delivery: Delivery) -> str:

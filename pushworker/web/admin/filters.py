@@ -2,16 +2,18 @@
 
 Every filter's choices are known without reading the table (no ``SELECT DISTINCT`` over millions of
 deliveries): kinds from the registry, apps from the settings, categories from the code.
-Each filter reads one query parameter (``owner_id``, ``kind``, ``status``, ``created``) so a link
-such as ``?owner_id=1042&status=not_delivered`` answers "did user 1042 get the push?" directly.
+Each filter reads its query parameters (``owner_id``, ``kind``, ``status``, ``created`` or
+``created_from``/``created_to``) so a link such as ``?owner_id=1042&created=yesterday`` answers
+"did user 1042 get yesterday's pushes?" directly.
 The recipient's parameter keeps its first name, ``owner_id``, so links already shared still work.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
 from pushworker import conf
@@ -19,7 +21,7 @@ from pushworker.delivery import policy
 from pushworker.events import registry
 from pushworker.mipush.codes import Category
 from pushworker.store.models import DeliveryStatus
-from pushworker.web.admin.display import GROUPS
+from pushworker.web.admin.display import GROUPS, zone
 
 
 class RecipientFilter(admin.SimpleListFilter):
@@ -121,21 +123,111 @@ class StatusFilter(admin.SimpleListFilter):
             }
 
 
-class CreatedFilter(admin.SimpleListFilter):
-    """Recent windows over the indexed ``created_at`` (instead of a date drill-down's DISTINCT)."""
+class CreatedFilter(admin.ListFilter):
+    """Today or yesterday in the admin's zone (the default app's TIMEZONE), a recent window, or a
+    range of dates; each one or two bounds on the indexed ``created_at``.
 
-    title = "created"
+    ``?created=yesterday`` (or today, 1h, 24h, 7d); ``?created_from=2026-12-01&created_to=
+    2026-12-03`` (either may be left out: dates are whole days in the zone, both included).
+    """
+
+    title = "created"  # and the zone's name, once known (__init__)
     parameter_name = "created"
-    WINDOWS = {"1h": ("Last hour", 1), "24h": ("Last 24 hours", 24), "7d": ("Last 7 days", 168)}
+    FROM, TO = "created_from", "created_to"
+    CHOICES = {
+        "today": "Today",
+        "yesterday": "Yesterday",
+        "1h": "Last hour",
+        "24h": "Last 24 hours",
+        "7d": "Last 7 days",
+    }
+    WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+    template = "pushworker/admin/created_filter.html"
 
-    def lookups(self, request, model_admin):
-        return [(key, label) for key, (label, _) in self.WINDOWS.items()]
+    def __init__(self, request, params, model, model_admin) -> None:
+        super().__init__(request, params, model, model_admin)
+        self.zone = zone()
+        self.title = f"created ({self.zone.key})"
+        self.values: dict[str, str] = {}
+        for name in self.expected_parameters():
+            if name in params:
+                value = params.pop(name)
+                self.values[name] = (value[-1] if isinstance(value, list) else value).strip()
+
+    def expected_parameters(self) -> list[str]:
+        return [self.parameter_name, self.FROM, self.TO]
+
+    def has_output(self) -> bool:
+        return True
+
+    def _day(self, name: str) -> datetime | None:
+        """The start of the date in parameter ``name``, in the zone; None when it is not given."""
+        text = self.values.get(name)
+        if not text:
+            return None
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise IncorrectLookupParameters(f"{name}: not a date (YYYY-MM-DD): {text!r}") from None
+        return datetime.combine(day, time(), tzinfo=self.zone)
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        """``[start, end)`` of the creation times chosen; (None, None) for all."""
+        chosen = self.values.get(self.parameter_name, "")
+        now = timezone.now()
+        midnight = datetime.combine(now.astimezone(self.zone).date(), time(), tzinfo=self.zone)
+        if chosen == "today":
+            return midnight, None
+        if chosen == "yesterday":
+            return _days_before(midnight, 1), midnight
+        if chosen in self.WINDOWS:
+            return now - self.WINDOWS[chosen], None
+        start, last = self._day(self.FROM), self._day(self.TO)
+        return start, _days_before(last, -1) if last else None
 
     def queryset(self, request, queryset):
-        window = self.WINDOWS.get(self.value() or "")
-        if window is None:
-            return queryset
-        return queryset.filter(created_at__gte=timezone.now() - timedelta(hours=window[1]))
+        start, end = self.bounds()
+        if start is not None:
+            queryset = queryset.filter(created_at__gte=start)
+        if end is not None:
+            queryset = queryset.filter(created_at__lt=end)
+        return queryset
+
+    def choices(self, changelist):
+        every = self.expected_parameters()
+        chosen = self.values.get(self.parameter_name)
+        ranged = not chosen and (self.values.get(self.FROM) or self.values.get(self.TO))
+        yield {
+            "selected": not chosen and not ranged,
+            "query_string": changelist.get_query_string(remove=every),
+            "display": "Any date",
+        }
+        for key, label in self.CHOICES.items():
+            yield {
+                "selected": chosen == key,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: key}, remove=[self.FROM, self.TO]
+                ),
+                "display": label,
+            }
+        params = changelist.get_filters_params()
+        yield {
+            "range": True,
+            "selected": bool(ranged),
+            "from": self.values.get(self.FROM, ""),
+            "to": self.values.get(self.TO, ""),
+            "other": [
+                (key, value)
+                for key, values in params.items()
+                if key not in every
+                for value in (values if isinstance(values, list) else [values])
+            ],
+        }
+
+
+def _days_before(moment: datetime, days: int) -> datetime:
+    """The same wall-clock time ``days`` days earlier in its zone (a day may be 23 or 25 hours)."""
+    return datetime.combine(moment.date() - timedelta(days=days), moment.time(), moment.tzinfo)
 
 
 class AppFilter(admin.SimpleListFilter):

@@ -1,12 +1,14 @@
 """A delivery's story in order: the event, each request with its devices, and how it ended.
 
 Attempts record Xiaomi targets (regids, aliases), not device rows, so the devices are found again
-by the target each of the owner's devices has (the same rule routing used when sending).
+by the target each of the owner's devices has (the same rule routing used when sending). A
+suppressed delivery says more than its reason: the push it repeats, linked, or when the daily
+cap's day ends in the app's zone.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -15,7 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from pushworker import conf
 from pushworker.delivery import routing
 from pushworker.store import outbox
-from pushworker.store.models import Delivery, DeliveryAttempt, PushDevice
+from pushworker.store.models import Delivery, DeliveryAttempt, DeliveryStatus, PushDevice
 from pushworker.web.admin import display
 
 
@@ -89,6 +91,69 @@ def _answer(attempt: DeliveryAttempt) -> str:
     return text
 
 
+def duplicated(delivery: Delivery) -> Delivery | None:
+    """The push a delivery suppressed as a duplicate repeats: the latest of the recipient's
+    deliveries with the same dedup key (the kind's ``dedup_key``) that was not held back, made
+    within the app's dedup window before the decision (twice the window: a push can wait)."""
+    try:
+        window = timedelta(seconds=conf.get().app(delivery.app_name).policy.dedup_window or 600)
+        key = outbox.event_of(delivery).dedup_key()
+    except (KeyError, TypeError):  # an app or a kind this version does not know
+        return None
+    decided = delivery.finished_at or delivery.created_at
+    rows = (
+        Delivery.objects.filter(
+            app_name=delivery.app_name,
+            kind=delivery.kind,
+            recipient_id=delivery.recipient_id,
+            subject_id=delivery.subject_id,
+            created_at__gte=decided - 2 * window,
+            created_at__lte=decided,
+        )
+        .exclude(pk=delivery.pk)
+        .exclude(status__in=[DeliveryStatus.SUPPRESSED, DeliveryStatus.FAILED])
+        .order_by("-created_at")[:100]
+    )
+    return next((row for row in rows if outbox.event_of(row).dedup_key() == key), None)
+
+
+def cap_resets(delivery: Delivery) -> datetime | None:
+    """When the daily cap that held ``delivery`` back lets the recipient hear again: the next
+    midnight in the app's zone after the decision."""
+    try:
+        zone = conf.get().app(delivery.app_name).policy.zone
+    except KeyError:
+        return None
+    decided = (delivery.finished_at or delivery.created_at).astimezone(zone)
+    return datetime.combine(decided.date() + timedelta(days=1), time(), zone)
+
+
+def held_back(delivery: Delivery) -> SafeString:
+    """What a suppressed delivery's end adds to its reason (nothing for other deliveries)."""
+    if delivery.status != DeliveryStatus.SUPPRESSED:
+        return mark_safe("")
+    if delivery.error_category == "duplicate":
+        original = duplicated(delivery)
+        if original is None:
+            return mark_safe("<br>The push it repeats is no longer kept.")
+        url = reverse("admin:pushworker_delivery_change", args=[original.pk])
+        return format_html(
+            '<br>It repeats <a href="{}" class="pw-duplicate-of">event {}</a> ({}, created {}).',
+            url,
+            str(original.event_id)[:8],
+            original.status,
+            display.when(original.created_at),
+        )
+    if delivery.error_category == "daily_cap" and (reset := cap_resets(delivery)):
+        return format_html(
+            "<br>The daily cap resets at {} (midnight in {}): pushes to user {} go out again.",
+            display.when(reset, reset.tzinfo),  # type: ignore[arg-type]
+            reset.tzinfo,
+            delivery.recipient_id,
+        )
+    return mark_safe("")
+
+
 def in_order(
     steps: list[tuple[datetime | None, SafeString]],
 ) -> list[tuple[datetime | None, SafeString]]:
@@ -111,9 +176,16 @@ def story(delivery: Delivery) -> SafeString:
         (
             delivery.created_at,
             format_html(
-                "Event accepted: {} in app <code>{}</code>.",
+                "Event accepted: {} in app <code>{}</code>.{}",
                 _summary(delivery),
                 delivery.app_name,
+                format_html(
+                    " {} An operator's test push from the admin: the delivery policy (daily "
+                    "cap, dedup, quiet hours) does not apply.",
+                    display.mark_of_test_push(delivery),
+                )
+                if delivery.test_push
+                else "",
             ),
         )
     ]
@@ -156,10 +228,11 @@ def story(delivery: Delivery) -> SafeString:
             (
                 delivery.finished_at,
                 format_html(
-                    "Finished {}: {} (latency {}).",
+                    "Finished {}: {} (latency {}).{}",
                     display.badge(delivery.status),
                     display.outcome(delivery),
                     display.duration(delivery.created_at, delivery.finished_at),
+                    held_back(delivery),
                 ),
             )
         )

@@ -1,19 +1,26 @@
 """The admin's "send a test push": a real goods-visit event for each selected device's owner.
 
-It goes through the whole pipeline (``send_goods_visit.delay``, the outbox, a worker, Xiaomi), so
-the deliveries it links to show what a real visit would do, on every active device of the owner.
+It goes through the whole pipeline (the outbox row, the broker, a worker, Xiaomi), so the
+deliveries it links to show what a real visit would do, on every active device of the owner. It
+is the operator's explicit act, so the delivery policy lets it by (a customer who complains has
+often reached the daily cap): its row is written first, marked ``test_push``
+(``pushworker.store.testpush``), and then published as ``delay()`` publishes.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import DatabaseError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from pushworker.events import InvalidEventError
-from pushworker.producer.enqueue import EnqueueError
+from pushworker import conf
+from pushworker.events import GoodsVisit, InvalidEventError
+from pushworker.ops import logs
+from pushworker.producer import enqueue
+from pushworker.store import outbox, testpush
 from pushworker.store.models import PushDevice
 
 TEST_VISITOR_ID = "pushworker-admin"
@@ -21,26 +28,43 @@ TEST_GOODS_ID = "pushworker-test-push"
 TEST_GOODS_NAME = "Test push from the pushworker admin"
 
 
-def enqueue_test_pushes(devices: QuerySet[PushDevice], sender: str) -> tuple[list[str], list[str]]:
-    """One event per (app, owner) of ``devices``; returns the event ids and the refusals."""
+def enqueue_test_push(app_name: str, owner_id: str, sender: str) -> str:
+    """Keep and publish one test push to ``owner_id``'s devices; its event id.
+
+    Raises :class:`InvalidEventError` (an app no longer configured, an id the event refuses) and
+    ``DatabaseError`` (the row could not be kept). A publish the broker refuses is the relay's.
+    """
     from pushworker.tasks import send_goods_visit
 
+    event = GoodsVisit.from_call(
+        owner_id=owner_id,
+        visitor_id=TEST_VISITOR_ID,
+        goods_id=TEST_GOODS_ID,
+        goods_name=TEST_GOODS_NAME,
+        visitor_name=sender[:64] or "pushworker admin",
+        app_name=app_name,
+    )
+    try:
+        app = conf.get().app(app_name).name
+    except KeyError as error:
+        raise InvalidEventError("app_name", str(error.args[0])) from None
+    testpush.keep(event, app)
+    if enqueue.publish(send_goods_visit, event):
+        outbox.mark_event_published(event.event_id)
+    with logs.operator_action():
+        logs.enqueued(event.event_id, event.kind, app, test_push=True)
+    return event.event_id
+
+
+def enqueue_test_pushes(devices: QuerySet[PushDevice], sender: str) -> tuple[list[str], list[str]]:
+    """One event per (app, owner) of ``devices``; returns the event ids and the refusals."""
     event_ids: list[str] = []
     problems: list[str] = []
     for app_name, owner_id in sorted(set(devices.values_list("app_name", "user_id"))):
         try:
-            result = send_goods_visit.delay(
-                owner_id=owner_id,
-                visitor_id=TEST_VISITOR_ID,
-                goods_id=TEST_GOODS_ID,
-                goods_name=TEST_GOODS_NAME,
-                visitor_name=sender[:64] or "pushworker admin",
-                app_name=app_name,
-            )
-        except (InvalidEventError, EnqueueError) as error:
+            event_ids.append(enqueue_test_push(app_name, owner_id, sender))
+        except (InvalidEventError, DatabaseError) as error:
             problems.append(f"{app_name}/{owner_id}: {error}")
-        else:
-            event_ids.append(result.id)
     return event_ids, problems
 
 
@@ -61,7 +85,8 @@ def send_test_push(
         modeladmin.message_user(
             request,
             format_html(
-                "{} test push(es) enqueued, each to all active devices of its owner: "
+                "{} test push(es) enqueued, each to all active devices of its owner, whatever "
+                "the delivery policy (daily cap, dedup, quiet hours) says: "
                 '<a href="{}?event_id__in={}">the deliveries</a> ({}).',
                 len(event_ids),
                 deliveries,

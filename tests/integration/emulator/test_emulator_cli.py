@@ -9,6 +9,8 @@ import sys
 
 import httpx
 
+from pushworker.emulator.logs import read_urls
+
 SECRET = "cli-android-secret-value"
 
 
@@ -41,7 +43,7 @@ def test_the_cli_prints_both_urls_serves_and_exits_cleanly_on_sigterm(tmp_path) 
     )
     try:
         assert process.stdout is not None
-        urls = dict(process.stdout.readline().strip().split("=", 1) for _ in range(2))
+        urls = read_urls(process.stdout)
         production = urls["production_url"]
         assert urls["sandbox_url"].startswith("http://127.0.0.1:")
         form = {"title": "t", "description": "d", "restricted_package_name": "com.cli.android"}

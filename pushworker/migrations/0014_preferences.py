@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('pushworker', '0012_engine'),
+        ('pushworker', '0013_delivery_test_push'),
     ]
 
     operations = [

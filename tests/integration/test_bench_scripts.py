@@ -47,6 +47,8 @@ def test_make_bench_in_miniature_prints_every_row_of_the_table() -> None:
         "| Xiaomi requests per event in a backlog, SQLite |",
         "| worker USS after",
         "| `.delay()` (outbox on), SQLite |",
+        "| preferences' CPU per event in a batch of 200, SQLite |",
+        "| 100,000 daily summaries due in one hour, 100 ms latency, one node |",
     ):
         assert row in out, row
     if os.environ.get("PUSHWORKER_TEST_DATABASE_URL", "").startswith("postgres"):

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import redis_binary, run_child, versions  # noqa: E402
 from _stack import postgres_url  # noqa: E402
+from summaries import rows as summary_rows  # noqa: E402 - issue 23's rows, its own script
 
 HERE = Path(__file__).resolve().parent
 LATENCIES = (20, 50, 200)
@@ -100,6 +101,9 @@ def measure(args: argparse.Namespace) -> dict:
         env,
         600,
     )
+    # Preferences' CPU per event, and 100,000 summaries in an hour scaled from 20,000 (~1.5 min).
+    size = ["--summaries", "300", "--batches", "3"] if q else ["--summaries", "20000"]
+    found["summaries"] = _run("summaries.py", size, env, 900)
     return found
 
 
@@ -298,7 +302,7 @@ def main() -> int:
         "PUSHWORKER_POLICY=off; rates from first claim to last finish (start-up not counted)\n"
     )
     headers = ["measure", "result", "baseline (same run)", "ratio", "goal", "met"]
-    print(markdown(headers, rows(found)))
+    print(markdown(headers, rows(found) + summary_rows(found["summaries"])))
     print("\n" + "\n".join(f"- {line}" for line in details(found)))
     print(f"\n(make bench: {time.monotonic() - started:.0f} s; compare ratios, not absolute rates)")
     return 0

@@ -1,5 +1,5 @@
-"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, send, purge,
-stats."""
+"""The ``pushworker`` command line: demo, emulator, check, manage, web, device, preferences, send,
+purge, stats."""
 
 from __future__ import annotations
 
@@ -121,6 +121,48 @@ def _device(args: argparse.Namespace) -> int:
         print(f"{d.pk}\t{d.os_type}\t{env}\t{target}\t{state}")
     if not devices:
         print(f"no devices for user {args.user} in app {app}", file=sys.stderr)
+    return 0
+
+
+def _preferences(args: argparse.Namespace) -> int:
+    """``preferences show|set``: the API's body on the command line, checked by the API's rules."""
+    _django()
+    from pushworker import conf
+    from pushworker.store import preferences
+    from pushworker.web.api import preferences as api
+
+    settings = conf.get()
+    app_name = args.app or settings.default_app
+    if app_name not in settings.apps:
+        print(f"preferences: --app: not one of the apps {sorted(settings.apps)}", file=sys.stderr)
+        return 2
+    body = api.shown(args.user, settings.apps[app_name], preferences.of(args.user, app_name))
+    if args.preferences_command == "set":
+        default = {"default", "app", ""}
+        for option, key in (("time_zone", "time_zone"), ("quiet_hours", "quiet_hours")):
+            if (value := getattr(args, option)) is not None:
+                body[key] = None if value in default else value
+        if args.summary_hour is not None:
+            hour = args.summary_hour
+            body["summary_hour"] = (
+                None if hour in default else int(hour) if hour.isdigit() else hour
+            )
+        for pair in args.kind or ():
+            kind, _, mode = pair.partition("=")
+            body["kinds"][kind] = mode
+        checked = api.PreferencesSerializer(data=body)
+        if not checked.is_valid():
+            for field, problems in checked.errors.items():
+                print(f"preferences set: {field}: {' '.join(problems)}", file=sys.stderr)
+            return 2
+        saved = preferences.save(
+            args.user,
+            settings.apps[app_name],
+            checked.validated_data["choices"],
+            slot=settings.summary_slot,
+        )
+        body = api.shown(args.user, settings.apps[app_name], saved)
+    print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0
 
 
@@ -252,6 +294,25 @@ def parser() -> argparse.ArgumentParser:
     prune.add_argument("--inactive-days", type=int, required=True, metavar="N")
     prune.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
     device.set_defaults(func=_device)
+
+    chosen = commands.add_parser(
+        "preferences", help="show or set a recipient's notification preferences"
+    )
+    chosen_commands = chosen.add_subparsers(dest="preferences_command", required=True)
+    chosen_commands.add_parser("show").add_argument("--user", required=True)
+    change = chosen_commands.add_parser(
+        "set", help="change what is given, keep the rest ('default': the app's own)"
+    )
+    change.add_argument("--user", required=True)
+    change.add_argument(
+        "--kind", action="append", metavar="KIND=MODE", help="instant, daily_summary or off"
+    )
+    change.add_argument("--time-zone", metavar="ZONE", help="an IANA name, or default")
+    change.add_argument("--quiet-hours", metavar="HH:MM-HH:MM", help="or default")
+    change.add_argument("--summary-hour", metavar="0-23", help="or default")
+    for one in chosen_commands.choices.values():
+        one.add_argument("--app")
+    chosen.set_defaults(func=_preferences)
 
     # The first command's spelling, kept: ``send goods_visit`` with its old flags.
     send = commands.add_parser(

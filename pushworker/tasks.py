@@ -13,7 +13,7 @@ from django.db import close_old_connections
 from pushworker import conf
 from pushworker.broker import saturation
 from pushworker.broker.install import require_installed
-from pushworker.delivery import service
+from pushworker.delivery import service, summaries
 from pushworker.events import InvalidEventError, registry
 from pushworker.events.base import Event
 from pushworker.ops import logs, metrics
@@ -48,7 +48,9 @@ def _serve_metrics(sender: Any = None, **_: Any) -> None:
 signals.worker_process_shutdown.connect(metrics.child_exited)
 signals.task_prerun.connect(logs.task_started)  # the enqueuer's correlation id on every line
 signals.task_postrun.connect(logs.task_ended)
-logs.quiet_maintenance(("pushworker.relay_outbox", "pushworker.sweep_stuck"))
+logs.quiet_maintenance(
+    ("pushworker.relay_outbox", "pushworker.sweep_stuck", "pushworker.send_daily_summaries")
+)
 DRAIN = "pushworker.drain"
 
 
@@ -258,3 +260,23 @@ def purge_expired() -> int:
     report = purge.purge(max_seconds=PURGE_SECONDS)
     log.info("purged", extra={"summary": report.summary()})
     return report.deliveries
+
+
+@shared_task(
+    bind=True, name="pushworker.send_daily_summaries", ignore_result=True, send_events=False
+)
+def send_daily_summaries(self: Any) -> int:
+    """Make the daily summaries due by now (``delivery.summaries``) and ask a drain to send them.
+
+    Beat runs it every ``SUMMARY_INTERVAL``; its budget is half a task's lease, and when more are
+    due than it could make, it asks for itself again at once."""
+    settings = conf.get()
+    # Each chunk's summaries are rows a drain sends (a lost kick is the relay's to repeat).
+    report = summaries.run(
+        settings,
+        budget=settings.claim_lease_seconds / 2,
+        made=lambda _: _signal(backlog.kick, self.app),
+    )
+    if report.more:
+        self.apply_async()
+    return report.created

@@ -101,7 +101,8 @@ def annotations(settings: conf.Settings) -> dict[str, dict[str, Any]]:
 
 
 def beat_entries(settings: conf.Settings) -> dict[str, dict[str, Any]]:
-    """The outbox relay and the stuck-delivery sweeper at the configured intervals; the purge."""
+    """The outbox relay and the stuck-delivery sweeper at the configured intervals; the purge; the
+    daily summaries' scheduler every ``SUMMARY_INTERVAL``."""
     return {
         "pushworker.relay_outbox": {
             "task": "pushworker.relay_outbox",
@@ -113,6 +114,10 @@ def beat_entries(settings: conf.Settings) -> dict[str, dict[str, Any]]:
         },
         # Retention (pushworker/store/purge.py): hourly bounded runs keep each one short.
         "pushworker.purge_expired": {"task": "pushworker.purge_expired", "schedule": 3600.0},
+        "pushworker.send_daily_summaries": {
+            "task": "pushworker.send_daily_summaries",
+            "schedule": settings.summary_interval_seconds,
+        },
     }
 
 

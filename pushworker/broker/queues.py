@@ -2,8 +2,8 @@
 
 Three lanes, so that nothing urgent waits behind bulk work: an urgent kind's events (an order
 shipped) have their own queue; bulk events (goods visits) and their drains share another; the
-beat's maintenance (relay, sweeper, purge) has its own. A worker consumes them in that order of
-preference (``CONSUMED``).
+beat's maintenance (relay, sweeper, purge, the daily summaries' scheduler) has its own. A worker
+consumes them in that order of preference (``CONSUMED``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ ROUTES = {
     "pushworker.relay_outbox": {"queue": MAINTENANCE_QUEUE},
     "pushworker.sweep_stuck": {"queue": MAINTENANCE_QUEUE},
     "pushworker.purge_expired": {"queue": MAINTENANCE_QUEUE},
+    "pushworker.send_daily_summaries": {"queue": MAINTENANCE_QUEUE},
 }
 # The purge acks on receipt and runs minutes, not one send's lease (pushworker.tasks.purge_expired).
 OWN_OPTIONS = {"pushworker.purge_expired"}

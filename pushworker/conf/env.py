@@ -48,6 +48,7 @@ TOP_LEVEL = {
             "OUTAGE_FAILURES",
             "OUTAGE_PROBE_FIRST",
             "OUTAGE_PROBE_LONGEST",
+            "SUMMARY_INTERVAL",
             "RECEIPTS_URL",
             "RECEIPTS_TOKEN",
             "RECEIPTS_TYPES",

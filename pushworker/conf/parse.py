@@ -59,6 +59,7 @@ TOP_KEYS = (
     "OUTAGE_FAILURES",
     "OUTAGE_PROBE_FIRST",
     "OUTAGE_PROBE_LONGEST",
+    "SUMMARY_INTERVAL",
     "RATE_LIMITS",
     "RETENTION",  # read and checked by pushworker.delivery.ratelimit, .retention
     "RECEIPTS_URL",
@@ -314,6 +315,8 @@ def parse(
         metrics_port=number("METRICS_PORT", 0, minimum=0, integer=True),  # 0: no /metrics
         batch_size=number("BATCH_SIZE", 200, minimum=1, maximum=1000, integer=True),
         backlog_threshold=number("BACKLOG_THRESHOLD", 20, minimum=0, integer=True),
+        # The daily summaries' scheduler runs this often; an hour is cut into slots this long.
+        summary_interval_seconds=number("SUMMARY_INTERVAL", 300.0, minimum=1, maximum=3600),
         lifetimes=_lifetimes(reader),
         outage=OutagePolicy(
             failures=number("OUTAGE_FAILURES", 5, minimum=1, integer=True),

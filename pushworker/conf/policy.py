@@ -5,6 +5,11 @@ settings are a
 dict in a host project, or ``"off"``, or in the standalone service's ``PUSHWORKER_POLICY`` a
 string ``"DAILY_CAP=5,DEDUP_WINDOW=600,QUIET_HOURS=22:00-08:00,CHANNEL.goods_visit=ch1"``. The
 parser answers every problem as ``"KEY: message"``; :mod:`pushworker.conf.parse` names the dict.
+
+Three keys are about what recipients may choose (docs/policy.md, "Recipients' preferences"):
+``UNMUTABLE`` (the kinds a recipient cannot turn off or summarize: by default the urgent ones),
+``SUMMARY_HOUR`` (the local hour of the daily summary for recipients who chose none) and
+``SUMMARY_LINK`` (the deep link a summary carries in ``extra.link``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from dataclasses import dataclass, field, replace
 from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pushworker.events import registry
+from pushworker.events.base import Priority
 
 QUIET_MODES = ("time_to_send", "hold", "drop")
 DEVICE_CHOICES = ("all", "newest_per_platform")
@@ -29,9 +37,26 @@ KEYS = (
     "CHANNELS",
     "TIME_TO_LIVE",
     "DEVICES",
+    "UNMUTABLE",
+    "SUMMARY_HOUR",
+    "SUMMARY_LINK",
 )
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _CHANNEL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# A deep link travels as one extra value: printable ASCII without spaces, at most Xiaomi's 1,024.
+_LINK = re.compile(r"[\x21-\x7e]{1,1024}")
+DEFAULT_SUMMARY_LINK = "app://daily-summary?day={day}"
+
+
+def choosable_kinds() -> list[str]:
+    """The kinds whose events a recipient may turn off or summarize (the summary itself is not)."""
+    return [name for name, kind in registry.kinds().items() if kind.policy.chosen_by_recipient]
+
+
+def urgent_kinds() -> frozenset[str]:
+    """``UNMUTABLE``'s default: the urgent kinds a recipient can choose about."""
+    kinds = registry.kinds()
+    return frozenset(k for k in choosable_kinds() if kinds[k].policy.priority == Priority.URGENT)
 
 
 @dataclass(frozen=True)
@@ -47,6 +72,10 @@ class Policy:
     channels: Mapping[str, str] = field(default_factory=dict)  # kind -> extra.channel_id
     time_to_live: int | None = None  # seconds; None keeps each kind's own
     devices: str = "all"
+    # Kinds a recipient cannot turn off, summarize or quiet: always sent as the app's policy says.
+    unmutable: frozenset[str] = field(default_factory=urgent_kinds)
+    summary_hour: int = 20  # local hour of the daily summary when the recipient chose none
+    summary_link: str = DEFAULT_SUMMARY_LINK  # extra.link of a summary; {day} is its local date
 
     @property
     def zone(self) -> ZoneInfo:
@@ -57,6 +86,7 @@ class Policy:
         return vars(self) | {
             "quiet_hours": f"{quiet[0]:%H:%M}-{quiet[1]:%H:%M}" if quiet else None,
             "channels": dict(self.channels),
+            "unmutable": sorted(self.unmutable),
         }
 
 
@@ -155,6 +185,37 @@ def _ttl(value: Any) -> int | None:
     return seconds
 
 
+def _kinds(value: Any) -> frozenset[str]:
+    """Kind names: a list, or one string of names separated by spaces (``PUSHWORKER_POLICY``'s
+    pairs are separated by commas); ``"none"`` or empty for no kind."""
+    if isinstance(value, str):
+        value = [] if value.strip().lower() in ("", "none") else value.split()
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise ValueError(f"must be a list of event kinds, got {type(value).__name__}")
+    known = choosable_kinds()
+    unknown = [k for k in value if k not in known]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a kind recipients choose about; kinds: {known}")
+    return frozenset(value)
+
+
+def _hour(value: Any) -> int:
+    hour = _whole(0)(value)
+    if hour > 23:
+        raise ValueError(f"must be an hour from 0 to 23, got {hour}")
+    return hour
+
+
+def _link(value: Any) -> str:
+    if not isinstance(value, str) or not _LINK.fullmatch(value):
+        raise ValueError("must be 1 to 1024 printable ASCII characters without spaces")
+    try:
+        value.format(day="2026-01-01")
+    except (AttributeError, KeyError, IndexError, ValueError):
+        raise ValueError("may hold no placeholder but {day}") from None
+    return value
+
+
 _READERS = {
     "DEDUP_WINDOW": _whole(0),
     "DAILY_CAP": _whole(0),
@@ -165,4 +226,7 @@ _READERS = {
     "CHANNELS": _channels,
     "TIME_TO_LIVE": _ttl,
     "DEVICES": _choice(DEVICE_CHOICES),
+    "UNMUTABLE": _kinds,
+    "SUMMARY_HOUR": _hour,
+    "SUMMARY_LINK": _link,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pushworker.conf.policy import Policy
@@ -174,6 +175,7 @@ class Settings:
     metrics_port: int = 0  # the worker's /metrics port; 0: not served
     batch_size: int = 200  # events per batch run and targets per Xiaomi multi_messages request
     backlog_threshold: int = 20  # queued messages from which new events join the batch drain
+    summary_interval_seconds: float = 300.0  # the summaries' scheduler's beat; an hour's slots
     receipts: ReceiptSettings = ReceiptSettings()  # filled by pushworker.conf.receipts
     # Per kind, seconds an event stays worth sending; a kind not named keeps its own (events).
     lifetimes: Mapping[str, float] = field(default_factory=dict)
@@ -188,6 +190,11 @@ class Settings:
         """A batch run's time limit: it starts no request after RETRY_CAP seconds, and the last
         ends within a lease; conf_parse keeps the sum below the visibility timeout."""
         return self.retry.cap_seconds + self.claim_lease_seconds
+
+    @property
+    def summary_slot(self) -> timedelta:
+        """The slots an hour's daily summaries are spread over: one per run of the scheduler."""
+        return timedelta(seconds=self.summary_interval_seconds)
 
     def app(self, name: str | None) -> AppSettings:
         """The app called ``name`` (default app for ``None``); ``KeyError`` names the known ones."""
@@ -241,6 +248,7 @@ class Settings:
             "sweep_interval_seconds": self.sweep_interval_seconds,
             "batch_size": self.batch_size,
             "backlog_threshold": self.backlog_threshold,
+            "summary_interval_seconds": self.summary_interval_seconds,
             "nickname_resolver": self.nickname_resolver,
             "unknown_visitor_name": self.unknown_visitor_name,
             "receipts": {

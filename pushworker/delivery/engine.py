@@ -29,6 +29,7 @@ from django.utils import timezone
 from pushworker import conf
 from pushworker.delivery import outage, planning, ratelimit, sender
 from pushworker.delivery.planning import Ended, Planned
+from pushworker.delivery.preferences import Preferences
 from pushworker.delivery.recent import Recent
 from pushworker.events.base import OnQuota
 from pushworker.mipush import SendResult
@@ -71,6 +72,7 @@ def run(rows: Sequence[Delivery], settings: conf.Settings, deadline: float = mat
     """
     report, parked, plans = Report(), [], []
     seen = Recent(rows)  # the policy's reads, once for the run
+    chosen = Preferences(rows)  # the recipients' preferences, once per app for the run
     pasts = attempts.histories(rows)
     found = _devices(rows, settings)
     for row in rows:
@@ -78,7 +80,9 @@ def run(rows: Sequence[Delivery], settings: conf.Settings, deadline: float = mat
         app = settings.apps.get(row.app_name or settings.default_app)
         recipients = found.get((app.name if app else "", row.recipient_id), [])
         past = pasts.get(row.pk, attempts.History())
-        result = planning.plan(event, row, settings, past=past, found=recipients, seen=seen)
+        result = planning.plan(
+            event, row, settings, past=past, found=recipients, seen=seen, chosen=chosen
+        )
         if isinstance(result, Ended):
             _ended(result.delivery, result.status, result.failure)
             report.add(row, result.status)

@@ -1,9 +1,10 @@
 """Planning a run's events: what each claimed event sends, or how it ends before any request.
 
 In claim order, each event meets its crash count and lifetime, its kind's suppression, the
-delivery policy (through the run's view of recent rows), its recipient's devices (read for the
-whole run at once) and its earlier runs' attempts; what is left are send units with their form
-fields. An event that ends here is written at once, so the policy sees it for the events after it.
+delivery policy (through the run's view of recent rows and of its recipients' preferences), its
+recipient's devices (read for the whole run at once) and its earlier runs' attempts; what is left
+are send units with their form fields. An event that ends here is written at once, so the policy
+sees it for the events after it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.utils import timezone
 
 from pushworker import conf
 from pushworker.delivery import content, nicknames, policy, routing
+from pushworker.delivery.preferences import Preferences
 from pushworker.delivery.recent import Recent
 from pushworker.events.base import Event
 from pushworker.mipush import InvalidMessageError
@@ -83,9 +85,11 @@ def plan(
     past: History,
     found: list[PushDevice],
     seen: Recent,
+    chosen: Preferences,
 ) -> Planned | Ended | Parked:
     """What a claimed delivery sends, or how it ended or waits (suppressed, no device, expired,
-    held for quiet hours). ``found``: the recipient's active devices, read for the whole run."""
+    held for quiet hours). ``found``: the recipient's active devices, read for the whole run;
+    ``chosen``: the run's recipients' preferences, read for the whole run."""
     try:
         app = settings.app(delivery.app_name)
     except KeyError as error:
@@ -101,13 +105,17 @@ def plan(
     # The delivery policy runs once per event before its first request: a run that resumes a
     # partly sent delivery was admitted already, and asking again could hold back the rest.
     resumed = past.sent or past.maybe_sent
-    decision = policy.Decision() if resumed else policy.admit(event, delivery, app, seen)
+    decision = (
+        policy.Decision()
+        if resumed
+        else policy.admit(event, delivery, app, seen, chosen.of(delivery))
+    )
     if decision.held is not None:
         return end(delivery, DeliveryStatus.SUPPRESSED, decision.held)
     if decision.wait is not None:
         # Quiet hours (mode "hold"): the row waits for their end, spending no retry.
         due = timezone.now() + timedelta(seconds=max(1.0, decision.wait))
-        quiet = Failure("quiet_hours", "held until the quiet hours end")
+        quiet = Failure(decision.quiet, "held until the quiet hours end")
         return Parked(delivery, quiet, due, spent=False)
     devices = policy.devices(found, app)
     if not devices and not past.sent:

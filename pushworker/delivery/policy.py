@@ -2,9 +2,16 @@
 
 Per app (``APPS[name]['POLICY']``, :mod:`pushworker.conf.policy`), in this order:
 
-- **Quiet hours** (off by default): an event inside the window is carried to Xiaomi with
-  ``time_to_send`` at the window's end, or held by our own schedule (the row waits until the
-  window ends, spending no retry), or dropped (``suppressed``, reason ``quiet_hours``).
+- **The recipient's preferences** (``store.preferences``, read once per run): a kind they turned
+  ``off`` ends ``suppressed`` with reason ``preference_off``; a kind they chose to have in a
+  ``daily_summary`` ends ``suppressed`` with reason ``summary_pending`` (the summary reports it).
+  Kinds the app declares ``UNMUTABLE`` (by default the urgent ones) ignore both, and the
+  recipient's quiet hours too.
+- **Quiet hours** (off by default): the recipient's own, in their time zone, else the app's
+  ``QUIET_HOURS``. An event inside the window is carried to Xiaomi with ``time_to_send`` at the
+  window's end, or held by our own schedule (the row waits until the window ends, spending no
+  retry), or dropped (``suppressed``, reason ``recipient_quiet_hours`` or ``quiet_hours``), as the
+  app's ``QUIET_HOURS_MODE`` says.
 - **Dedup**: a kind's ``dedup_key`` (for a goods visit: owner, visitor, goods) is sent once within
   ``DEDUP_WINDOW``; the others end ``suppressed`` with reason ``duplicate``.
 - **Daily cap**: kinds that declare ``daily_capped`` reach one recipient at most ``DAILY_CAP`` times
@@ -26,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import redis
@@ -40,9 +47,20 @@ from pushworker.events import notification
 from pushworker.events.base import Event
 from pushworker.store.deliveries import Failure
 from pushworker.store.models import Delivery, PushDevice
+from pushworker.store.preferences import DAILY_SUMMARY, NONE, OFF, Choices
 
 log = logging.getLogger("pushworker.policy")
 
+# Every reason the policy ends a delivery ``suppressed`` with (its ``error_category``): the
+# recipient's choices first, then the app's policy. The admin and ``pushworker stats`` count them.
+REASONS = (
+    "preference_off",
+    "summary_pending",
+    "recipient_quiet_hours",
+    "quiet_hours",
+    "duplicate",
+    "daily_cap",
+)
 _PREFIX = "pushworker:policy"
 _DAY_SECONDS = 24 * 3600
 
@@ -66,11 +84,13 @@ return 1
 
 @dataclass(frozen=True)
 class Decision:
-    """Send (at ``send_at`` when set), hold back for good (``held``), or come back in ``wait`` s."""
+    """Send (at ``send_at`` when set), hold back for good (``held``), or come back in ``wait`` s
+    (for the quiet hours ``quiet`` names: the app's or the recipient's)."""
 
     held: Failure | None = None
     wait: float | None = None
     send_at: datetime | None = None
+    quiet: str = "quiet_hours"
 
 
 def clock() -> datetime:
@@ -78,21 +98,38 @@ def clock() -> datetime:
     return timezone.now()
 
 
-def admit(event: Event, delivery: Delivery, app: AppSettings, seen: Recent) -> Decision:
+def admit(
+    event: Event, delivery: Delivery, app: AppSettings, seen: Recent, chosen: Choices = NONE
+) -> Decision:
     """Whether and when ``event`` may be sent; safe to ask again for the same event.
 
-    ``seen``: the run's view of recent rows (the database's, and the run's own as they change).
+    ``seen``: the run's view of recent rows (the database's, and the run's own as they change);
+    ``chosen``: what the event's recipient chose (``delivery.preferences``).
     """
     if delivery.test_push:  # an operator's explicit act (the admin's test push): sent, now
         return Decision()
     policy, now = app.policy, clock()
-    local = now.astimezone(policy.zone)
-    end = quiet_end(policy, local)
+    # Reasons are words; the detail (a cap, a window, a time) goes in the row, never a label.
+    theirs = event.kind not in policy.unmutable  # an unmutable kind is the app's alone
+    if theirs and event.policy.chosen_by_recipient:
+        mode = chosen.mode(event.kind)
+        if mode == OFF:
+            reason = f"the recipient turned {event.kind} off"
+            return Decision(held=Failure("preference_off", reason))
+        if mode == DAILY_SUMMARY:
+            reason = "held for the recipient's daily summary"
+            return Decision(held=Failure("summary_pending", reason))
+    personal = theirs and chosen.quiet_hours is not None
+    zone = chosen.zone(app) if personal else policy.zone
+    window = chosen.quiet_hours if personal else policy.quiet_hours
+    quiet = "recipient_quiet_hours" if personal else "quiet_hours"
+    local = now.astimezone(zone)
+    end = quiet_end(window, local)
     if end is not None and policy.quiet_hours_mode == "drop":
-        return Decision(held=Failure("quiet_hours", f"quiet hours until {end:%H:%M}"))
+        return Decision(held=Failure(quiet, f"quiet hours until {end:%H:%M}"))
     if end is not None and policy.quiet_hours_mode == "hold":
-        return Decision(wait=(end - local).total_seconds())
-    # Reasons stay free of ids and dates: the suppressed-reason metric labels by their start.
+        return Decision(wait=(end - local).total_seconds(), quiet=quiet)
+    local = now.astimezone(policy.zone)  # the daily cap's day is the app's
     if policy.dedup_window and _duplicate_of(event, delivery, policy, seen):
         reason = f"duplicate of a push sent within {policy.dedup_window} s"
         return Decision(held=Failure("duplicate", reason))
@@ -106,17 +143,18 @@ def admit(event: Event, delivery: Delivery, app: AppSettings, seen: Recent) -> D
     return Decision(send_at=end)
 
 
-def quiet_end(policy: Policy, local: datetime) -> datetime | None:
-    """The end of the quiet hours ``local`` falls in, in the app's zone; None outside them."""
-    if policy.quiet_hours is None:
+def quiet_end(window: tuple[time, time] | None, local: datetime) -> datetime | None:
+    """The end of the quiet hours ``window`` that ``local`` falls in, in ``local``'s zone; None
+    outside them (or without a window)."""
+    if window is None:
         return None
-    start, end = policy.quiet_hours
+    start, end = window
     now = local.time().replace(tzinfo=None)
     inside = start <= now < end if start < end else (now >= start or now < end)
     if not inside:
         return None
     day = local.date() if now < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=policy.zone)
+    return datetime.combine(day, end, tzinfo=local.tzinfo)
 
 
 def devices(found: list[PushDevice], app: AppSettings) -> list[PushDevice]:

@@ -11,10 +11,11 @@ A kind is a frozen dataclass subclassing :class:`Event` with the fields ``event_
   with ``nickname_of`` when it names a person the delivery layer looks up;
 - ``policy``, a :class:`KindPolicy`: its priority (an urgent kind has its own queue and is claimed
   first), its lifetime (how long an event stays worth sending: retries stop there, not after a
-  count), what Xiaomi's used-up daily quota means for it, whether the app's daily cap counts it and
-  whether it may share a ``multi_messages`` request with other events;
+  count), what Xiaomi's used-up daily quota means for it, whether the app's daily cap counts it,
+  whether it may share a ``multi_messages`` request with other events and whether recipients'
+  preferences apply to it;
 - ``dedup_key`` and ``digest`` (what the delivery policy, ``pushworker.delivery.policy``, repeats
-  and reports).
+  and reports), and ``summarize`` (its line in a recipient's daily summary).
 
 The delivery row keeps ``kind``, ``recipient_id``, ``subject_id`` and the rest as a JSON
 ``payload``; :meth:`Event.from_row` rebuilds the event from them, so a new kind needs no column.
@@ -58,6 +59,8 @@ class KindPolicy:
     quota_exhausted: OnQuota = OnQuota.FAIL
     daily_capped: bool = False  # whether the app's DAILY_CAP counts this kind
     batchable: bool = True  # whether its events may share one multi_messages request
+    # Whether a recipient may turn the kind off or have it summarized (the summary itself: no).
+    chosen_by_recipient: bool = True
 
     def __post_init__(self) -> None:
         if self.lifetime <= timedelta(0):
@@ -147,6 +150,13 @@ class Event:
     def digest(self, held: list[Event]) -> str | None:
         """The description that reports ``held`` (events the policy held back) with this one."""
         return None
+
+    @classmethod
+    def summarize(cls, events: int, subjects: int, people: int) -> str:
+        """This kind's clause in a daily summary ("今天有 " + clauses): ``events`` held back for the
+        summary, about ``subjects`` distinct subjects, from ``people`` distinct people (the user
+        ``nickname_of`` names; one per event when the kind names nobody)."""
+        return f"{events} 条{cls.kind.replace('_', ' ')}消息"
 
     def summary(self) -> str:
         """One line for the admin's story of the delivery."""

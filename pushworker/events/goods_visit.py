@@ -27,6 +27,7 @@ TITLE = "您有一条新消息~"
 DESCRIPTION = "【{nickname}】刚刚浏览了您的商品【{goods}】~"
 DIGEST = "{count} 位用户浏览了您的商品【{goods}】"  # held-back visits, reported by the next push
 DIGEST_MANY = "{count} 位用户浏览了您的商品【{goods}】等 {kinds} 件商品"
+SUMMARY = "{people} 位用户浏览了您的 {goods} 件商品"  # the daily summary's clause, after "今天有"
 GOODS_VISIT_TYPE = "2"  # the app routes a tap on this notification by extra.type
 NICKNAME_MIN_UNITS = 12  # a long goods name never squeezes the nickname below this
 TIME_TO_LIVE_MS = 24 * 3600 * 1000  # a day-old "someone viewed your goods" is not worth showing
@@ -111,6 +112,11 @@ class GoodsVisit(Event):
         )
         name = shorten(clean(self.goods_name), room)
         return template.format(count=len(people), goods=name, kinds=len(goods))
+
+    @classmethod
+    def summarize(cls, events: int, subjects: int, people: int) -> str:
+        """``SUMMARY``: how many people viewed how many goods (anonymous visits count one each)."""
+        return SUMMARY.format(people=people, goods=subjects)
 
     def suppressed(self) -> str | None:
         if self.visitor_id is not None and self.owner_id == self.visitor_id:

@@ -25,6 +25,7 @@ from pushworker.events.registry import register
 
 TITLE = "您的订单已发货"
 DESCRIPTION = "您购买的【{goods}】已由{carrier}发出"
+SUMMARY = "{orders} 个订单已发货"  # the daily summary's clause, when the app lets it be summarized
 ORDER_SHIPPED_TYPE = "3"  # the app opens the order when a notification of this type is tapped
 CARRIER_MAX_UNITS = 20  # a carrier is a company name; the goods name gets the rest of the room
 TIME_TO_LIVE_MS = 3 * 24 * 3600 * 1000  # still news for a few days, unlike a goods visit
@@ -73,6 +74,10 @@ class OrderShipped(Event):
             f"order {self.order_id} “{self.goods_name[:120]}” shipped by {self.carrier} "
             f"to buyer {self.buyer_id}"
         )
+
+    @classmethod
+    def summarize(cls, events: int, subjects: int, people: int) -> str:
+        return SUMMARY.format(orders=subjects)
 
     def notification(self, settings: Any, nickname: str | None = None) -> Notification:
         return Notification(

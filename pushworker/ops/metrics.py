@@ -57,6 +57,9 @@ _DEAD = {"poison": "crashes", "expired": "expired"}  # any other: its retries ra
 # reasons (``Event.suppressed``) by their words. The detail (a cap of 5, a window of 600 s) is in
 # the row and the log line, never the label; an unlisted reason counts as "other".
 SUPPRESSED_REASONS = (
+    "preference_off",
+    "summary_pending",
+    "recipient_quiet_hours",
     "duplicate",
     "daily_cap",
     "quiet_hours",

@@ -132,7 +132,45 @@ def insert(event: Event, app_name: str, *, published: bool, durable: bool = True
     sql, constants = _insert_statement(alias, asynchronous and not connection.in_atomic_block)
     now = timezone.now()
     get = Delivery._meta.get_field
-    values = {
+    values = _row_values(event, app_name, published, now)
+    params = [get(n).get_db_prep_save(values[n], connection) for n in _PER_EVENT]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *constants])
+        return cursor.rowcount == 1
+
+
+# Rows per multi-row INSERT: 22 values each stays under SQLite's 32,766 parameters.
+INSERT_CHUNK = 500
+
+
+def insert_many(events: Sequence[Event], app_name: str, *, published: bool) -> int:
+    """Keep many events as ``queued`` rows, a few hundred per statement (the daily summaries'
+    scheduler makes thousands at once); rows that exist already are left as they are. Answers how
+    many this call created."""
+    alias = router.db_for_write(Delivery)
+    connection = connections[alias]
+    sql, constants = _insert_statement(alias)
+    head, _, tail = sql.partition(" VALUES ")
+    group, _, conflict = tail.partition(") ")
+    now = timezone.now()
+    get = Delivery._meta.get_field
+    created = 0
+    for start in range(0, len(events), INSERT_CHUNK):
+        chunk = events[start : start + INSERT_CHUNK]
+        params: list[Any] = []
+        for event in chunk:
+            values = _row_values(event, app_name, published, now)
+            params += [get(n).get_db_prep_save(values[n], connection) for n in _PER_EVENT]
+            params += constants
+        statement = f"{head} VALUES {', '.join([group + ')'] * len(chunk))} {conflict}"
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            created += max(cursor.rowcount, 0)
+    return created
+
+
+def _row_values(event: Event, app_name: str, published: bool, now: datetime) -> dict[str, Any]:
+    return {
         "event_id": event.event_id,
         "kind": event.kind,
         "app_name": app_name,
@@ -145,10 +183,6 @@ def insert(event: Event, app_name: str, *, published: bool, durable: bool = True
         "created_at": now,
         "updated_at": now,
     }
-    params = [get(n).get_db_prep_save(values[n], connection) for n in _PER_EVENT]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *constants])
-        return cursor.rowcount == 1
 
 
 def in_transaction() -> bool:

@@ -7,7 +7,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 
 class Platform(models.TextChoices):
@@ -236,6 +236,12 @@ class Delivery(models.Model):
             models.Index(
                 fields=["claimed_by"], condition=Q(status="sending"), name="delivery_claimed_by"
             ),
+            # The daily summaries' count: the rows recipients' preferences held for a summary.
+            models.Index(
+                fields=["recipient_id", "finished_at"],
+                condition=Q(status="suppressed", error_category="summary_pending"),
+                name="delivery_summary_pending",
+            ),
             *(
                 models.Index(fields=[f], condition=~Q((f, "")), name=f"delivery_{f}")
                 for f in ("message_id", "trace_id")
@@ -323,3 +329,89 @@ class DailyAggregate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.app_name} {self.platform} {self.status} {self.code}: {self.count}"
+
+
+class PreferenceMode(models.TextChoices):
+    INSTANT = "instant"  # every event pushed as the app's policy says (no row needed)
+    DAILY_SUMMARY = "daily_summary"  # none pushed; one summary a day at the recipient's hour
+    OFF = "off"  # none pushed
+
+
+class Recipient(models.Model):
+    """A user of one app as a recipient: their time zone, quiet hours and daily summary's hour.
+
+    No row means the app's defaults (``TIMEZONE``, ``QUIET_HOURS``, ``SUMMARY_HOUR``). The
+    summary columns are the scheduler's: when the next summary is due and of which local date,
+    and up to when the last one counted (``store/summaries.py``).
+    """
+
+    user_id = models.CharField(max_length=64, validators=[id_validator])
+    app_name = models.CharField(max_length=64)
+    time_zone = models.CharField(
+        max_length=64, blank=True, help_text="IANA name; blank: the app's TIMEZONE."
+    )
+    quiet_start = models.TimeField(null=True, blank=True, help_text="Personal quiet hours' start.")
+    quiet_end = models.TimeField(null=True, blank=True)
+    summary_hour = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Local hour of the daily summary; blank: SUMMARY_HOUR."
+    )
+    summary_due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the next daily summary is due; blank: none chosen."
+    )
+    summary_day = models.DateField(null=True, blank=True, help_text="The local date it is of.")
+    summarized_until = models.DateTimeField(
+        null=True, blank=True, help_text="The last summary counted the rows held before this."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app_name", "user_id"], name="recipient_one_row_per_user_and_app"
+            ),
+            models.CheckConstraint(
+                condition=Q(quiet_start__isnull=True, quiet_end__isnull=True)
+                | (
+                    Q(quiet_start__isnull=False, quiet_end__isnull=False)
+                    & ~Q(quiet_start=F("quiet_end"))
+                ),
+                name="recipient_quiet_hours_whole",
+            ),
+            models.CheckConstraint(
+                condition=Q(summary_hour__isnull=True) | Q(summary_hour__lte=23),
+                name="recipient_summary_hour_of_a_day",
+            ),
+        ]
+        # The scheduler's question, "whose summary is due?", reads only recipients who chose one.
+        indexes = [
+            models.Index(
+                fields=["summary_due_at"],
+                condition=Q(summary_due_at__isnull=False),
+                name="recipient_summary_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app_name}/{self.user_id}"
+
+
+class Preference(models.Model):
+    """What one recipient chose for one kind: a row only where it differs from ``instant``."""
+
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="preferences")
+    kind = models.CharField(max_length=64)
+    mode = models.CharField(max_length=16, choices=PreferenceMode.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "kind"], name="preference_one_row_per_recipient_and_kind"
+            ),
+            models.CheckConstraint(
+                condition=Q(mode__in=PreferenceMode.values), name="preference_mode_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} {self.kind}: {self.mode}"

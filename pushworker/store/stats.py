@@ -1,7 +1,8 @@
 """``pushworker stats``: what happened lately, from the database (an operator-facing reader).
 
-Outcomes by app and status, Xiaomi's answers by app, platform and code, the outbox backlog and
-the dead letters, over a window such as ``--since 1h``. Xiaomi's answers are counted in attempt
+Outcomes by app and status, suppressions by reason (the recipients' preferences and the app's
+policy), Xiaomi's answers by app, platform and code, the outbox backlog and the dead letters, over
+a window such as ``--since 1h``. Xiaomi's answers are counted in attempt
 rows, the database's unit: one per event and target group in a request, so a ``multi_messages``
 request that carried 200 events is 200 rows. Prometheus' ``pushworker_xiaomi_requests_total``
 counts HTTP requests: the two differ by design, and the report says which is which.
@@ -16,7 +17,13 @@ from django.db.models import Count
 from django.utils import timezone
 
 from pushworker.store import outbox
-from pushworker.store.models import AttemptStatus, DeadLetter, Delivery, DeliveryAttempt
+from pushworker.store.models import (
+    AttemptStatus,
+    DeadLetter,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+)
 
 _WINDOW = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -46,6 +53,12 @@ def collect(since: timedelta) -> dict:
         .annotate(n=Count("pk"))
         .order_by("delivery__app_name", "platform", "error_code")
     )
+    suppressed = (
+        Delivery.objects.filter(finished_at__gte=start, status=DeliveryStatus.SUPPRESSED)
+        .values_list("app_name", "error_category")
+        .annotate(n=Count("pk"))
+        .order_by("app_name", "error_category")
+    )
     codes: dict[tuple[str, str, str], int] = {}
     for app, platform, status, code, category, n in answers:
         key = (app, platform, "0" if status == AttemptStatus.SENT else str(code or category))
@@ -53,6 +66,7 @@ def collect(since: timedelta) -> dict:
     return {
         "since": start,
         "outcomes": [(app, status, n) for app, status, n in outcomes],
+        "suppressed": [(app, reason or "(none)", n) for app, reason, n in suppressed],
         "xiaomi": [(*key, n) for key, n in sorted(codes.items())],
         "outbox_pending": outbox.pending_count(),
         "dead_letters": DeadLetter.objects.filter(received_at__gte=start).count(),
@@ -65,6 +79,8 @@ def report(since: timedelta) -> str:
     lines = [f"since {numbers['since']:%Y-%m-%d %H:%M:%S} UTC", ""]
     lines += ["deliveries that ended, one per event (app status count)"]
     lines += [f"  {app}\t{status}\t{n}" for app, status, n in numbers["outcomes"]] or ["  none"]
+    lines += ["", "suppressed by reason (app reason count)"]
+    lines += [f"  {app}\t{reason}\t{n}" for app, reason, n in numbers["suppressed"]] or ["  none"]
     lines += [
         "",
         "xiaomi answers in attempt rows, one per event and target group in a request "

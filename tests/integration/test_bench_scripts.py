@@ -48,6 +48,8 @@ def test_make_bench_in_miniature_prints_every_row_of_the_table() -> None:
         "| worker USS after",
         "| `.delay()` (outbox on), SQLite, back to back |",
         "| `.delay()` (outbox on), SQLite, paced |",
+        "| preferences' CPU per event in a batch of 200, SQLite |",
+        "| 100,000 daily summaries due in one hour, 100 ms latency, one node |",
     ):
         assert row in out, row
     if os.environ.get("PUSHWORKER_TEST_DATABASE_URL", "").startswith("postgres"):

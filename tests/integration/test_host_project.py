@@ -202,6 +202,7 @@ def test_the_hosts_celery_settings_stay_the_hosts(host) -> None:
     assert wiring["beat"] == [
         "pushworker.purge_expired",
         "pushworker.relay_outbox",
+        "pushworker.send_daily_summaries",
         "pushworker.sweep_stuck",
         "shop.nightly_report",
     ]

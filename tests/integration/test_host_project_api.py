@@ -157,3 +157,97 @@ def test_an_anonymous_visit_on_the_readme_view_names_the_apps_anonymous_nickname
         interval=0.5,
         message="the delivery row sent",
     )
+
+
+# Erin chooses, over the shop's own session, to have goods visits in a daily summary; order
+# shipped is the app's unmutable kind (the urgent one), which the API refuses to mute.
+PREFERENCES = """
+import json
+from django.contrib.auth.models import User
+from django.test import Client
+from shop.models import Goods
+erin = User.objects.create_user("erin", password="erin-pw")
+frank = User.objects.create_user("frank", password="frank-pw")
+goods = Goods.objects.create(owner=erin, name="青瓷花瓶")
+client = Client(enforce_csrf_checks=True)
+client.get("/admin/login/")
+assert client.login(username="erin", password="erin-pw")
+csrf = {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+path = f"/api/v1/users/{erin.pk}/preferences"
+
+def send(method, url, body):
+    answer = getattr(client, method)(url, json.dumps(body), content_type="application/json", **csrf)
+    return [answer.status_code, answer.json()]
+
+phone = {"user_id": str(erin.pk), "platform": "android", "registration_id": "erin-phone"}
+chosen = {"kinds": {"goods_visit": "daily_summary"}, "time_zone": "Europe/Berlin"}
+frank_client = Client()
+frank_client.force_login(frank)
+print(json.dumps({
+    "erin": erin.pk,
+    "phone": send("post", "/api/v1/devices", phone),
+    "chosen": send("put", path, chosen),
+    "muted": send("put", path, {"kinds": {"order_shipped": "off"}}),
+    "franks_look": frank_client.get(path).status_code,
+    "visits": [frank_client.get(f"/goods/{goods.pk}/").json()["event_id"] for _ in range(2)],
+}))
+"""
+SHIPPED = """
+import json
+from pushworker.tasks import send_order_shipped
+print(json.dumps(send_order_shipped.delay("{erin}", "o-9", "青瓷花瓶", "顺丰").id))
+"""
+
+
+def rows_of(host: Host, event_ids: list[str]) -> list[list]:
+    """(status, error category, seconds since it ended) of each event's row."""
+    return host.shell(
+        "import json; from django.utils import timezone; "
+        "from pushworker.store.models import Delivery; "
+        f"rows = Delivery.objects.filter(event_id__in={event_ids!r}); "
+        "print(json.dumps([[d.status, d.error_category, "
+        "(timezone.now() - d.finished_at).total_seconds() if d.finished_at else None] "
+        "for d in rows]))"
+    )
+
+
+def test_a_host_user_chooses_a_daily_summary_over_the_session_and_gets_one_summary(host) -> None:
+    seen = host.shell(PREFERENCES)
+    assert seen["phone"][0] == 201
+    status, body = seen["chosen"]
+    assert status == 200 and body["kinds"]["goods_visit"] == "daily_summary"
+    assert body["effective"]["unmutable"] == ["order_shipped"]
+    status, refused = seen["muted"]
+    assert status == 400 and list(refused) == ["kinds.order_shipped"]
+    assert seen["franks_look"] == 403  # another user's preferences
+
+    # Frank's two visits are held for the summary; an order shipped still arrives at once.
+    visits = seen["visits"]
+    held = wait_for(
+        lambda: (
+            (found := rows_of(host, visits))
+            and all(r[:2] == ["suppressed", "summary_pending"] for r in found)
+            and found
+        ),
+        60,
+        interval=0.5,
+        message="the visits held for the summary",
+    )
+    assert len(held) == 2
+    host.shell(SHIPPED.replace("{erin}", str(seen["erin"])))
+    [shipped] = wait_for(lambda: messages_to(host, "erin-phone"), 60, message="the order shipped")
+    assert shipped["fields"]["description"] == "您购买的【青瓷花瓶】已由顺丰发出"
+
+    # Their hour comes: the host's beat makes the summary (once the held rows have settled) and
+    # a drain sends it.
+    wait_for(
+        lambda: all(r[2] > 6 for r in rows_of(host, visits)), 30, message="the held rows settled"
+    )
+    host.shell(
+        "import json; from django.utils import timezone; "
+        "from pushworker.store.models import Recipient; "
+        "print(Recipient.objects.update(summary_due_at=timezone.now()))"
+    )
+    summary = wait_for(lambda: messages_to(host, "erin-phone")[1:], 60, message="the daily summary")
+    assert [m["fields"]["description"] for m in summary] == ["今天有 1 位用户浏览了您的 1 件商品"]
+    assert summary[0]["fields"]["extra.link"].startswith("app://daily-summary?day=")

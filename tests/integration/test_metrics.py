@@ -133,7 +133,11 @@ def test_a_thousand_app_names_on_the_wire_add_at_most_one_series(clean_stack):
     after = wait_for(
         lambda: (
             (s := scrape(port))
-            and value(s, "pushworker_deliveries_total", app="unknown", status="failed") == NAMES
+            # an app the settings do not name: failed as a configuration problem
+            and value(
+                s, "pushworker_deliveries_total", app="unknown", status="failed", reason="config"
+            )
+            == NAMES
             and s
         ),
         30,

@@ -86,11 +86,12 @@ class Stack:
     def clear(self) -> None:
         """Empty tables, a clean emulator and a closed breaker; workers and Redis are kept."""
         from pushworker.producer import enqueue
-        from pushworker.store.models import DeadLetter, Delivery, PushDevice
+        from pushworker.store.models import DeadLetter, Delivery, PushDevice, Recipient
 
         DeadLetter.objects.all().delete()
         Delivery.objects.all().delete()
         PushDevice.objects.all().delete()
+        Recipient.objects.all().delete()  # and their preferences
         self.emulator.reset()
         self.emulator.set_known_targets(None)
         self.emulator.set_faults(None)

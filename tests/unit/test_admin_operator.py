@@ -202,7 +202,8 @@ def test_the_overview_counts_statuses_errors_backlog_and_draws_a_chart(admin_cli
     for url in (reverse("admin:pushworker_overview"), reverse("admin:index")):
         text = admin_client.get(url).content.decode()
         assert "<svg" in text and "20301" in text and "no valid targets" in text
-        assert "refused or reset connection" in text and "daily_cap" not in text
+        errors_table = text.split("Errors by Xiaomi code and category")[1]
+        assert "refused or reset connection" in text and "daily_cap" not in errors_table
         assert "error_category__exact=transient&amp;created=24h&amp;error_code__isnull=True" in text
         assert 'id="pw-backlog">1<' in text
     errors = admin_client.get(reverse("admin:pushworker_overview")).context["errors"]

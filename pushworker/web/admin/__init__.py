@@ -3,4 +3,9 @@
 Importing this package (Django's admin autodiscovery does) registers every model's admin.
 """
 
-from pushworker.web.admin import deadletters, deliveries, devices  # noqa: F401 - they register
+from pushworker.web.admin import (  # noqa: F401 - they register
+    deadletters,
+    deliveries,
+    devices,
+    recipients,
+)

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from pushworker import conf
 from pushworker.delivery import routing
 from pushworker.store.models import Delivery, DeliveryAttempt, PushDevice
-from pushworker.web.admin import display
+from pushworker.web.admin import display, recipients
 from pushworker.web.admin.testpush import send_test_push
 
 RECENT = 10
@@ -68,7 +68,14 @@ class PushDeviceAdmin(admin.ModelAdmin):
     search_fields = ("=user_id", "=alias", "=registration_id")
     search_help_text = "Exact match on user id, alias or registration id."
     exclude = ("deactivated_at",)
-    readonly_fields = ("created", "modified", "deactivated", "deactivated_by", "recent_deliveries")
+    readonly_fields = (
+        "created",
+        "modified",
+        "deactivated",
+        "deactivated_by",
+        "preferences",
+        "recent_deliveries",
+    )
     actions = (send_test_push, "reactivate")
 
     @admin.display(description="target")
@@ -99,6 +106,10 @@ class PushDeviceAdmin(admin.ModelAdmin):
             display.code_text(attempt.error_code) or attempt.error_reason,
             display.when(attempt.finished_at),
         )
+
+    @admin.display(description="the user's preferences")
+    def preferences(self, device: PushDevice) -> str:
+        return recipients.link(device.user_id, device.app_name) if device.pk else "–"
 
     @admin.display(description="recent deliveries to this user")
     def recent_deliveries(self, device: PushDevice) -> str:

@@ -17,6 +17,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
 from pushworker import conf
+from pushworker.delivery import policy
 from pushworker.events import registry
 from pushworker.mipush.codes import Category
 from pushworker.store.models import DeliveryStatus
@@ -243,10 +244,10 @@ class AppFilter(admin.SimpleListFilter):
 
 
 # Every ``error_category`` a delivery is written with: the Xiaomi failure categories
-# (pushworker/mipush/codes.py) and the ones service.py and sending.py decide themselves.
+# (pushworker/mipush/codes.py), the ones service.py and sending.py decide themselves, and the
+# delivery policy's reasons (the recipient's preferences among them).
 OWN_CATEGORIES = ("no_device", "suppressed", "rate_limited", "poison")
-POLICY_CATEGORIES = ("duplicate", "daily_cap", "quiet_hours")  # pushworker.delivery.policy's
-ERROR_CATEGORIES = tuple(str(c) for c in Category) + OWN_CATEGORIES + POLICY_CATEGORIES
+ERROR_CATEGORIES = tuple(str(c) for c in Category) + OWN_CATEGORIES + policy.REASONS
 
 
 class ErrorCategoryFilter(admin.SimpleListFilter):

@@ -1,5 +1,5 @@
-"""The operator's overview: deliveries per status and app, errors by code and category, backlog,
-a chart.
+"""The operator's overview: deliveries per status and app, errors by code and category,
+suppressions by reason, backlog, a chart.
 
 Every figure is one aggregate over an indexed window of ``created_at`` (migration 0005), so the
 page stays fast as the tables grow. The chart is an inline SVG drawn here: no script, no CDN.
@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from pushworker.delivery import policy
 from pushworker.mipush.meanings import meaning
 from pushworker.store.models import DeadLetter, Delivery, DeliveryStatus
 from pushworker.web.admin import display
@@ -47,6 +48,30 @@ def _window(label: str, key: str, since) -> dict:
             for app, counts in sorted(apps.items())
         ],
     }
+
+
+def suppressed(since_day, since_hour) -> list[tuple[str, int, int, str]]:
+    """(reason, last hour, last 24 hours, link) of every delivery suppressed on purpose: the
+    recipients' preferences and the app's policy, each reason in its fixed place."""
+    rows = Delivery.objects.filter(created_at__gte=since_day, status=DeliveryStatus.SUPPRESSED)
+    day = dict(rows.values_list("error_category").annotate(n=Count("pk")).order_by())
+    hour = dict(
+        rows.filter(created_at__gte=since_hour)
+        .values_list("error_category")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    changelist = reverse("admin:pushworker_delivery_changelist")
+    reasons = [*policy.REASONS, *sorted(set(day) - set(policy.REASONS))]  # a kind's own reasons
+    return [
+        (
+            reason or "(none)",
+            hour.get(reason, 0),
+            day.get(reason, 0),
+            f"{changelist}?status=suppressed&error_category__exact={reason}&created=24h",
+        )
+        for reason in reasons
+    ]
 
 
 def top_errors(since, limit: int = 10) -> list[dict]:
@@ -157,6 +182,7 @@ def context() -> dict:
         "windows": [_window(label, key, now - delta) for label, key, delta in WINDOWS],
         "statuses": DeliveryStatus.values,
         "errors": top_errors(now - timedelta(days=1)),
+        "suppressed": suppressed(now - timedelta(days=1), now - timedelta(hours=1)),
         "zone": display.zone().key,
         "backlog": Delivery.objects.filter(
             status=DeliveryStatus.QUEUED, published_at__isnull=True

@@ -213,13 +213,15 @@ def _own_id(request: Request) -> str:
 
 
 class OpenAPIDocument(SpectacularJSONAPIView):
-    """``GET /api/v1/openapi.json``: the device API only, whatever else the host serves."""
+    """``GET /api/v1/openapi.json``: the device and preferences API only, whatever else the host
+    serves."""
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     custom_settings = {
         "TITLE": "pushworker device API",
-        "DESCRIPTION": "Phones register with pushworker so goods-visit pushes reach them.",
+        "DESCRIPTION": "Phones register with pushworker so goods-visit pushes reach them; "
+        "recipients choose which notifications they get, when, and how.",
         "VERSION": "1",
         "OAS_VERSION": "3.1.0",
         "COMPONENT_SPLIT_REQUEST": True,

@@ -23,6 +23,11 @@ from tests.faults.scenarios.redis import (
     redis_lost_queue,
     redis_restart_idle,
 )
+from tests.faults.scenarios.summaries import (
+    summaries_beat_twice,
+    summaries_redis_restarted,
+    summaries_worker_killed,
+)
 from tests.faults.scenarios.worker import pool_child_killed, warm_shutdown, worker_killed
 from tests.faults.scenarios.xiaomi import (
     xiaomi_errors_then_success,
@@ -53,4 +58,7 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("11", same_event_twice, {}),
     ("12", poison_message, {}),
     ("13", garbage_on_the_queue, {}),
+    ("14a", summaries_beat_twice, {}),
+    ("14b", summaries_worker_killed, {}),
+    ("14c", summaries_redis_restarted, {}),
 ]

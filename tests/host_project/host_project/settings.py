@@ -85,4 +85,5 @@ PUSHWORKER = {
     "SANDBOX_URL": os.environ.get("SHOP_PUSH_SANDBOX_URL", "https://sandbox.xmpush.xiaomi.com"),
     "RELAY_INTERVAL": 0.5,
     "SWEEP_INTERVAL": 1,
+    "SUMMARY_INTERVAL": 1,  # the daily summaries' scheduler: every second, for the tests
 }

@@ -115,9 +115,10 @@ def run_child(script: Path, args: Sequence[str], env: dict[str, str], timeout: f
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def timed(fn: Callable[[], object], calls: int) -> tuple[list[float], float]:
-    """Call ``fn`` ``calls`` times; per-call latencies (s) and the wall time of the whole block."""
-    from time import perf_counter
+def timed(fn: Callable[[], object], calls: int, pause: float = 0.0) -> tuple[list[float], float]:
+    """Call ``fn`` ``calls`` times, sleeping ``pause`` s after each call (a web thread waiting on
+    its client between requests); per-call latencies (s) and the wall time of the whole block."""
+    from time import perf_counter, sleep
 
     latencies = []
     start = perf_counter()
@@ -125,4 +126,6 @@ def timed(fn: Callable[[], object], calls: int) -> tuple[list[float], float]:
         t = perf_counter()
         fn()
         latencies.append(perf_counter() - t)
+        if pause:
+            sleep(pause)
     return latencies, perf_counter() - start

@@ -66,12 +66,14 @@ def client_baseline(calls: int, concurrency: int) -> dict:
 def drain(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
     """Pre-fill, park, start the worker, read it idle, unpark, wait, read it drained."""
     from pushworker.celery import worker_command
+    from pushworker.producer import enqueue
 
     emulator = Emulator.from_env()
     broker = env["PUSHWORKER_BROKER_URL"]
     fill_start = time.monotonic()
     for i in range(args.events):
         _shop.visit(i, args.owners)
+    enqueue.flush(30)  # the publisher thread's last messages land before the queue is parked
     fill = time.monotonic() - fill_start
     parked = park(broker)
     log = tmp / "worker.log"

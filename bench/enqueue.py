@@ -10,9 +10,12 @@ captured from the queue (LINDEX), then, interleaved in rounds so drift hits ever
 * raw redis-py LPUSH of exactly those bytes (the baseline: one Redis round trip);
 * stock Celery ``send_goods_visit.apply_async(kwargs=...)`` (what plain Celery costs);
 * ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=on-failure (publish only, within
-  the enqueue budget on the publisher thread);
+  the enqueue budget on a publisher thread, which the caller waits for);
 * ``send_goods_visit.delay()`` with PUSHWORKER_ENQUEUE_OUTBOX=always (the default: the backlog
-  question, the Delivery row, then the publish), with a queue below the backlog threshold;
+  question, the Delivery row; the caller returns then, and a publisher thread publishes), with a
+  queue below the backlog threshold;
+* the same with PUSHWORKER_ENQUEUE_COMMIT=asynchronous (PostgreSQL only: the row's commit does
+  not wait for the WAL flush);
 * the same under a backlog (PUSHWORKER_BACKLOG_THRESHOLD=0): the row, no message of its own (a
   drain run would send it), the flag checked.
 
@@ -20,7 +23,14 @@ Then the failure path, each in a fresh process: ``.delay()`` × 200 with the bro
 connections (nothing listens on its port) and with a silent broker (accepts TCP, never answers).
 The first call pays at most the budget (PUSHWORKER_ENQUEUE_BUDGET_MS, 250 ms); the breaker then
 sends the rest straight to the outbox. Wall-clock numbers are printed, never asserted; compare the
-ratios, which are measured in the same run.
+ratios, which are measured in the same run. CPU per call is the whole process's (the publisher
+threads' work included: each block waits for them before it reads the clock) and the calling
+thread's alone; "messages" counts what reached the queue (none handed to the relay instead).
+
+Back to back, a process does nothing but call ``.delay()``: a batch script. Its publisher threads
+then compete with the caller for the GIL, and the caller's p99 shows it. A web thread calls it
+between waits for its client, so the stock and the default variants run again paced
+(``--pace-ms`` of sleep after each call): the caller's latency as a view sees it.
 """
 
 from __future__ import annotations
@@ -61,9 +71,10 @@ VARIANTS = {
     "apply_async": "stock Celery apply_async(kwargs=...)",
     "on-failure": ".delay(), PUSHWORKER_ENQUEUE_OUTBOX=on-failure",
     "always": ".delay(), PUSHWORKER_ENQUEUE_OUTBOX=always (default)",
+    "asynchronous": ".delay(), always, PUSHWORKER_ENQUEUE_COMMIT=asynchronous",
     "backlog": ".delay(), always, under a backlog (no message)",
 }
-OUTBOX_VARIANTS = ("on-failure", "always", "backlog")
+OUTBOX_VARIANTS = ("on-failure", "always", "asynchronous", "backlog")
 FLAG = "pushworker:draining"
 
 
@@ -86,7 +97,10 @@ def _set_mode(mode: str) -> None:
 
     # The per-event variants keep the queue below the threshold whatever the bench has pushed.
     os.environ["PUSHWORKER_BACKLOG_THRESHOLD"] = "0" if mode == "backlog" else "1000000000"
-    os.environ["PUSHWORKER_ENQUEUE_OUTBOX"] = "always" if mode == "backlog" else mode
+    os.environ["PUSHWORKER_ENQUEUE_OUTBOX"] = "on-failure" if mode == "on-failure" else "always"
+    os.environ["PUSHWORKER_ENQUEUE_COMMIT"] = (
+        "asynchronous" if mode == "asynchronous" else "durable"
+    )
     conf.get.cache_clear()
     conf.get()  # loaded here, not inside the first timed call
 
@@ -94,7 +108,9 @@ def _set_mode(mode: str) -> None:
 def child_happy(args: argparse.Namespace) -> dict:
     _django()
     import redis
+    from django.db import connection
 
+    from pushworker.producer import enqueue
     from pushworker.store.models import Delivery
     from pushworker.tasks import send_goods_visit
 
@@ -102,6 +118,7 @@ def child_happy(args: argparse.Namespace) -> dict:
     r.delete(QUEUE)
     _set_mode("always")
     send_goods_visit.delay(**EVENT)
+    enqueue.flush(10)  # the publish runs on a publisher thread
     message = r.lindex(QUEUE, 0)
     assert message, "no message was published"
     r.delete(QUEUE)
@@ -111,26 +128,53 @@ def child_happy(args: argparse.Namespace) -> dict:
         "apply_async": lambda: send_goods_visit.apply_async(kwargs=EVENT),
         "on-failure": lambda: send_goods_visit.delay(**EVENT),
         "always": lambda: send_goods_visit.delay(**EVENT),
+        "asynchronous": lambda: send_goods_visit.delay(**EVENT),
         "backlog": lambda: send_goods_visit.delay(**EVENT),
     }
-    results: dict[str, dict] = {name: {"latencies": [], "wall": 0.0} for name in calls}
-    order = list(calls)
-    for name in order:  # warm-up: connections, pools, publisher threads, Django's statement cache
+    if connection.vendor != "postgresql":  # SQLite has no asynchronous commit to ask for
+        del calls["asynchronous"]
+
+    def measure(names: list[str], calls_each: int, pause: float) -> dict[str, dict]:
+        """Interleaved rounds of blocks of each variant, ``pause`` s of sleep after each call."""
+        found = {
+            n: {"latencies": [], "wall": 0.0, "cpu": 0.0, "caller_cpu": 0.0, "messages": 0}
+            for n in names
+        }
+        block = max(1, calls_each // args.rounds)
+        for round_ in range(args.rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                if name in OUTBOX_VARIANTS:
+                    _set_mode(name)
+                # CPU of the whole process (the publisher threads' too, counted once they are
+                # done) and of the calling thread alone.
+                cpu, caller_cpu = time.process_time(), time.thread_time()
+                latencies, wall = timed(calls[name], block, pause)
+                caller_cpu = time.thread_time() - caller_cpu
+                enqueue.flush(10)
+                found[name]["cpu"] += time.process_time() - cpu
+                found[name]["caller_cpu"] += caller_cpu
+                found[name]["latencies"] += latencies
+                found[name]["wall"] += wall
+                found[name]["messages"] += r.llen(QUEUE)  # none handed to the relay instead
+                r.delete(QUEUE, FLAG)
+        return found
+
+    for name in calls:  # warm-up: connections, pools, publisher threads, Django's statement cache
         if name in OUTBOX_VARIANTS:
             _set_mode(name)
         timed(calls[name], args.warmup)
+        enqueue.flush(10)
         r.delete(QUEUE, FLAG)
-    block = max(1, args.calls // args.rounds)
-    for round_ in range(args.rounds):
-        for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
-            if name in OUTBOX_VARIANTS:
-                _set_mode(name)
-            latencies, wall = timed(calls[name], block)
-            results[name]["latencies"] += latencies
-            results[name]["wall"] += wall
-            r.delete(QUEUE, FLAG)
+    results = measure(list(calls), args.calls, 0.0)
+    paced_names = [n for n in ("apply_async", "always", "asynchronous") if n in calls]
+    paced = measure(paced_names, args.paced_calls, args.pace_ms / 1000)
     rows = Delivery.objects.count()
-    return {"message_bytes": len(message), "results": results, "delivery_rows": rows}
+    return {
+        "message_bytes": len(message),
+        "results": results,
+        "paced": paced,
+        "delivery_rows": rows,
+    }
 
 
 def child_failure(args: argparse.Namespace) -> dict:
@@ -176,6 +220,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=5000, help="timed calls per variant")
     parser.add_argument("--warmup", type=int, default=500, help="untimed calls per variant first")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved blocks per variant")
+    parser.add_argument("--paced-calls", type=int, default=1000, help="timed paced calls")
+    parser.add_argument("--pace-ms", type=float, default=2.0, help="sleep after each paced call")
     parser.add_argument("--failure-calls", type=int, default=200)
     parser.add_argument("--child", choices=("happy", "failure"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,6 +241,10 @@ def main() -> int:
         str(args.warmup),
         "--rounds",
         str(args.rounds),
+        "--paced-calls",
+        str(args.paced_calls),
+        "--pace-ms",
+        str(args.pace_ms),
         "--failure-calls",
         str(args.failure_calls),
     ]
@@ -229,56 +279,65 @@ def main() -> int:
     return 0
 
 
+def _figures(numbers: dict) -> dict:
+    lat = numbers["latencies"]
+    return {
+        "p50": percentile(lat, 50),
+        "p99": percentile(lat, 99),
+        "cpu": numbers["cpu"] / len(lat),  # s per call, the publisher threads' work included
+        "caller_cpu": numbers["caller_cpu"] / len(lat),
+    }
+
+
 def _summary(label: str, happy: dict) -> dict:
-    """p50 and p99 (s) of each variant, for bench/run.py."""
+    """p50, p99 and CPU per call (s) of each variant, for bench/run.py; ``paced`` holds the
+    paced measurement's."""
     out: dict = {"database": label}
-    for name, numbers in happy["results"].items():
-        lat = numbers["latencies"]
-        out[name] = {"p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+    out |= {name: _figures(numbers) for name, numbers in happy["results"].items()}
+    out["paced"] = {name: _figures(numbers) for name, numbers in happy["paced"].items()}
     return out
 
 
-def _print_happy(label: str, happy: dict, args: argparse.Namespace) -> None:
-    results = happy["results"]
-    base = percentile(results["lpush"]["latencies"], 50)
+def _rows(results: dict, messages: bool) -> list[list]:
+    base = percentile(results["lpush"]["latencies"], 50) if "lpush" in results else None
     stock = percentile(results["apply_async"]["latencies"], 50)
     rows = []
     for name, title in VARIANTS.items():
-        lat = results[name]["latencies"]
+        if name not in results:
+            continue
+        numbers = results[name]
+        lat = numbers["latencies"]
         p50 = percentile(lat, 50)
         rows.append(
             [
                 title,
                 len(lat),
-                f"{len(lat) / results[name]['wall']:,.0f}",
+                f"{len(lat) / numbers['wall']:,.0f}",
                 ms(p50),
                 ms(percentile(lat, 99)),
                 ms(percentile(lat, 99.9)),
                 ms(max(lat)),
-                f"{p50 / base:.2f}x",
+                *([f"{p50 / base:.2f}x"] if base else []),
                 f"{p50 / stock:.2f}x",
+                ms(numbers["cpu"] / len(lat)),
+                ms(numbers["caller_cpu"] / len(lat)),
+                *([numbers["messages"]] if messages else []),
             ]
         )
+    return rows
+
+
+def _print_happy(label: str, happy: dict, args: argparse.Namespace) -> None:
+    head = ["variant", "calls", "calls/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"]
+    cpu = ["CPU ms/call", "caller CPU ms/call"]
     print(
         f"\nhappy path, database {label}, no worker; message {happy['message_bytes']} bytes; "
-        f"{args.rounds} interleaved rounds, {args.warmup} warm-up calls per variant"
+        f"{args.rounds} interleaved rounds, {args.warmup} warm-up calls per variant; back to back"
     )
-    print(
-        table(
-            [
-                "variant",
-                "calls",
-                "calls/s",
-                "p50 ms",
-                "p99 ms",
-                "p99.9 ms",
-                "max ms",
-                "p50 / LPUSH p50",
-                "p50 / apply_async p50",
-            ],
-            rows,
-        )
-    )
+    headers = [*head, "p50 / LPUSH p50", "p50 / apply_async p50", *cpu, "messages"]
+    print(table(headers, _rows(happy["results"], messages=True)))
+    print(f"\npaced: {args.pace_ms:g} ms of sleep after each call (a web thread between requests)")
+    print(table([*head, "p50 / apply_async p50", *cpu], _rows(happy["paced"], messages=False)))
 
 
 def _print_failures(

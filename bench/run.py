@@ -48,7 +48,10 @@ def measure(args: argparse.Namespace) -> dict:
     found: dict = {"postgres": server is not None}
     found["enqueue"] = _run(
         "enqueue.py",
-        ["--calls", "60", "--warmup", "10", "--rounds", "2", "--failure-calls", "3"] if q else [],
+        ["--calls", "60", "--warmup", "10", "--rounds", "2", "--paced-calls", "20"]
+        + ["--failure-calls", "3"]
+        if q
+        else [],
         env,
         600,
     )
@@ -147,8 +150,8 @@ def rows(f: dict, concurrency: int = 2) -> list[list[str]]:
                 f"p50 {s['p50'] * 1000:.1f} ms, p99 {s['p99'] * 1000:.1f} ms",
                 f"produced {s['achieved']:,.1f}/s, {s['events']:,} events",
                 "",
-                "p99 ≤ 100 ms" if goal else "–",
-                _met(s["p99"] <= 0.1) if goal else "",
+                "p99 ≤ 30 ms" if goal else "–",
+                _met(s["p99"] <= 0.03) if goal else "",
             ]
         )
     ceiling = f["sqlite"]["rate"]
@@ -205,19 +208,28 @@ def rows(f: dict, concurrency: int = 2) -> list[list[str]]:
         ]
     )
     for e in f["enqueue"].values():
-        ratio = e["always"]["p50"] / e["apply_async"]["p50"]
-        p99 = e["always"]["p99"] * 1000
-        out.append(
-            [
-                f"`.delay()` (outbox on), {e['database'].split(' (')[0]}",
-                f"p50 {e['always']['p50'] * 1000:.3f} ms, p99 {p99:.3f} ms",
-                f"apply_async p50 {e['apply_async']['p50'] * 1000:.3f} ms, LPUSH "
-                f"{e['lpush']['p50'] * 1000:.3f} ms",
-                f"{ratio:.2f}× ({e['always']['p50'] / e['lpush']['p50']:.0f}× LPUSH)",
-                "≤ 1.5×, p99 ≤ 2 ms",
-                _met(ratio <= 1.5 and p99 <= 2.0),
-            ]
-        )
+        database = e["database"].split(" (")[0]
+        # Back to back (a batch script) and paced (a web thread between requests); the
+        # asynchronous commit is measured on PostgreSQL only.
+        for how, d in (("back to back", e), ("paced", e["paced"])):
+            stock = d["apply_async"]
+            for mode, name in (("always", "outbox on"), ("asynchronous", "ENQUEUE_COMMIT=async")):
+                if mode not in d:
+                    continue
+                ratio, p99 = d[mode]["p50"] / stock["p50"], d[mode]["p99"] * 1000
+                out.append(
+                    [
+                        f"`.delay()` ({name}), {database}, {how}",
+                        f"p50 {d[mode]['p50'] * 1000:.3f} ms, p99 {p99:.3f} ms; CPU "
+                        f"{d[mode]['cpu'] * 1000:.2f} ms/call (caller "
+                        f"{d[mode]['caller_cpu'] * 1000:.2f})",
+                        f"apply_async p50 {stock['p50'] * 1000:.3f} ms, p99 "
+                        f"{stock['p99'] * 1000:.3f} ms; CPU {stock['cpu'] * 1000:.2f} ms/call",
+                        f"{ratio:.2f}× (p99 {d[mode]['p99'] / stock['p99']:.2f}×)",
+                        "≤ 1.5×, p99 ≤ 2 ms",
+                        _met(ratio <= 1.5 and p99 <= 2.0),
+                    ]
+                )
     return out
 
 

@@ -34,6 +34,7 @@ TOP_LEVEL = {
             "ENQUEUE_BUDGET_MS",
             "BREAKER_COOLDOWN",
             "ENQUEUE_OUTBOX",
+            "ENQUEUE_COMMIT",
             "STALE_AFTER",
             "MAX_CRASHES",
             "RELAY_INTERVAL",

@@ -45,6 +45,7 @@ TOP_KEYS = (
     "ENQUEUE_BUDGET_MS",
     "BREAKER_COOLDOWN",
     "ENQUEUE_OUTBOX",
+    "ENQUEUE_COMMIT",
     "STALE_AFTER",
     "MAX_CRASHES",
     "RELAY_INTERVAL",
@@ -79,6 +80,7 @@ DOTTED_PATH_SHAPE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 NAME_SHAPE = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,64}")
 A_NAME = "1 to 64 characters without control characters"
 OUTBOX = ("always", re.compile("always|on-failure"), "one of always, on-failure")
+COMMIT = ("durable", re.compile("durable|asynchronous"), "one of durable, asynchronous")
 RESOLVER = (
     "pushworker.store.users.from_user_model",
     DOTTED_PATH_SHAPE,
@@ -299,6 +301,7 @@ def parse(
         enqueue_budget_seconds=number("ENQUEUE_BUDGET_MS", 250, minimum=10) / 1000,
         breaker_cooldown_seconds=number("BREAKER_COOLDOWN", 5.0, minimum=0),
         enqueue_outbox=reader.text(("ENQUEUE_OUTBOX",), *OUTBOX),
+        enqueue_commit=reader.text(("ENQUEUE_COMMIT",), *COMMIT),
         visibility_timeout=visibility_timeout,
         stale_after_seconds=number(
             "STALE_AFTER", max(120, 2 * visibility_timeout), minimum=1, integer=True

@@ -180,6 +180,9 @@ class Settings:
     # Per kind, seconds an event stays worth sending; a kind not named keeps its own (events).
     lifetimes: Mapping[str, float] = field(default_factory=dict)
     outage: OutagePolicy = OutagePolicy()
+    # "durable" | "asynchronous": whether the outbox insert of an event whose message follows
+    # waits for PostgreSQL's WAL flush (pushworker.store.deliveries.insert)
+    enqueue_commit: str = "durable"
     credential_problems: tuple[str, ...] = ()
 
     @property
@@ -236,6 +239,7 @@ class Settings:
             "enqueue_budget_seconds": self.enqueue_budget_seconds,
             "breaker_cooldown_seconds": self.breaker_cooldown_seconds,
             "enqueue_outbox": self.enqueue_outbox,
+            "enqueue_commit": self.enqueue_commit,
             "visibility_timeout": self.visibility_timeout,
             "stale_after_seconds": self.stale_after_seconds,
             "max_crashes": self.max_crashes,

@@ -83,12 +83,16 @@ _CONSTANT = {
 
 
 @lru_cache(maxsize=8)
-def _insert_statement(alias: str) -> tuple[str, tuple[Any, ...]]:
+def _insert_statement(alias: str, asynchronous: bool = False) -> tuple[str, tuple[Any, ...]]:
     """The INSERT for ``alias``'s backend and the prepared values of its constant columns.
 
     ``INSERT ... ON CONFLICT (event_id) DO NOTHING``, which SQLite (3.24+) and PostgreSQL both
     speak: one round trip where the ORM's ``get_or_create`` takes four. Values go through each
     field's own ``get_db_prep_save``, so the row reads back exactly as one the ORM wrote.
+
+    ``asynchronous`` (PostgreSQL): the statement also sets ``synchronous_commit`` off for its own
+    transaction, the implicit one of an autocommit statement (``set_config(..., true)`` is undone
+    at its end), so its commit does not wait for the WAL to reach the disk: still one round trip.
     """
     connection = connections[alias]
     meta = Delivery._meta
@@ -101,23 +105,31 @@ def _insert_statement(alias: str) -> tuple[str, tuple[Any, ...]]:
         f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}) "
         f"ON CONFLICT ({conflict}) DO NOTHING"
     )
+    if asynchronous:  # evaluated only for a row inserted: a conflict commits as it would
+        sql += " RETURNING set_config('synchronous_commit', 'off', true)"
     constants = tuple(
         meta.get_field(n).get_db_prep_save(v, connection) for n, v in _CONSTANT.items()
     )
     return sql, constants
 
 
-def insert(event: Event, app_name: str, *, published: bool) -> bool:
+def insert(event: Event, app_name: str, *, published: bool, durable: bool = True) -> bool:
     """Keep ``event`` as a ``queued`` row in one statement; True if this call created it.
 
     An existing row (the same event enqueued twice, or recorded by a worker first) is left as it
-    is. ``published`` sets ``published_at`` to now (a message carries it); otherwise it stays NULL
-    and the row waits for a drain, due at once. Inside a transaction the row commits with it;
-    callers wrap it in a savepoint there.
+    is. ``published`` sets ``published_at`` to now: a message carries it, or is on its way (the
+    producer clears it again if the publish fails, see :mod:`pushworker.producer.enqueue`);
+    otherwise it stays NULL and the row waits for a drain or the relay, due at once. Inside a
+    transaction the row commits with it; callers wrap it in a savepoint there.
+
+    ``durable=False`` asks PostgreSQL for an asynchronous commit, outside a transaction only (a
+    caller's transaction keeps its own): the row is visible at once and reaches the disk within
+    three ``wal_writer_delay`` (or with any later durable commit), unless the server crashes first.
     """
     alias = router.db_for_write(Delivery)
     connection = connections[alias]
-    sql, constants = _insert_statement(alias)
+    asynchronous = not durable and connection.vendor == "postgresql"
+    sql, constants = _insert_statement(alias, asynchronous and not connection.in_atomic_block)
     now = timezone.now()
     get = Delivery._meta.get_field
     values = _row_values(event, app_name, published, now)
@@ -171,6 +183,12 @@ def _row_values(event: Event, app_name: str, published: bool, now: datetime) -> 
         "created_at": now,
         "updated_at": now,
     }
+
+
+def in_transaction() -> bool:
+    """Whether :func:`insert` now would join a transaction the caller has open (its row is not
+    committed when the call returns)."""
+    return connections[router.db_for_write(Delivery)].in_atomic_block
 
 
 def get(event_id: str) -> Delivery | None:

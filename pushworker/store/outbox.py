@@ -69,9 +69,11 @@ def stuck(*, stale_after: float, lease: float, limit: int) -> list[Delivery]:
     )
 
 
-def mark_unpublished(event_id: str) -> None:
-    """The broker did not take a freshly kept event: the relay publishes it."""
-    Delivery.objects.filter(event_id=event_id, status=DeliveryStatus.QUEUED).update(
+def mark_unpublished(event_ids: list[str]) -> None:
+    """The broker did not take these freshly kept events: the relay publishes them.
+
+    Called on a producer's publisher thread too, which closes its connection afterwards."""
+    Delivery.objects.filter(event_id__in=event_ids, status=DeliveryStatus.QUEUED).update(
         published_at=None
     )
 

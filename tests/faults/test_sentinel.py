@@ -102,6 +102,7 @@ def failover(stack: Stack, cluster: SentinelCluster, env: dict[str, str]) -> sce
         owner = next(owners)
         event_id = scenarios.visit(owner)
         targets[event_id] = scenarios.PREFIX + owner
+        scenarios.published()  # the publish follows the call on a publisher thread
         if not scenarios.rows([event_id])[event_id].published_at:
             kept.add(event_id)
         return event_id

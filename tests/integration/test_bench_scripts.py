@@ -46,13 +46,15 @@ def test_make_bench_in_miniature_prints_every_row_of_the_table() -> None:
         "| worker CPU per event, SQLite |",
         "| Xiaomi requests per event in a backlog, SQLite |",
         "| worker USS after",
-        "| `.delay()` (outbox on), SQLite |",
+        "| `.delay()` (outbox on), SQLite, back to back |",
+        "| `.delay()` (outbox on), SQLite, paced |",
         "| preferences' CPU per event in a batch of 200, SQLite |",
         "| 100,000 daily summaries due in one hour, 100 ms latency, one node |",
     ):
         assert row in out, row
     if os.environ.get("PUSHWORKER_TEST_DATABASE_URL", "").startswith("postgres"):
         assert "| backlog drain, PostgreSQL (50/50 events) |" in out
+        assert "| `.delay()` (ENQUEUE_COMMIT=async), PostgreSQL" in out
 
 
 def test_the_end_to_end_script_drains_a_few_events() -> None:

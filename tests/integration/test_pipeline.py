@@ -136,6 +136,38 @@ def test_a_burst_of_events_is_sent_once_each(warm_stack):
     assert sorted(targets) == sorted(f"QQC_{owner}" for owner in owners)
 
 
+def test_an_asynchronous_outbox_commit_is_the_inserts_alone_and_the_event_is_sent(
+    warm_stack, monkeypatch
+):
+    from django.db import connection
+
+    from pushworker import conf
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an asynchronous commit is PostgreSQL's")
+    add_device("170", "android")
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    monkeypatch.setenv("PUSHWORKER_ENQUEUE_COMMIT", "asynchronous")
+    conf.get.cache_clear()
+    try:
+        with connection.execute_wrapper(record):
+            event_id = visit("170")
+    finally:
+        monkeypatch.delenv("PUSHWORKER_ENQUEUE_COMMIT")
+        conf.get.cache_clear()
+    [insert] = [sql for sql in statements if sql.startswith("INSERT")]
+    assert insert.endswith("RETURNING set_config('synchronous_commit', 'off', true)")
+    with connection.cursor() as cursor:  # the connection's own commits stay durable
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert finished(event_id).status == "sent"
+
+
 def test_no_secret_reaches_the_worker_log_or_the_task_arguments(clean_stack):
     from pushworker.store.models import Delivery
 

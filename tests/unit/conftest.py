@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -26,8 +27,18 @@ def _clear_caches() -> None:
     outage.use(None)  # the rate limiter's Redis, which a test gives or not
     outage._breaker.cache_clear()
     nicknames.load.cache_clear()
+    # A test's background publishes settle, and their threads are free, before the breaker is
+    # reset: a late one must not trip it for the next test, nor hold up its publishes.
+    enqueue.flush(5)
+    _threads_free(enqueue._publisher, 5)
     enqueue.breaker.close()
     enqueue._short_until = 0.0
+
+
+def _threads_free(publisher, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while publisher.held and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ message is not the subject here), the drain message is really published through 
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -19,11 +20,13 @@ from pushworker.broker import install as integration
 from pushworker.broker import queues
 from pushworker.demo.localredis import SilentRedis, free_port
 from pushworker.events import GoodsVisit
+from pushworker.events.order_shipped import OrderShipped
 from pushworker.producer import backlog, enqueue
 from pushworker.store.models import Delivery
 from tests.unit.environment import CREDENTIALS, FAST
 
-pytestmark = pytest.mark.django_db
+# Committed rows, as a web request's: delay() then publishes on a publisher thread.
+pytestmark = pytest.mark.django_db(transaction=True)
 QUEUE = queues.QUEUE
 
 
@@ -69,6 +72,12 @@ def visit() -> GoodsVisit:
     return GoodsVisit.from_call(owner_id="42", visitor_id="7", goods_id="1", goods_name="碗")
 
 
+def sent(task: Task) -> list[dict]:
+    """The task's publishes, once the publisher threads have settled."""
+    assert enqueue.flush(5)
+    return task.calls
+
+
 def published_at(event: GoodsVisit):
     return Delivery.objects.get(event_id=event.event_id).published_at
 
@@ -82,7 +91,7 @@ def drains(client: redis.Redis) -> int:
 def test_a_short_queue_gives_the_event_its_own_message(setup, broker, redis_url) -> None:
     task, event = Task(app_on(redis_url)), visit()
     enqueue.enqueue(task, event)
-    assert [c["task_id"] for c in task.calls] == [event.event_id]
+    assert [c["task_id"] for c in sent(task)] == [event.event_id]
     assert published_at(event) is not None
     assert not broker.exists(backlog.FLAG) and drains(broker) == 0
 
@@ -92,7 +101,7 @@ def test_a_long_queue_sets_the_flag_and_kicks_exactly_one_drain(setup, broker, r
     task, events = Task(app_on(redis_url)), [visit() for _ in range(5)]
     for event in events:
         enqueue.enqueue(task, event)
-    assert task.calls == []  # no message of their own: the drain sends them
+    assert sent(task) == []  # no message of their own: the drain sends them
     assert all(published_at(e) is None for e in events)
     assert broker.exists(backlog.FLAG) and drains(broker) == 1
     assert 0 < broker.pttl(backlog.FLAG) <= 60_000  # the visibility timeout: a dead drain expires
@@ -102,7 +111,7 @@ def test_while_the_flag_is_set_events_join_without_a_message(setup, broker, redi
     broker.set(backlog.FLAG, "1")
     task, event = Task(app_on(redis_url)), visit()
     enqueue.enqueue(task, event)
-    assert task.calls == [] and published_at(event) is None
+    assert sent(task) == [] and published_at(event) is None
     assert drains(broker) == 0  # a drain is already under way
 
 
@@ -111,7 +120,7 @@ def test_threshold_zero_makes_every_event_join(setup, broker, redis_url) -> None
     task, first, second = Task(app_on(redis_url)), visit(), visit()
     enqueue.enqueue(task, first)
     enqueue.enqueue(task, second)
-    assert task.calls == [] and published_at(first) is None and published_at(second) is None
+    assert sent(task) == [] and published_at(first) is None and published_at(second) is None
     assert drains(broker) == 1
 
 
@@ -137,12 +146,47 @@ def test_redis_down_keeps_the_row_for_the_relay_within_the_budget(setup, server)
     finally:
         if silent:
             silent.close()
-    assert task.calls == [] and published_at(event) is None  # the relay publishes it
+    assert sent(task) == [] and published_at(event) is None  # the relay publishes it
     assert not enqueue.breaker.allows()
     assert elapsed < 0.1 + 0.5  # the budget (FAST: 100 ms), with room for a slow machine
 
 
-@pytest.mark.django_db(transaction=True)
+class Published(Task):
+    """A task whose message the Celery app really publishes to its broker."""
+
+    def apply_async(self, **options) -> None:
+        self.calls.append(options)
+        self.app.send_task("pushworker.send_order_shipped", queue=queues.URGENT_QUEUE, **options)
+
+
+@pytest.mark.parametrize("server", ["refused", "silent"])
+def test_an_urgent_event_asks_redis_nothing_and_its_failed_publish_goes_to_the_relay(
+    setup, server
+) -> None:
+    silent = SilentRedis() if server == "silent" else None
+    url = silent.url if silent else f"redis://127.0.0.1:{free_port()}/0"
+    event = OrderShipped.from_call(buyer_id="42", order_id="o-1", goods_name="碗", carrier="顺丰")
+    try:
+        task = Published(app_on(url))
+        started = time.monotonic()
+        enqueue.enqueue(task, event)  # no backlog question: its own message, in the background
+        elapsed = time.monotonic() - started
+        assert enqueue.flush(5)  # failed, or given up at the budget while it still hangs
+    finally:
+        if silent:
+            silent.close()  # a publish still hanging on it fails now
+    assert len(task.calls) == 1 and published_at(event) is None and not enqueue.breaker.allows()
+    assert elapsed < 0.1 + 0.5  # within the budget, as above (it waits for no Redis at all)
+    wait_until(lambda: enqueue._publisher.held == 0)  # its thread is free for the next test
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.01)
+
+
 def test_delay_on_commit_leaves_the_row_to_the_drain_under_a_backlog(
     setup, broker, redis_url
 ) -> None:
@@ -151,18 +195,39 @@ def test_delay_on_commit_leaves_the_row_to_the_drain_under_a_backlog(
     with transaction.atomic():
         enqueue.enqueue_on_commit(task, event)
         assert drains(broker) == 0  # nothing before the commit
-    assert task.calls == [] and published_at(event) is None
+    assert sent(task) == [] and published_at(event) is None
     assert drains(broker) == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_delay_on_commit_publishes_and_marks_the_row_when_the_queue_is_short(
+def test_delay_on_commit_publishes_after_the_commit_when_the_queue_is_short(
     setup, broker, redis_url
 ) -> None:
     task, event = Task(app_on(redis_url)), visit()
     with transaction.atomic():
         enqueue.enqueue_on_commit(task, event)
-    assert len(task.calls) == 1 and published_at(event) is not None
+    assert len(sent(task)) == 1 and published_at(event) is not None
+
+
+def test_events_enqueued_faster_than_redis_takes_them_join_the_backlog_without_the_breaker(
+    configure, broker, redis_url, monkeypatch
+) -> None:
+    configure(**CREDENTIALS, **(FAST | {"PUSHWORKER_ENQUEUE_BUDGET_MS": "10000"}))  # slow, not hung
+    backlog.use(None)
+    monkeypatch.setattr(enqueue._publisher, "limit", 1)
+    answer = threading.Event()
+
+    class Slow(Task):
+        def apply_async(self, **options) -> None:
+            answer.wait(10)
+            super().apply_async(**options)
+
+    task, first, second = Slow(app_on(redis_url)), visit(), visit()
+    enqueue.enqueue(task, first)  # its publish is held: the one the publisher has room for
+    enqueue.enqueue(task, second)
+    assert published_at(second) is None  # a row for a drain, which the relay kicks
+    assert not broker.exists(backlog.FLAG) and enqueue.breaker.allows()  # nothing to trip
+    answer.set()
+    assert [c["task_id"] for c in sent(task)] == [first.event_id]
 
 
 def test_kick_sets_the_flag_and_settle_deletes_it(setup, broker, redis_url) -> None:
@@ -179,7 +244,7 @@ def test_a_broker_that_is_not_redis_has_no_backlog(setup) -> None:
     assert backlog.client(app) is None and backlog.kick(app) is False
     task, event = Task(app), visit()
     enqueue.enqueue(task, event)
-    assert len(task.calls) == 1
+    assert len(sent(task)) == 1
 
 
 def test_a_short_queue_is_trusted_for_a_moment_and_a_backlog_is_asked_every_time(
@@ -189,11 +254,11 @@ def test_a_short_queue_is_trusted_for_a_moment_and_a_backlog_is_asked_every_time
     enqueue.enqueue(task, visit())  # asks: the queue is short
     broker.set(backlog.FLAG, "1")
     enqueue.enqueue(task, visit())  # within SHORT_FOR: its own message, without asking
-    assert len(task.calls) == 2
+    assert len(sent(task)) == 2
     monkeypatch.setattr(enqueue, "_short_until", 0.0)  # the moment has passed
     joined = visit()
     enqueue.enqueue(task, joined)
-    assert len(task.calls) == 2 and published_at(joined) is None
+    assert len(sent(task)) == 2 and published_at(joined) is None
     broker.delete(backlog.FLAG)  # the backlog's last run settled it: asked again, not cached
     enqueue.enqueue(task, visit())
-    assert len(task.calls) == 3
+    assert len(sent(task)) == 3

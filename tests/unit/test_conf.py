@@ -146,6 +146,7 @@ def test_values_are_stripped_and_empty_values_mean_the_default() -> None:
         ("PUSHWORKER_BACKLOG_THRESHOLD", "-1", "must be at least 0"),
         ("PUSHWORKER_VISIBILITY_TIMEOUT", "soon", "must be an integer"),
         ("PUSHWORKER_ENQUEUE_OUTBOX", "sometimes", "must be one of always, on-failure, got 'some"),
+        ("PUSHWORKER_ENQUEUE_COMMIT", "off", "must be one of durable, asynchronous, got 'off'"),
         ("MIPUSH_PRODUCTION_URL", "api.xmpush.xiaomi.com", "must be an http:// or https:// URL"),
         ("MIPUSH_SANDBOX_URL", "ftp://sandbox", "must be an http:// or https:// URL"),
     ],

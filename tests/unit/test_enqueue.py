@@ -1,7 +1,9 @@
 """Specifies producer.enqueue: the web process never waits past its budget nor loses an event.
 
 The broker call is faked here (a task object whose ``apply_async`` answers, fails or hangs): this is
-the unit under test's only collaborator, and Redis outages are covered by the fault suite.
+the unit under test's only collaborator, and Redis outages are covered by the fault suite. A
+``delay()`` returns once its row is committed and publishes on a publisher thread, so the tests
+wait for that thread (``enqueue.flush``) before they look.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from pushworker.events import GoodsVisit, InvalidEventError
 from pushworker.producer import enqueue
 from pushworker.store import deliveries
 from pushworker.store.models import Delivery, DeliveryStatus
+from pushworker.tasks import TASKS, relay_outbox
 from tests.unit.environment import CREDENTIALS, FAST
 
-pytestmark = pytest.mark.django_db
+# Committed rows: the publisher threads read and write them through connections of their own.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class FakeTask:
@@ -30,15 +34,19 @@ class FakeTask:
         self.mode = mode
         self.calls: list[dict] = []
         self.release = threading.Event()
+        self.returned = threading.Event()  # the last publish has returned or raised
 
     def apply_async(self, **options) -> None:
         self.calls.append(options)
-        if self.mode == "fail":
-            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        if self.mode == "refuse":  # what Celery said to every publish under a host's soft limit
-            raise ValueError("soft_time_limit must be less than or equal to time_limit")
-        if self.mode == "hang":
-            self.release.wait(5)
+        try:
+            if self.mode == "fail":
+                raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+            if self.mode == "refuse":  # what Celery said to every publish under a host's soft limit
+                raise ValueError("soft_time_limit must be less than or equal to time_limit")
+            if self.mode == "hang":
+                self.release.wait(5)
+        finally:
+            self.returned.set()
 
 
 @pytest.fixture
@@ -67,6 +75,18 @@ def visit(**changes) -> GoodsVisit:
 
 def row(event: GoodsVisit) -> Delivery | None:
     return Delivery.objects.filter(event_id=event.event_id).first()
+
+
+def settled() -> None:
+    """Wait until the background publishes are published or handed to the relay."""
+    assert enqueue.flush(5), "the publisher threads did not settle"
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.01)
 
 
 def test_publish_hands_the_event_to_the_task_by_id_without_celerys_own_retries(tasks) -> None:
@@ -101,18 +121,18 @@ def test_publish_reports_a_broker_error_as_false_and_logs_it(tasks, caplog) -> N
 
 
 def test_the_breaker_skips_the_broker_during_its_cool_down_then_lets_one_try_through(
-    tasks, settings_
+    tasks,
 ) -> None:
     assert enqueue.publish(tasks("fail"), visit()) is False
     skipped = tasks()
     assert enqueue.publish(skipped, visit()) is False
     assert skipped.calls == []  # no wait at all while open
-    time.sleep(settings_.breaker_cooldown_seconds + 0.05)
+    wait_until(enqueue.breaker.allows)  # the cool-down is over
     tried = tasks("fail")
     assert enqueue.publish(tried, visit()) is False
     assert len(tried.calls) == 1
     assert enqueue.publish(skipped, visit()) is False and skipped.calls == []  # open again
-    time.sleep(settings_.breaker_cooldown_seconds + 0.05)
+    wait_until(enqueue.breaker.allows)
     assert enqueue.publish(skipped, visit()) is True
     assert enqueue.breaker.allows()  # a success closes it
 
@@ -126,7 +146,9 @@ def test_a_hung_broker_costs_one_budget_not_one_per_call(tasks, settings_) -> No
     assert time.monotonic() - started < settings_.enqueue_budget_seconds + 0.5
 
 
-def test_enqueue_keeps_a_published_event_with_its_publish_time(tasks) -> None:
+def test_enqueue_keeps_the_event_saying_its_message_follows_and_publishes_it_in_the_background(
+    tasks,
+) -> None:
     task, event = tasks(), visit(visitor_name="小明")
     assert enqueue.enqueue(task, event) == event.event_id
     delivery = row(event)
@@ -136,20 +158,124 @@ def test_enqueue_keeps_a_published_event_with_its_publish_time(tasks) -> None:
         "小明",
         "qqc",
     )
-    assert len(task.calls) == 1
+    settled()
+    correlation = {"pushworker_correlation_id": event.event_id}
+    assert task.calls == [
+        {
+            "kwargs": event.as_kwargs(),
+            "task_id": event.event_id,
+            "retry": False,
+            "headers": correlation,
+        }
+    ]
 
 
-def test_enqueue_keeps_an_unpublished_event_for_the_relay_when_the_broker_fails(tasks) -> None:
+def test_delay_returns_while_its_publish_is_still_waiting_for_redis(tasks, configure) -> None:
+    configure(**CREDENTIALS, **(FAST | {"PUSHWORKER_ENQUEUE_BUDGET_MS": "10000"}))  # not given up
+    task, event = tasks("hang"), visit()
+    enqueue.enqueue(task, event)
+    assert not task.returned.is_set()  # the caller did not wait for the broker
+    assert row(event).published_at is not None
+    task.release.set()
+    settled()
+    assert task.returned.is_set() and enqueue.breaker.allows()
+
+
+def test_the_callers_correlation_id_goes_with_the_background_publish(tasks) -> None:
+    from pushworker.ops import logs
+
+    task, event = tasks(), visit()
+    token = logs._correlation.set("request-7")
+    try:
+        enqueue.enqueue(task, event)
+    finally:
+        logs._correlation.reset(token)
+    settled()
+    assert task.calls[0]["headers"] == {"pushworker_correlation_id": "request-7"}
+
+
+@pytest.fixture
+def relayed(monkeypatch, configure) -> list[str]:
+    """The event ids the relay publishes (``relay_outbox`` with a short interval)."""
+    configure(**CREDENTIALS, **FAST, PUSHWORKER_RELAY_INTERVAL="0.1")
+    published: list[str] = []
+
+    class Recorder:
+        def apply_async(self, **options) -> None:
+            published.append(options["task_id"])
+
+    monkeypatch.setitem(TASKS, "goods_visit", Recorder())
+    return published
+
+
+def test_a_publish_that_fails_later_hands_the_row_to_the_relay_which_publishes_it(
+    tasks, relayed
+) -> None:
     event = visit()
-    assert enqueue.enqueue(tasks("fail"), event) == event.event_id
-    assert row(event).status == DeliveryStatus.QUEUED
-    assert row(event).published_at is None
+    enqueue.enqueue(tasks("fail"), event)
+    settled()
+    assert row(event).status == DeliveryStatus.QUEUED and row(event).published_at is None
+    assert not enqueue.breaker.allows()  # the next calls go straight to the outbox
+    wait_until(lambda: relay_outbox() and relayed)  # once older than RELAY_INTERVAL
+    assert relayed == [event.event_id]
+    assert row(event).published_at is not None
+
+
+def test_a_publish_hung_past_the_budget_hands_the_row_to_the_relay_and_trips_the_breaker(
+    tasks,
+) -> None:
+    task, event = tasks("hang"), visit()
+    enqueue.enqueue(task, event)
+    settled()  # the watchdog gives the publish up at the budget, while it still hangs
+    assert not task.returned.is_set()
+    assert row(event).published_at is None and not enqueue.breaker.allows()
+    skipped = tasks()
+    enqueue.enqueue(skipped, visit())
+    settled()
+    assert skipped.calls == []  # the breaker is open: no wait, no publish, a row for the relay
+
+
+def test_a_hung_broker_holds_a_bounded_number_of_publishes_and_later_calls_keep_their_rows(
+    tasks, monkeypatch
+) -> None:
+    monkeypatch.setattr(enqueue._publisher, "limit", 3)
+    task = tasks("hang")
+    events = [visit() for _ in range(5)]
+    for event in events:
+        enqueue.enqueue(task, event)
+    # Three publishes held (running or waiting for a thread), the others kept for the relay at
+    # once; the watchdog then gives up the held ones too.
+    assert len(task.calls) <= 3
+    assert all(row(event).published_at is None for event in events[3:])
+    settled()
+    assert all(row(event).published_at is None for event in events)
+    assert not enqueue.breaker.allows()
+
+
+def test_the_publisher_threads_close_the_database_connection_they_used(tasks, monkeypatch) -> None:
+    from django.db import connections
+
+    used: list = []  # (the connection, whether its close() was called)
+    real = enqueue.outbox.mark_unpublished
+
+    def mark_unpublished(event_ids):
+        connection = connections["default"]  # the publisher thread's own
+        used.append([connection, False])
+        monkeypatch.setattr(connection, "close", lambda: used[-1].__setitem__(1, True))
+        return real(event_ids)
+
+    monkeypatch.setattr(enqueue.outbox, "mark_unpublished", mark_unpublished)
+    enqueue.enqueue(tasks("fail"), visit())
+    settled()
+    [(connection, closed)] = used
+    assert connection is not connections["default"] and closed
 
 
 def test_enqueue_goes_straight_to_the_outbox_while_the_breaker_is_open(tasks) -> None:
     enqueue.breaker.trip(60)
     task, event = tasks(), visit()
     enqueue.enqueue(task, event)
+    settled()
     assert task.calls == []
     assert row(event).published_at is None
 
@@ -158,8 +284,23 @@ def test_enqueueing_the_same_event_twice_publishes_it_once(tasks) -> None:
     task, event = tasks(), visit()
     enqueue.enqueue(task, event)
     enqueue.enqueue(task, event)
+    settled()
     assert len(task.calls) == 1
     assert Delivery.objects.count() == 1
+
+
+def test_delay_inside_a_transaction_waits_for_its_publish_and_keeps_a_failed_one_in_it(
+    tasks,
+) -> None:
+    # The row is not committed when delay() returns, so only a publish made now keeps the event,
+    # and a failure is written in the same transaction.
+    ok, failing = tasks(), tasks("fail")
+    published, kept = visit(), visit()
+    with transaction.atomic():
+        enqueue.enqueue(ok, published)
+        assert len(ok.calls) == 1 and row(published).published_at is not None
+        enqueue.enqueue(failing, kept)
+        assert failing.returned.is_set() and row(kept).published_at is None
 
 
 def test_on_failure_mode_writes_no_row_when_the_broker_takes_the_event(tasks, configure) -> None:
@@ -196,56 +337,73 @@ def test_the_event_is_published_without_a_durable_copy_when_the_outbox_write_fai
     monkeypatch.setattr(deliveries, "insert", broken)
     task, event = tasks(), visit()
     assert enqueue.enqueue(task, event) == event.event_id
-    assert len(task.calls) == 1
+    assert len(task.calls) == 1  # waited for: without a row, only the broker keeps it
     lost = visit()
     with pytest.raises(enqueue.EnqueueError, match=lost.event_id):
         enqueue.enqueue(tasks("fail"), lost)
 
 
-@pytest.mark.django_db(transaction=True)
 def test_enqueue_on_commit_writes_the_row_in_the_transaction_and_publishes_after_commit(
     tasks,
 ) -> None:
     task, event = tasks(), visit()
     with transaction.atomic():
-        enqueue.enqueue_on_commit(task, event)
-        assert row(event).published_at is None
-        assert task.calls == []
+        assert enqueue.enqueue_on_commit(task, event) == event.event_id
+        assert row(event).published_at is not None  # its message follows the commit
+    assert task.calls == []  # nothing before the commit
+    settled()
+    assert len(task.calls) == 1 and task.calls[0]["task_id"] == event.event_id
+
+
+def test_the_same_event_on_commit_twice_is_published_once(tasks) -> None:
+    task, event = tasks(), visit()
+    for _ in range(2):
+        with transaction.atomic():
+            enqueue.enqueue_on_commit(task, event)
+    settled()
     assert len(task.calls) == 1
-    assert row(event).published_at is not None
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_transaction_leaves_no_row_and_publishes_nothing(tasks) -> None:
     task, event = tasks(), visit()
     with pytest.raises(RuntimeError), transaction.atomic():
         enqueue.enqueue_on_commit(task, event)
         raise RuntimeError("the view failed")
+    settled()
     assert row(event) is None and task.calls == []
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_failing_publish_after_commit_never_raises_and_leaves_the_row_for_the_relay(
     tasks,
 ) -> None:
     event = visit()
     with transaction.atomic():
         enqueue.enqueue_on_commit(tasks("fail"), event)
+    settled()
     assert row(event).status == DeliveryStatus.QUEUED and row(event).published_at is None
 
 
-@pytest.mark.django_db(transaction=True)
+def test_delay_on_commit_with_the_breaker_open_keeps_the_row_for_the_relay(tasks) -> None:
+    enqueue.breaker.trip(60)
+    task, event = tasks(), visit()
+    with transaction.atomic():
+        enqueue.enqueue_on_commit(task, event)
+        assert row(event).published_at is None
+    settled()
+    assert task.calls == [] and row(event).published_at is None
+
+
 def test_an_error_after_commit_is_logged_not_raised_into_the_committing_code(
     tasks, monkeypatch, caplog
 ) -> None:
-    def explode(task, event, budget=None):
+    def explode(task, event):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(enqueue, "publish", explode)
+    monkeypatch.setattr(enqueue, "_publish_later", explode)
     event = visit()
     with transaction.atomic():
         enqueue.enqueue_on_commit(tasks(), event)
-    assert row(event).published_at is None
+    assert row(event).published_at is None  # the relay publishes it
     [record] = [r for r in caplog.records if r.name == "pushworker.enqueue"]
     assert record.levelno == logging.ERROR and record.exc_info
     assert record.delivery_id == event.event_id
@@ -257,6 +415,7 @@ def test_the_log_says_the_relay_publishes_only_when_a_row_was_kept(tasks, monkey
 
     kept = visit()
     enqueue.enqueue(tasks("fail"), kept)
+    settled()
     assert "the relay publishes the event from the outbox" in said()
     caplog.clear()
     enqueue.breaker.close()
@@ -270,7 +429,6 @@ def test_the_log_says_the_relay_publishes_only_when_a_row_was_kept(tasks, monkey
     assert not [m for m in said() if "relay" in m], said()
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_failed_outbox_write_never_breaks_the_callers_transaction(tasks, monkeypatch) -> None:
     # Issue #7: a DataError from the outbox insert used to reach the caller's transaction.
     from django.db import DataError
@@ -287,27 +445,27 @@ def test_a_failed_outbox_write_never_breaks_the_callers_transaction(tasks, monke
     assert row(event) is None
 
 
-@pytest.mark.django_db(transaction=True)
-def test_delay_on_commit_returns_the_event_id(tasks, monkeypatch) -> None:
+def test_delay_on_commit_returns_the_event_id(monkeypatch) -> None:
     from pushworker.tasks import send_goods_visit
 
-    monkeypatch.setattr(enqueue, "publish", lambda task, event, budget=None: True)
+    monkeypatch.setattr(enqueue, "send", lambda task, event, headers: None)
     with transaction.atomic():
         event_id = send_goods_visit.delay_on_commit(
             owner_id="42", visitor_id=None, goods_id="1", goods_name="碗"
         )
     kept = row(GoodsVisit.from_call("42", None, "1", "碗", event_id=event_id))
     assert kept.payload["visitor_id"] is None
+    settled()
 
 
-@pytest.mark.django_db(transaction=True)
 def test_enqueue_on_commit_outside_a_transaction_enqueues_at_once(tasks) -> None:
     task, event = tasks(), visit()
     enqueue.enqueue_on_commit(task, event)
-    assert len(task.calls) == 1 and row(event).published_at is not None
+    assert row(event).published_at is not None
+    settled()
+    assert len(task.calls) == 1
 
 
-@pytest.mark.django_db(transaction=True)
 def test_on_failure_mode_inside_a_transaction_writes_nothing_until_commit(tasks, configure) -> None:
     configure(**CREDENTIALS, **FAST, PUSHWORKER_ENQUEUE_OUTBOX="on-failure")
     ok, failing = tasks(), tasks("fail")
@@ -322,13 +480,15 @@ def test_on_failure_mode_inside_a_transaction_writes_nothing_until_commit(tasks,
     assert row(second).published_at is None
 
 
+@pytest.mark.django_db  # the test's own transaction, which never commits: callbacks captured
 def test_on_commit_callbacks_run_only_when_the_outer_transaction_commits(
     tasks, django_capture_on_commit_callbacks
 ) -> None:
     task, event = tasks(), visit()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        enqueue.enqueue_on_commit(task, event)  # the test's own transaction is open
+        enqueue.enqueue_on_commit(task, event)
         assert task.calls == []
+    settled()
     assert len(callbacks) == 1 and len(task.calls) == 1
 
 
@@ -353,9 +513,11 @@ class SlowWrites:
 def test_a_slow_outbox_write_does_not_eat_the_brokers_budget(tasks, monkeypatch, settings_):
     SlowWrites(monkeypatch, settings_.enqueue_budget_seconds)
     task, event = tasks(), visit()
-    enqueue.enqueue(task, event)
+    with transaction.atomic():  # where the caller waits for the publish
+        enqueue.enqueue(task, event)
     # The publish had its budget: no breaker tripped, no message left to the relay.
     assert row(event).published_at is not None and enqueue.breaker.allows()
+    assert len(task.calls) == 1
 
 
 def test_a_failed_outbox_write_after_a_lock_wait_still_publishes_the_event(
@@ -382,3 +544,17 @@ def test_a_failed_publish_says_broker_unavailable_only_when_redis_could_not_be_r
             "ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
         ),
     ]
+
+
+def test_a_background_publish_celery_refuses_says_publish_failed_and_goes_to_the_relay(
+    tasks, caplog
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pushworker.enqueue")
+    event = visit()
+    enqueue.enqueue(tasks("refuse"), event)
+    settled()
+    said = [(r.getMessage(), r.problem) for r in caplog.records if hasattr(r, "problem")]
+    assert said == [
+        ("publish failed", "ValueError: soft_time_limit must be less than or equal to time_limit")
+    ]
+    assert row(event).published_at is None

@@ -71,6 +71,14 @@ def visit(owner: str, **overrides: Any) -> str:
     return send_goods_visit.delay(**kwargs).id
 
 
+def published(timeout: float = 10.0) -> None:
+    """Wait until this process's ``delay()`` calls have published their messages or handed their
+    rows to the relay (the publish runs on a publisher thread after the call returns)."""
+    from pushworker.producer import enqueue
+
+    assert enqueue.flush(timeout), "the publisher threads did not settle"
+
+
 def event_kwargs(owner: str, event_id: str, **overrides: Any) -> dict[str, Any]:
     """The task's keyword arguments, for publishing by hand with ``apply_async``."""
     return {

@@ -16,6 +16,7 @@ from tests.faults.scenarios.common import (
     check_once_each,
     check_request_bound,
     owners,
+    published,
     queue_length,
     rows,
     tally,
@@ -34,6 +35,7 @@ def redis_lost_queue(stack: Stack, *, count: int = 20) -> Result:
     add_devices(who)
     targets = {visit(owner): PREFIX + owner for owner in who}
     ids = list(targets)
+    published()
     assert queue_length(stack) == count
     stack.redis.kill()
     stack.redis.start()
@@ -85,6 +87,7 @@ def redis_aof_survives(stack: Stack, *, count: int = 20) -> Result:
     with aof_redis(stack) as server:
         targets = {visit(owner): PREFIX + owner for owner in who}
         ids = list(targets)
+        published()
         time.sleep(1.5)  # appendfsync everysec: older writes are on disk
         server.kill()
         server.start()
@@ -122,6 +125,7 @@ def redis_restart_idle(stack: Stack, *, bound: float = 20.0) -> Result:
     stack.redis.start()
     restarted_at = time.monotonic()
     canary = visit(who[1])
+    published()
     # Straight into Redis, or (the web side's pooled connection died with Redis) via the relay.
     direct = rows([canary])[canary].published_at is not None
     done_at = wait_finished([canary], timeout=bound, what="(canary after the Redis restart)")
@@ -188,6 +192,7 @@ def enqueue_burst_while_redis_down(
             targets[event_id] = PREFIX + owner
             time.sleep(pace)  # web traffic spread over a few breaker cool-downs
         burst_s = time.monotonic() - burst_started
+        published()  # a publish that was handed off fails, or runs out of the budget, meanwhile
         kept = rows(list(targets))
         unpublished = sum(1 for d in kept.values() if d.published_at is None)
     back_at = time.monotonic()
@@ -248,6 +253,7 @@ def delay_on_commit_while_redis_down(stack: Stack, mode: str) -> Result:
                 event_id=event_id,
             )
         commit_s = time.perf_counter() - started
+        published()
         row = rows([event_id]).get(event_id)
         device_kept = PushDevice.objects.filter(user_id=owner).exists()
     back_at = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from _goals import delay_row
 from _goals import met as _met
 
 LATENCIES = (20, 50, 200)  # the provider-latency sweep of bench/drain.py (ms)
@@ -97,23 +98,9 @@ def rows(f: dict, concurrency: int = 2) -> list[list[str]]:
         # default (outbox on, durable commit) is issue 24's row.
         for how, d in (("back to back", e), ("paced", e["paced"])):
             stock = d["apply_async"]
-            for mode, name in (("asynchronous", "ENQUEUE_COMMIT=async"),):
-                if mode not in d:
-                    continue
-                ratio, p99 = d[mode]["p50"] / stock["p50"], d[mode]["p99"] * 1000
-                out.append(
-                    [
-                        f"`.delay()` ({name}), {database}, {how}",
-                        f"p50 {d[mode]['p50'] * 1000:.3f} ms, p99 {p99:.3f} ms; CPU "
-                        f"{d[mode]['cpu'] * 1000:.2f} ms/call (caller "
-                        f"{d[mode]['caller_cpu'] * 1000:.2f})",
-                        f"apply_async p50 {stock['p50'] * 1000:.3f} ms, p99 "
-                        f"{stock['p99'] * 1000:.3f} ms; CPU {stock['cpu'] * 1000:.2f} ms/call",
-                        f"{ratio:.2f}× (p99 {d[mode]['p99'] / stock['p99']:.2f}×)",
-                        "≤ 1.5×, p99 ≤ 2 ms",
-                        _met(ratio <= 1.5 and p99 <= 2.0),
-                    ]
-                )
+            if "asynchronous" in d:
+                label = f"`.delay()` (ENQUEUE_COMMIT=async), {database}, {how}"
+                out.append(delay_row(label, d["asynchronous"], stock))
     return out
 
 

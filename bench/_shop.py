@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from _common import percentile
 
@@ -148,3 +150,25 @@ def requests(since: object, until: object) -> int:
 
     rows = DeliveryAttempt.objects.filter(started_at__gte=since, started_at__lt=until)
     return rows.values("started_at", "platform", "environment").distinct().count()
+
+
+def wait_finished(done: int, cap: float, since: object = None, kind: str | None = None) -> bool:
+    """Until ``done`` rows (created since ``since``, of ``kind``) have finished, at most ``cap``
+    seconds; whether they did."""
+    deadline = time.monotonic() + cap
+    while time.monotonic() < deadline:
+        if finished(since, kind) >= done:
+            return True
+        time.sleep(0.1)  # the poll shares the worker's CPUs; times come from timestamps
+    return False
+
+
+@contextlib.contextmanager
+def opened(database: str, log_level: str, owners: int) -> Iterator[tuple[Path, dict, str]]:
+    """A private stack (``_stack.stack``) with Django set up and the owners' phones registered."""
+    from _stack import stack
+
+    with stack(database, log_level) as (tmp, env, label):
+        setup_django()
+        register_devices(owners)
+        yield tmp, env, label

@@ -23,18 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _shop  # noqa: E402
-from _common import redis_binary, versions  # noqa: E402
-from _stack import Emulator, park, result, stack, unpark, worker  # noqa: E402
-
-
-def wait_finished(done: int, cap: float) -> bool:
-    """Until ``done`` events have finished, at most ``cap`` seconds; whether they did."""
-    deadline = time.monotonic() + cap
-    while time.monotonic() < deadline:
-        if _shop.finished() >= done:
-            return True
-        time.sleep(0.1)  # the poll shares the worker's CPUs; times come from timestamps
-    return False
+from _common import redis_binary, stack_options, versions  # noqa: E402
+from _stack import Emulator, park, result, unpark, worker  # noqa: E402
 
 
 def measure(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
@@ -48,13 +38,13 @@ def measure(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
         emulator.reset()
         emulator.faults(latency_ms=args.latency_ms)
         unpark(broker)
-        wait_finished(max(1, int(args.events * args.blip_at)), args.cap)
+        _shop.wait_finished(max(1, int(args.events * args.blip_at)), args.cap)
         blip_start = timezone.now()
         emulator.faults(latency_ms=args.latency_ms, fail_rate=1.0, fail_with="http503")
         time.sleep(args.blip_seconds)  # the blip's length: pacing the fault, not a wait
         emulator.faults(latency_ms=args.latency_ms)
         blip_end, left = timezone.now(), args.events - _shop.finished()
-        complete = wait_finished(args.events, args.cap)
+        complete = _shop.wait_finished(args.events, args.cap)
         stats = emulator.stats()
     outcome = _shop.span()
     return {
@@ -78,17 +68,11 @@ def main() -> int:
     parser.add_argument("--blip-seconds", type=float, default=3.0, help="HTTP 503 for this long")
     parser.add_argument("--latency-ms", type=float, default=100.0, help="emulator answer delay")
     parser.add_argument("--blip-at", type=float, default=0.1, help="share finished before it")
-    parser.add_argument("--owners", type=int, default=200)
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--cap", type=float, default=180.0, help="longest wait for each stage (s)")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker pool size (prefork)")
-    parser.add_argument("--log-level", default="INFO", help="worker and pushworker log level")
+    stack_options(parser, cap=180.0)
     args = parser.parse_args()
     started = time.monotonic()
     print(f"blip benchmark: {versions(redis_binary())}")
-    with stack(args.database, args.log_level) as (tmp, env, label):
-        _shop.setup_django()
-        _shop.register_devices(args.owners)
+    with _shop.opened(args.database, args.log_level, args.owners) as (tmp, env, label):
         n = measure(args, tmp, env) | {"database": label}
     print(
         f"{label}: {args.blip_seconds:g} s of HTTP 503 during a {args.events:,}-event backlog "

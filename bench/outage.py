@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _shop  # noqa: E402
-from _common import redis_binary, versions  # noqa: E402
-from _stack import Emulator, result, stack, worker  # noqa: E402
+from _common import redis_binary, stack_options, versions  # noqa: E402
+from _stack import Emulator, result, worker  # noqa: E402
 
 FULL = 600.0  # issue 24's outage: ten minutes
 
@@ -70,9 +70,7 @@ def one_mode(mode: str, rate: float, args: argparse.Namespace, offset: int) -> d
     if up_at is None:  # a stream too short to reach the outage's end (a tiny --quick run)
         xiaomi.up()
         up_at = timezone.now()
-    deadline = time.monotonic() + args.outage_seconds + 120
-    while _shop.finished(since) < sent and time.monotonic() < deadline:
-        time.sleep(0.5)  # the poll shares the worker's CPUs; times come from timestamps
+    _shop.wait_finished(sent, args.outage_seconds + 120, since)
     outcome = _shop.span(since)
     during = (up_at - down_at).total_seconds() if down_at else 0.0
     requests = _shop.requests(down_at, up_at) if down_at else 0
@@ -95,23 +93,20 @@ def main() -> int:
     parser.add_argument("--outage-seconds", type=float, default=60.0, help=f"{FULL:g} for full")
     parser.add_argument("--lead", type=float, default=5.0, help="stream before the outage (s)")
     parser.add_argument("--tail", type=float, default=5.0, help="stream after the outage (s)")
-    parser.add_argument("--owners", type=int, default=200)
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker pool size (prefork)")
-    parser.add_argument("--log-level", default="INFO", help="worker and pushworker log level")
+    stack_options(parser)
     args = parser.parse_args()
     started = time.monotonic()
     print(f"outage benchmark: {versions(redis_binary())}")
     rows = []
-    with stack(args.database, args.log_level) as (tmp, env, label):
-        _shop.setup_django()
-        _shop.register_devices(args.owners)
-        with worker(tmp, env, args.concurrency, args.log_level, beat=True):
-            for n, spec in enumerate(args.modes.split(",")):
-                mode, rate = spec.split(":")
-                if mode not in ("refused", "503"):
-                    raise SystemExit(f"--modes: {mode!r} is neither refused nor 503")
-                rows.append(one_mode(mode, float(rate), args, offset=n * 1_000_000))
+    modes = [spec.split(":") for spec in args.modes.split(",")]
+    if unknown := {mode for mode, _ in modes} - {"refused", "503"}:
+        raise SystemExit(f"--modes: {sorted(unknown)} neither refused nor 503")
+    with (
+        _shop.opened(args.database, args.log_level, args.owners) as (tmp, env, label),
+        worker(tmp, env, args.concurrency, args.log_level, beat=True),
+    ):
+        for n, (mode, rate) in enumerate(modes):
+            rows.append(one_mode(mode, float(rate), args, offset=n * 1_000_000))
     for r in rows:
         after = "never" if r["after_s"] is None else f"{r['after_s']:.1f} s after it"
         print(

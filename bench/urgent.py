@@ -22,21 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _shop  # noqa: E402
-from _common import ms, redis_binary, versions  # noqa: E402
-from _stack import park, result, stack, unpark, worker  # noqa: E402
+from _common import ms, redis_binary, stack_options, versions  # noqa: E402
+from _stack import park, result, unpark, worker  # noqa: E402
 
 BULK, URGENT = "goods_visit", "order_shipped"
-
-
-def wait_for(done: int, kind: str, cap: float, since: object = None) -> bool:
-    """Until ``done`` rows of ``kind`` (created since ``since``) have finished, at most ``cap``
-    seconds; whether they did."""
-    deadline = time.monotonic() + cap
-    while time.monotonic() < deadline:
-        if _shop.finished(since, kind) >= done:
-            return True
-        time.sleep(0.1)  # the poll shares the worker's CPUs; latencies come from timestamps
-    return False
 
 
 def measure(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
@@ -46,12 +35,12 @@ def measure(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
     park(env["PUSHWORKER_BROKER_URL"])
     with worker(tmp, env, args.concurrency, args.log_level, beat=True):
         unpark(env["PUSHWORKER_BROKER_URL"])
-        wait_for(1, BULK, args.cap)  # the drain is under way
+        _shop.wait_finished(1, args.cap, kind=BULK)  # the drain is under way
         since = timezone.now()
         ahead = args.events - _shop.finished(kind=BULK)
         for i in _shop.paced(1 / args.every, args.urgent * args.every):
             _shop.shipped(i, args.owners)
-        complete = wait_for(args.urgent, URGENT, args.cap, since)
+        complete = _shop.wait_finished(args.urgent, args.cap, since, URGENT)
         bulk_done = _shop.finished(kind=BULK)
     urgent = _shop.span(since, URGENT)
     return {
@@ -73,17 +62,11 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=20000, help="goods visits in the backlog")
     parser.add_argument("--urgent", type=int, default=10, help="order-shipped events")
     parser.add_argument("--every", type=float, default=0.3, help="seconds between them")
-    parser.add_argument("--owners", type=int, default=200)
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--cap", type=float, default=120.0, help="longest wait for each stage (s)")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker pool size (prefork)")
-    parser.add_argument("--log-level", default="INFO", help="worker and pushworker log level")
+    stack_options(parser, cap=120.0)
     args = parser.parse_args()
     started = time.monotonic()
     print(f"urgent benchmark: {versions(redis_binary())}")
-    with stack(args.database, args.log_level) as (tmp, env, label):
-        _shop.setup_django()
-        _shop.register_devices(args.owners)
+    with _shop.opened(args.database, args.log_level, args.owners) as (tmp, env, label):
         numbers = measure(args, tmp, env) | {"database": label}
     print(
         f"{label}: {numbers['urgent']} order-shipped events, one every {args.every:g} s, with "

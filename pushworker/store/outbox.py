@@ -99,17 +99,11 @@ def mark_published(deliveries: list[Delivery]) -> None:
 
 
 def mark_not_published(deliveries: list[Delivery]) -> None:
-    """Rows marked by :func:`mark_published` whose publish failed: waiting for the relay again,
-    and a taken-over claim stuck as it was read, so the sweeper's next run tries it again."""
+    """Rows marked by :func:`mark_published` whose publish failed: waiting for the relay again."""
     Delivery.objects.filter(
         pk__any=[d.pk for d in deliveries],
         status__in=[DeliveryStatus.QUEUED, DeliveryStatus.RETRYING],
     ).update(published_at=None)
-    for delivery in deliveries:
-        if delivery.status == DeliveryStatus.SENDING:
-            Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
-                updated_at=delivery.updated_at
-            )
 
 
 def requeue(deliveries) -> int:

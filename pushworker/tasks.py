@@ -155,20 +155,11 @@ send_goods_visit = TASKS["goods_visit"]  # named here too, for readers and type 
 def _republish(rows: list[Delivery]) -> None:
     """Hand rows to the broker again, under their event ids, each to its kind's task."""
     known = [d for d in rows if d.kind in TASKS]
-    # Marked before the publish: a message's run can claim its row, fail and park it again before
-    # a mark made afterwards lands, and that mark would then say a message carries a waiting row
-    # (the relay would skip it until the sweeper's STALE_AFTER: minutes after an outage's end).
+    for delivery in known:
+        TASKS[delivery.kind].apply_async(
+            kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
+        )
     outbox.mark_published(known)
-    published = 0
-    try:
-        for delivery in known:
-            TASKS[delivery.kind].apply_async(
-                kwargs=outbox.event_of(delivery).as_kwargs(), task_id=str(delivery.event_id)
-            )
-            published += 1
-    except Exception:
-        outbox.mark_not_published(known[published:])  # the relay tries them again
-        raise
     if len(known) < len(rows):  # a kind this version lacks: left for a version that has it
         unknown = sorted({d.kind for d in rows} - set(TASKS))
         log.error("deliveries of unknown kinds not republished", extra={"kinds": unknown})

@@ -98,14 +98,6 @@ def mark_published(deliveries: list[Delivery]) -> None:
     Delivery.objects.filter(pk__any=ids, status=DeliveryStatus.SENDING).update(updated_at=now)
 
 
-def mark_not_published(deliveries: list[Delivery]) -> None:
-    """Rows marked by :func:`mark_published` whose publish failed: waiting for the relay again."""
-    Delivery.objects.filter(
-        pk__any=[d.pk for d in deliveries],
-        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.RETRYING],
-    ).update(published_at=None)
-
-
 def requeue(deliveries) -> int:
     """Put failed or dead deliveries back to ``queued`` for the relay to publish (admin action)."""
     return deliveries.filter(status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD]).update(

@@ -179,38 +179,6 @@ def test_the_sweeper_republishes_stuck_deliveries_once_per_staleness_period(repu
     assert tasks.sweep_stuck() == 0
 
 
-def test_a_row_its_republished_message_parked_again_at_once_still_waits_for_the_relay(
-    republished, monkeypatch
-) -> None:
-    # The message runs before the relay could mark anything: its run found Xiaomi down and
-    # parked the row again, due later. No message carries it now, so the relay must see it then.
-    due = timezone.now() + timedelta(seconds=5)
-
-    def run_and_park(**options) -> None:
-        Delivery.objects.filter(event_id=options["task_id"]).update(
-            status=DeliveryStatus.RETRYING, published_at=None, next_attempt_at=due
-        )
-
-    monkeypatch.setattr(republished, "apply_async", run_and_park)
-    row = queued(status=DeliveryStatus.RETRYING, published_at=None, next_attempt_at=timezone.now())
-    assert tasks.relay_outbox() == 1
-    row.refresh_from_db()
-    assert row.published_at is None and row.next_attempt_at == due
-
-
-def test_rows_the_broker_did_not_take_wait_for_the_relay_again(republished, monkeypatch) -> None:
-    def refuse(**options) -> None:
-        raise ConnectionError("Redis is down")
-
-    monkeypatch.setattr(republished, "apply_async", refuse)
-    a_while_ago = timezone.now() - timedelta(seconds=30)
-    row = queued(published_at=None, created_at=a_while_ago)
-    with pytest.raises(ConnectionError):
-        tasks.relay_outbox()
-    row.refresh_from_db()
-    assert row.published_at is None
-
-
 def test_the_relay_leaves_a_row_of_an_unknown_kind_and_publishes_the_others(republished) -> None:
     a_while_ago = timezone.now() - timedelta(seconds=30)
     stranger = queued(published_at=None, kind="no_such_kind", created_at=a_while_ago)

@@ -60,6 +60,21 @@ def parked_by_a_blip(stack: Stack, event_ids: list[str], timeout: float = 60) ->
     wait_for(refused, timeout, interval=0.2, message="every event refused by the blip")
 
 
+def counted(
+    stack: Stack, fault: str, targets: dict[str, str], recovery_s: float, **facts: object
+) -> Result:
+    """``tally`` with the emulator's requests: all of them, and those that carried one event."""
+    return tally(
+        stack,
+        fault,
+        targets,
+        recovery_s=recovery_s,
+        requests=requests(stack),
+        singles=singles(stack),
+        **facts,
+    )
+
+
 def singles(stack: Stack) -> int:
     """Requests that carried one event (``/v3/message/*``), not a batch (``multi_messages``)."""
     return sum(1 for r in stack.emulator.requests() if "multi" not in r["path"])
@@ -100,13 +115,11 @@ def blip_during_batched_retry(stack: Stack, *, count: int = 300, second_blip: in
     blip_ended = time.monotonic()
     done_at = wait_finished(ids, timeout=90, what="after two blips")
     found = rows(ids)
-    result = tally(
+    result = counted(
         stack,
         "blip during a batched retry",
         targets,
-        recovery_s=done_at - blip_ended,
-        requests=requests(stack),
-        singles=singles(stack),
+        done_at - blip_ended,
         requests_in_first_blip=refused_first,
         retried=sum(1 for d in found.values() if d.retries),
         retried_twice=sum(1 for d in found.values() if d.retries >= 2),
@@ -149,13 +162,11 @@ def worker_killed_while_retries_come_due(stack: Stack, *, count: int = 200) -> R
     stack.worker("w1-restarted", env=_env())
     done_at = wait_finished(ids, timeout=VT + 60, what="after the worker was killed")
     found = rows(ids)
-    result = tally(
+    result = counted(
         stack,
         "SIGKILL worker while retries come due",
         targets,
-        recovery_s=done_at - killed_at,
-        requests=requests(stack),
-        singles=singles(stack),
+        done_at - killed_at,
         in_flight=len(in_flight),
         accepted_after_kill=len(accepted_after_kill),
         requests_before_kill=requests_before_kill,
@@ -210,13 +221,11 @@ def urgent_during_backlog_while_killed(
     found = rows(list(everything))
     last_order = max(found[e].finished_at for e in orders)
     behind = {e for e in ahead if found[e].finished_at > last_order}
-    result = tally(
+    result = counted(
         stack,
         "urgent event during a backlog, worker killed",
         everything,
-        recovery_s=done_at - killed_at,
-        requests=requests(stack),
-        singles=singles(stack),
+        done_at - killed_at,
         in_flight=len(in_flight),
         visits_ahead=len(ahead),
         visits_after_orders=len(behind),

@@ -170,6 +170,7 @@ def worker_killed_while_retries_come_due(stack: Stack, *, count: int = 200) -> R
         in_flight=len(in_flight),
         accepted_after_kill=len(accepted_after_kill),
         requests_before_kill=requests_before_kill,
+        taken_over=sum(1 for d in found.values() if d.crashes),
     )
     assert in_flight, "the kill did not catch a retry batch in flight"
     assert result.lost == 0 and result.sent == count, result
@@ -178,10 +179,11 @@ def worker_killed_while_retries_come_due(stack: Stack, *, count: int = 200) -> R
     assert flagged(ids) <= in_flight, "a row flagged that no cut request carried"
     assert all(found[e].crashes >= 1 for e in in_flight), "a dead drain's row was not taken over"
     assert all(d.status in TERMINAL for d in found.values())
-    # Never a request per event and attempt: the dead drain's batch reruns alone (service.claim:
-    # an event that killed its drain cannot take others along again), and retries that come due
-    # a few at a time after the restart get a message each from the relay (tasks.relay_outbox).
-    assert result.facts["requests"] <= count, result
+    # A few requests per group, and one per event of the dead drains' batches: those rerun alone
+    # (service.claim: an event that killed its drain cannot take others along again). Both pool
+    # children may have held a batch, one of them not yet sending.
+    bound = 8 * _groups(count) + 10 + result.facts["taken_over"]
+    assert result.facts["requests"] <= bound, (bound, result)
     return result
 
 

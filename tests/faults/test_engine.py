@@ -24,3 +24,9 @@ def test_urgent_events_during_a_backlog_and_a_killed_worker_end_sent_before_most
     clean_stack,
 ):
     engine.urgent_during_backlog_while_killed(clean_stack)
+
+
+def test_an_event_whose_iphone_group_is_refused_waits_for_it_alone_and_never_resends_android(
+    clean_stack,
+):
+    engine.one_group_refused_one_accepted(clean_stack)

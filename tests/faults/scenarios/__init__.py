@@ -17,6 +17,7 @@ from typing import Any
 from tests.faults.scenarios.common import Result
 from tests.faults.scenarios.engine import (
     blip_during_batched_retry,
+    one_group_refused_one_accepted,
     urgent_during_backlog_while_killed,
     worker_killed_while_retries_come_due,
 )
@@ -69,4 +70,5 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("15a", blip_during_batched_retry, {}),
     ("15b", worker_killed_while_retries_come_due, {}),
     ("15c", urgent_during_backlog_while_killed, {}),
+    ("15d", one_group_refused_one_accepted, {}),
 ]

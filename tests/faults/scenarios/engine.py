@@ -11,6 +11,8 @@ events make many groups and a short run still has batches to cut.
      rows are reclaimed, every repeat is flagged.
 15c  an urgent event (order shipped) enqueued during a bulk backlog while the worker is killed:
      once a worker runs again, the urgent events end before most of the backlog ahead of them.
+15d  an event in two request groups (Android and iPhone), one refused, one accepted: it waits for
+     the refused one alone.
 """
 
 from __future__ import annotations
@@ -240,4 +242,59 @@ def urgent_during_backlog_while_killed(
     assert not flagged(list(orders)), "an order flagged though no request for it was cut"
     # Ordering, not time: the orders did not wait behind the backlog that was ahead of them.
     assert len(behind) * 2 >= len(ahead), (len(behind), len(ahead), result)
+    return result
+
+
+# -- 15d: one group of an event refused, the other accepted --------------------------------------
+
+
+def one_group_refused_one_accepted(stack: Stack, *, count: int = 30) -> Result:
+    """Each owner has an Android phone (alias, production) and an iPhone (regid, sandbox): two
+    groups, two requests per batch. A blip on the sandbox alone refuses the iPhones' requests
+    while the Android ones are accepted. Each event waits as a row for its iPhone only: the
+    Android phone is never sent to again, no row ends before its iPhone has it, none is flagged
+    (a 503 reached nobody)."""
+    from pushworker.store.models import PushDevice
+
+    who = owners("e4", count)
+    add_devices(who)
+    iphones = {owner: f"ios-{owner}" for owner in who}
+    PushDevice.objects.bulk_create(
+        [
+            PushDevice(
+                user_id=owner,
+                app_name="qqc",
+                os_type="ios",
+                registration_id=regid,
+                ios_environment="sandbox",
+            )
+            for owner, regid in iphones.items()
+        ]
+    )
+    targets = visits(who)
+    ids = list(targets)
+    stack.emulator.set_faults(fail_rate=1.0, fail_with="http503", environment="sandbox")
+    stack.worker("w1", env=_env(10))
+
+    def android_sent_iphones_refused() -> bool:
+        found = rows(ids)
+        return len(sends_per_target(stack)) == count and all(
+            d.error_category for d in found.values()
+        )
+
+    wait_for(android_sent_iphones_refused, 60, message="Android accepted, every iPhone refused")
+    assert not [e for e, d in rows(ids).items() if d.status in TERMINAL], "ended before its iPhone"
+    blip_ended = time.monotonic()
+    stack.emulator.set_faults(None)
+    done_at = wait_finished(ids, timeout=60, what="after the iPhones' blip")
+    iphone_of = {e: iphones[t.removeprefix(PREFIX)] for e, t in targets.items()}
+    result = counted(stack, "one group refused, one accepted", targets, done_at - blip_ended)
+    counts = sends_per_target(stack)
+    found = rows(ids)
+    assert result.lost == 0 and result.sent == count, result
+    assert all(counts[t] == 1 for t in targets.values()), "an Android phone was sent to again"
+    assert all(counts[r] == 1 for r in iphone_of.values()), "an iPhone missed or sent twice"
+    assert not flagged(ids), f"flagged though a 503 reached nobody: {flagged(ids)}"
+    # Each waited as a row, a retry spent or the outage breaker's wait (which spends none).
+    assert all(d.retries or d.error_category == "outage" for d in found.values())
     return result

@@ -103,7 +103,7 @@ def blip_during_batched_retry(stack: Stack, *, count: int = 300, second_blip: in
     ``second_blip`` requests (the retries' batches) are refused too. Every event ends sent, once,
     and the emulator sees a few requests per group of ``BATCH`` events, not one per event.
 
-    503 is an answer that never reached Xiaomi's backend (mipush-api.md): nothing is flagged."""
+    A 503 says Xiaomi declined to start (``mipush.wire.parse_response``): nothing is flagged."""
     who = owners("e1", count)
     add_devices(who)
     targets = visits(who)

@@ -11,51 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pushworker.conf.parse import TOP_KEYS
+
 Path = tuple[str, ...]
 
-# Top-level keys and the variable that fills each; the MiPush ones keep the MIPUSH_ prefix.
-TOP_LEVEL = {
+# Top-level keys and the variable that fills each: PUSHWORKER_<key>, but for the MiPush ones (which
+# keep the MIPUSH_ prefix) and RATE_LIMITS. The keys themselves are the parser's, so a new setting
+# gets its variable without a second list; APPS, DEFAULT_APP and RETENTION are filled per key below.
+_NAMED = {
     "PRODUCTION_URL": "MIPUSH_PRODUCTION_URL",
     "SANDBOX_URL": "MIPUSH_SANDBOX_URL",
     "CONNECT_TIMEOUT": "MIPUSH_CONNECT_TIMEOUT",
     "READ_TIMEOUT": "MIPUSH_READ_TIMEOUT",
     "RATE_LIMITS": "PUSHWORKER_RATE_LIMIT",  # parsed by pushworker.conf.ratelimit
-    **{
-        key: f"PUSHWORKER_{key}"
-        for key in (
-            "QUICK_ATTEMPTS",
-            "QUICK_BUDGET",
-            "QUICK_BASE",
-            "RETRY_BASE",
-            "RETRY_THROTTLED_BASE",
-            "RETRY_CAP",
-            "RETRY_MAX",
-            "VISIBILITY_TIMEOUT",
-            "ENQUEUE_BUDGET_MS",
-            "BREAKER_COOLDOWN",
-            "ENQUEUE_OUTBOX",
-            "ENQUEUE_COMMIT",
-            "STALE_AFTER",
-            "MAX_CRASHES",
-            "RELAY_INTERVAL",
-            "SWEEP_INTERVAL",
-            "NICKNAME_RESOLVER",
-            "UNKNOWN_VISITOR_NAME",
-            "METRICS_PORT",
-            "BATCH_SIZE",
-            "BACKLOG_THRESHOLD",
-            "LIFETIMES",
-            "OUTAGE_FAILURES",
-            "OUTAGE_PROBE_FIRST",
-            "OUTAGE_PROBE_LONGEST",
-            "SUMMARY_INTERVAL",
-            "RECEIPTS_URL",
-            "RECEIPTS_TOKEN",
-            "RECEIPTS_TYPES",
-            "RECEIPTS_PREVIOUS_TOKEN",
-        )
-    },
 }
+_NESTED = ("APPS", "DEFAULT_APP", "RETENTION")
+TOP_LEVEL = {key: _NAMED.get(key, f"PUSHWORKER_{key}") for key in TOP_KEYS if key not in _NESTED}
 APP_NAME = "PUSHWORKER_APP_NAME"
 DEFAULT_APP_NAME = "qqc"
 # Keys of the one app the environment describes, relative to PUSHWORKER['APPS'][name].

@@ -191,11 +191,16 @@ def _judge(
     permanent = planned.permanent + [f for f in failures if not _retryable(planned, f)]
     if retryable:
         event, policy = planned.event, settings.retry
+        last: Failure | None = None  # the failure it gives up on, if it does
         if planning.expired(event, delivery, settings):
-            failure = planning.expiry(event, settings, retryable[0])
-            return _end(delivery, DeliveryStatus.DEAD, failure, requests)
-        if policy.max_retries is not None and delivery.retries >= policy.max_retries:
-            return _end(delivery, DeliveryStatus.DEAD, retryable[0], requests)
+            last = planning.expiry(event, settings, retryable[0])
+        elif policy.max_retries is not None and delivery.retries >= policy.max_retries:
+            last = retryable[0]
+        if last is not None:
+            if accepted or past.sent:  # some of the recipient's devices have it: not dead
+                message_id, trace_id = _ids(accepted, past)
+                return _end(delivery, DeliveryStatus.PARTIAL, last, requests, message_id, trace_id)
+            return _end(delivery, DeliveryStatus.DEAD, last, requests)
         throttled = any(f.category in ("throttled", "quota") for f in retryable)
         ceiling = policy.countdown_ceiling(delivery.retries, throttled)
         due = timezone.now() + timedelta(seconds=random.uniform(0, ceiling))  # full jitter
@@ -205,14 +210,17 @@ def _judge(
         if not permanent and accepted:  # ended with the others its first request sent
             return (accepted[0].message_id or "", accepted[0].trace_id or "", requests)
         status = DeliveryStatus.PARTIAL if permanent else DeliveryStatus.SENT
-        message_id, trace_id = (
-            (accepted[0].message_id or "", accepted[0].trace_id or "")
-            if accepted
-            else (past.message_id, past.trace_id)
-        )
+        message_id, trace_id = _ids(accepted, past)
         failure = permanent[0] if permanent else None
         return _end(delivery, status, failure, requests, message_id, trace_id)
     return _end(delivery, DeliveryStatus.FAILED, permanent[0], requests)
+
+
+def _ids(accepted: list[SendResult], past: attempts.History) -> tuple[str, str]:
+    """Xiaomi's ids the row keeps: this run's first accepted request's, else an earlier run's."""
+    if accepted:
+        return accepted[0].message_id or "", accepted[0].trace_id or ""
+    return past.message_id, past.trace_id
 
 
 def _end(

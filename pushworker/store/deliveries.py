@@ -322,10 +322,18 @@ def take_over(run_id: str) -> list[Delivery]:
 
 
 def release(deliveries: Sequence[Delivery]) -> None:
-    """Hand claimed rows back as ``queued`` with a message each (they run alone)."""
+    """Hand claimed rows back as ``queued`` with a message each (they run alone).
+
+    Marked ``redelivered``, as after a crash: the run that held them may have had requests
+    accepted before it failed, and recorded them only on attempt rows (a row's counters are
+    written with its end), so the next run must read its attempts before it sends anything."""
     now = timezone.now()
     Delivery.objects.filter(pk__any=[d.pk for d in deliveries]).update(
-        status=DeliveryStatus.QUEUED, claimed_by="", published_at=now, updated_at=now
+        status=DeliveryStatus.QUEUED,
+        claimed_by="",
+        published_at=now,
+        updated_at=now,
+        redelivered=True,
     )
 
 

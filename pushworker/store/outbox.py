@@ -7,6 +7,8 @@ After ``deliveries.insert`` created a row, this module and the claims and parks 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 
 from django.db.models import Q
 from django.utils import timezone
@@ -86,16 +88,22 @@ def mark_event_published(event_id: str) -> None:
 
 
 def mark_published(deliveries: list[Delivery]) -> None:
-    """Note the hand-over; a row republished by the sweeper starts a new staleness period."""
+    """Note the hand-over; a row republished by the sweeper starts a new staleness period.
+
+    Only rows still as the caller read them (same ``updated_at``) are marked: a drain may have
+    claimed one between the read and the publish, and parked it again as a retry due later. That
+    row waits for a drain; marked published, no drain would claim it, and the sweeper would take
+    it for a lost message and publish it once more."""
+    if not deliveries:
+        return
     now = timezone.now()
-    ids = [d.pk for d in deliveries]
-    Delivery.objects.filter(pk__any=ids, status=DeliveryStatus.QUEUED).update(published_at=now)
+    unchanged = reduce(or_, (Q(pk=d.pk, updated_at=d.updated_at) for d in deliveries))
+    rows = Delivery.objects.filter(unchanged)
+    rows.filter(status=DeliveryStatus.QUEUED).update(published_at=now)
     # A retry is published once due: its message is now what carries it, from now.
-    Delivery.objects.filter(pk__any=ids, status=DeliveryStatus.RETRYING).update(
-        published_at=now, next_attempt_at=now
-    )
+    rows.filter(status=DeliveryStatus.RETRYING).update(published_at=now, next_attempt_at=now)
     # Not claimed_at: the republished message must find the old claim expired and take it over.
-    Delivery.objects.filter(pk__any=ids, status=DeliveryStatus.SENDING).update(updated_at=now)
+    rows.filter(status=DeliveryStatus.SENDING).update(updated_at=now)
 
 
 def requeue(deliveries) -> int:

@@ -1,4 +1,5 @@
-"""Flower, as operators run it: behind basic auth from FLOWER_BASIC_AUTH, showing no secret."""
+"""Flower, as operators run it: behind basic auth from FLOWER_BASIC_AUTH, showing no secret, and
+a task per event at low load but a drain per batch under a backlog."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 
 import httpx
 import pytest
@@ -88,3 +90,37 @@ def test_flower_shows_tasks_and_worker_configuration_without_any_secret(clean_st
     text = "\n".join(pages)
     for secret in (*clean_stack.secrets(), "flower-password-1"):
         assert secret not in text
+
+
+def test_flower_shows_a_task_per_event_at_low_load_and_a_drain_per_batch_under_a_backlog(
+    clean_stack, flower
+):
+    from pushworker.store.models import Delivery
+    from pushworker.tasks import DRAIN, send_goods_visit
+    from tests.faults.scenarios.common import add_devices, owners, published, visit
+
+    events = 450  # past BACKLOG_THRESHOLD (20 queued messages) while no worker runs
+    recipients = owners("fl", 50)
+    add_devices(recipients)
+    for n in range(events):
+        visit(recipients[n % len(recipients)])
+    published()
+    clean_stack.worker()
+    wait_for(
+        lambda: Delivery.objects.filter(status="sent").count() == events,
+        120,
+        message="the backlog to be sent",
+    )
+    auth = ("ops", "flower-password-1")
+
+    def names():
+        tasks = httpx.get(f"{flower}/api/tasks", auth=auth, timeout=10).json()
+        counted = Counter(task["name"] for task in tasks.values())
+        # Flower learns of tasks from events: wait until every message's task has been seen.
+        return counted if counted[DRAIN] >= 2 and counted.total() >= 20 + 2 else None
+
+    counted = wait_for(names, 30, message="flower to list the events' tasks and the drains")
+    singles = counted[send_goods_visit.name]
+    assert 1 <= singles < events // 4  # the first events, each its own message
+    # The rest went in drains of BATCH_SIZE (200) rows: a task per batch, not per event.
+    assert 2 <= counted[DRAIN] <= events // 100 + 4

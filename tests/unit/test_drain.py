@@ -361,3 +361,44 @@ def test_an_error_in_a_batch_run_hands_its_unfinished_events_back_one_message_ea
     assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
     rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
     assert {(d.status, d.claimed_by) for d in rows} == {("queued", "")}
+
+
+def test_a_batch_run_that_fails_after_one_group_was_accepted_never_resends_that_group(
+    broker, emulator, monkeypatch
+):
+    # a1 has an Android phone (alias) and an iPhone (regid r1): two groups, two requests. The
+    # iOS one fails transiently, the Android one is accepted; then the run fails while writing
+    # the outcomes (the database connection was cut) and hands its events back, each alone.
+    [event] = backlog(["a1"])
+    PushDevice.objects.create(user_id="a1", app_name="qqc", os_type="ios", registration_id="r1")
+    emulator.set_faults(fail_rate=1.0, fail_with="10002", target="r1")
+
+    real, cuts = deliveries.park, [RuntimeError("the database connection was cut")]
+
+    def park(parked):
+        if cuts:
+            raise cuts.pop()
+        real(parked)
+
+    monkeypatch.setattr(deliveries, "park", park)
+    with pytest.raises(RuntimeError):
+        broker.drain("r1")
+    emulator.set_faults()
+    assert service.deliver(event).status == DeliveryStatus.SENT
+    assert sorted(t for m in emulator.messages() for t in m["targets"]) == [
+        "QQC_a1",
+        "r1",
+    ]  # each once
+    assert not Delivery.objects.get(event_id=event.event_id).possible_duplicate
+
+
+def test_an_event_out_of_retries_after_one_group_was_accepted_ends_partial_not_dead(
+    emulator, configure
+):
+    configure(**{**_env(emulator), "PUSHWORKER_RETRY_MAX": "0"})
+    [event] = backlog(["a1"])  # an Android phone (alias), and an iPhone (regid r1)
+    PushDevice.objects.create(user_id="a1", app_name="qqc", os_type="ios", registration_id="r1")
+    emulator.set_faults(fail_rate=1.0, fail_with="10002", target="r1")
+    assert run().counts == {"partial": 1}  # the Android phone has it: not "dead"
+    row = Delivery.objects.get(event_id=event.event_id)
+    assert row.error_code == 10002 and row.message_id

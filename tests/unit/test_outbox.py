@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from pushworker.events import GoodsVisit
-from pushworker.store import outbox
+from pushworker.store import deliveries, outbox
+from pushworker.store.deliveries import Failure, Parked
 from pushworker.store.models import Delivery, DeliveryStatus
 
 pytestmark = pytest.mark.django_db
@@ -170,3 +171,17 @@ def test_event_of_rebuilds_the_event_the_row_was_made_from() -> None:
 
 def test_event_of_gives_none_for_an_empty_visitor_name() -> None:
     assert outbox.event_of(delivery()).visitor_name is None
+
+
+def test_mark_published_leaves_a_row_a_drain_parked_again_after_the_relay_read_it() -> None:
+    # The relay reads a due retry; before it marks it published, a drain claims it, the request
+    # fails and the row is parked again, due later, no message carrying it. Marking it published
+    # now would hide it from every drain (and the sweeper would republish it as lost).
+    row = delivery(DeliveryStatus.RETRYING, next_attempt_at=ago(1), published_at=None)
+    [read] = outbox.waiting(10)
+    [claimed] = deliveries.claim_due("a-drain", 10)
+    later = timezone.now() + timedelta(seconds=30)
+    deliveries.park([Parked(claimed, Failure("transient", "HTTP 503"), later, spent=True)])
+    outbox.mark_published([read])
+    row.refresh_from_db()
+    assert row.published_at is None and row.next_attempt_at == later

@@ -15,6 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.faults.scenarios.common import Result
+from tests.faults.scenarios.engine import (
+    blip_during_batched_retry,
+    one_group_refused_one_accepted,
+    urgent_during_backlog_while_killed,
+    worker_killed_while_retries_come_due,
+)
 from tests.faults.scenarios.queue import garbage_on_the_queue, poison_message, same_event_twice
 from tests.faults.scenarios.redis import (
     delay_on_commit_while_redis_down,
@@ -61,4 +67,8 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("14a", summaries_beat_twice, {}),
     ("14b", summaries_worker_killed, {}),
     ("14c", summaries_redis_restarted, {}),
+    ("15a", blip_during_batched_retry, {}),
+    ("15b", worker_killed_while_retries_come_due, {}),
+    ("15c", urgent_during_backlog_while_killed, {}),
+    ("15d", one_group_refused_one_accepted, {}),
 ]

@@ -105,7 +105,7 @@ scale-test: $(STAMP)
 # minutes), .delay() cost, streams, a provider-latency sweep, CPU, requests and memory per event,
 # copies in the delivery path. Each part starts its own private Redis, emulator and database
 # (PostgreSQL at PUSHWORKER_BENCH_DATABASE_URL, default the local server; left out when none
-# answers). ~14 min on the shared 2-core machine.
+# answers). 11-14 min on the shared 2-core machine.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import os
@@ -129,3 +130,13 @@ def timed(fn: Callable[[], object], calls: int, pause: float = 0.0) -> tuple[lis
         if pause:
             sleep(pause)
     return latencies, perf_counter() - start
+
+
+def stack_options(parser: argparse.ArgumentParser, cap: float | None = None) -> None:
+    """The options of a script that runs one node on its own stack (bench/_stack.py)."""
+    parser.add_argument("--owners", type=int, default=200)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker pool size (prefork)")
+    parser.add_argument("--log-level", default="INFO", help="worker and pushworker log level")
+    if cap is not None:
+        parser.add_argument("--cap", type=float, default=cap, help="longest wait per stage (s)")

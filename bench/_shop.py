@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from _common import percentile
 
@@ -65,6 +67,26 @@ def visit(i: int, owners: int) -> None:
     )
 
 
+def shipped(i: int, owners: int) -> None:
+    """Order number ``i`` shipped to buyer ``i % owners`` (an urgent kind), through ``.delay()``."""
+    from pushworker.tasks import send_order_shipped
+
+    send_order_shipped.delay(
+        buyer_id=str(i % owners), order_id=f"o-{i}", goods_name="青花瓷碗", carrier="顺丰速运"
+    )
+
+
+def fill(events: int, owners: int) -> float:
+    """A backlog: ``events`` visits through ``.delay()``, their messages all in Redis; seconds."""
+    from pushworker.producer import enqueue
+
+    start = time.monotonic()
+    for i in range(events):
+        visit(i, owners)
+    enqueue.flush(30)  # the publisher thread's last messages land before the queue is parked
+    return time.monotonic() - start
+
+
 def paced(rate: float, seconds: float) -> Iterator[int]:
     """Indexes 0, 1, … on a fixed schedule of ``rate`` per second for ``seconds``; a late
     producer does not sleep, so the schedule never drifts (the achieved rate is reported)."""
@@ -77,9 +99,9 @@ def paced(rate: float, seconds: float) -> Iterator[int]:
         yield i
 
 
-def span(since: object = None) -> dict:
-    """Over the deliveries created at or after ``since``: counts by status, the first claim,
-    the last finish and the enqueue → finished latencies (s) of sent rows."""
+def span(since: object = None, kind: str | None = None) -> dict:
+    """Over the deliveries created at or after ``since`` (of ``kind``): counts by status, the
+    first claim, the last finish and the enqueue → finished latencies (s) of sent rows."""
     from django.db.models import Count, Max, Min
 
     from pushworker.store.models import Delivery
@@ -87,6 +109,8 @@ def span(since: object = None) -> dict:
     rows = Delivery.objects.all()
     if since is not None:
         rows = rows.filter(created_at__gte=since)
+    if kind is not None:
+        rows = rows.filter(kind=kind)
     edges = rows.aggregate(first=Min("claimed_at"), last=Max("finished_at"))
     statuses = dict(rows.values_list("status").annotate(c=Count("id")).values_list("status", "c"))
     accepted = [
@@ -103,13 +127,48 @@ def span(since: object = None) -> dict:
         "seconds": seconds,
         "p50": percentile(accepted, 50) if accepted else float("nan"),
         "p99": percentile(accepted, 99) if accepted else float("nan"),
+        "max": max(accepted, default=float("nan")),
+        "first": edges["first"],
+        "last": edges["last"],
         "sent": len(accepted),
     }
 
 
-def finished(since: object = None) -> int:
-    """Deliveries in a terminal status, created at or after ``since``."""
+def finished(since: object = None, kind: str | None = None) -> int:
+    """Deliveries in a terminal status, created at or after ``since`` (of ``kind``)."""
     from pushworker.store.models import TERMINAL_STATUSES, Delivery
 
     rows = Delivery.objects.filter(status__in=TERMINAL_STATUSES)
-    return (rows.filter(created_at__gte=since) if since is not None else rows).count()
+    rows = rows.filter(created_at__gte=since) if since is not None else rows
+    return (rows.filter(kind=kind) if kind is not None else rows).count()
+
+
+def requests(since: object, until: object) -> int:
+    """Xiaomi requests started in [since, until): the attempt rows of one request share their
+    ``started_at`` (store/attempts.py writes them in one statement), refused connections too."""
+    from pushworker.store.models import DeliveryAttempt
+
+    rows = DeliveryAttempt.objects.filter(started_at__gte=since, started_at__lt=until)
+    return rows.values("started_at", "platform", "environment").distinct().count()
+
+
+def wait_finished(done: int, cap: float, since: object = None, kind: str | None = None) -> bool:
+    """Until ``done`` rows (created since ``since``, of ``kind``) have finished, at most ``cap``
+    seconds; whether they did."""
+    deadline = time.monotonic() + cap
+    while time.monotonic() < deadline:
+        if finished(since, kind) >= done:
+            return True
+        time.sleep(0.1)  # the poll shares the worker's CPUs; times come from timestamps
+    return False
+
+
+@contextlib.contextmanager
+def opened(database: str, log_level: str, owners: int) -> Iterator[tuple[Path, dict, str]]:
+    """A private stack (``_stack.stack``) with Django set up and the owners' phones registered."""
+    from _stack import stack
+
+    with stack(database, log_level) as (tmp, env, label):
+        setup_django()
+        register_devices(owners)
+        yield tmp, env, label

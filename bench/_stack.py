@@ -23,6 +23,7 @@ QUEUE = "pushworker"  # the Celery queue of the per-event and drain messages
 ANDROID_PACKAGE = "com.example.shop"
 IOS_BUNDLE = "com.example.shop.ios"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+_STARTED: dict[str, Emulator] = {}  # by production URL: the emulators this process started
 
 
 def postgres_url() -> str | None:
@@ -91,6 +92,7 @@ def stack(engine: str, log_level: str = "INFO") -> Iterator[tuple[Path, dict[str
                 yield tmp, env, label
             finally:
                 stop(emulator.process)
+                _STARTED.pop(emulator.production, None)
                 with contextlib.suppress(Exception):
                     from django.db import connections
 
@@ -101,10 +103,16 @@ class Emulator:
     """The Xiaomi emulator through ``python -m pushworker.emulator``, and its /_emulator routes."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        with open(log, "ab") as errors:
+        self.env, self.log = env, log
+        self.production, self.sandbox = self._start(0, 0)
+        _STARTED[self.production] = self
+
+    def _start(self, port: int, sandbox_port: int) -> tuple[str, str]:
+        command = [sys.executable, "-m", "pushworker.emulator", "--port", str(port)]
+        with open(self.log, "ab") as errors:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pushworker.emulator", "--port", "0", "--sandbox-port", "0"],
-                env=env,
+                [*command, "--sandbox-port", str(sandbox_port)],
+                env=self.env,
                 stdout=subprocess.PIPE,
                 stderr=errors,
                 text=True,
@@ -114,8 +122,16 @@ class Emulator:
         try:
             urls = read_urls(self.process.stdout)
         except KeyError:
-            raise SystemExit(f"the emulator did not start:\n{log.read_text()}") from None
-        self.production, self.sandbox = urls["production_url"], urls["sandbox_url"]
+            raise SystemExit(f"the emulator did not start:\n{self.log.read_text()}") from None
+        return urls["production_url"], urls["sandbox_url"]
+
+    def down(self) -> None:
+        """Stop the emulator: both hosts refuse connections until :meth:`up` (Xiaomi is down)."""
+        stop(self.process)
+
+    def up(self) -> None:
+        """Start it again on the same two ports (its counters and faults start afresh)."""
+        self._start(*(int(url.rsplit(":", 1)[1]) for url in (self.production, self.sandbox)))
 
     def _call(self, route: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
@@ -137,16 +153,49 @@ class Emulator:
 
     def latency(self, ms: float) -> None:
         """Delay every API answer by ``ms`` (the emulator's ``latency_ms`` fault), both envs."""
-        self._call("faults", {"latency_ms": ms})
+        self.faults(latency_ms=ms)
+
+    def faults(self, **settings: object) -> None:
+        """Replace every fault setting (pushworker/emulator/faults.py ``Faults``), both envs."""
+        self._call("faults", settings)
 
     @classmethod
     def from_env(cls) -> Emulator:
-        """A handle on the emulator this process's environment points at (no new process)."""
+        """The emulator this process's environment points at: the one :func:`stack` started
+        here (it can go down and up), else a handle on it (no new process)."""
+        if os.environ["MIPUSH_PRODUCTION_URL"] in _STARTED:
+            return _STARTED[os.environ["MIPUSH_PRODUCTION_URL"]]
         handle = cls.__new__(cls)
         handle.process = None  # type: ignore[assignment]
         handle.production = os.environ["MIPUSH_PRODUCTION_URL"]
         handle.sandbox = os.environ["MIPUSH_SANDBOX_URL"]
         return handle
+
+
+@contextlib.contextmanager
+def worker(
+    tmp: Path,
+    env: dict[str, str],
+    concurrency: int = 2,
+    log_level: str = "INFO",
+    beat: bool = False,
+) -> Iterator[subprocess.Popen]:
+    """``celery -A pushworker worker -P prefork`` on every pushworker queue, ready (its log is
+    ``tmp/worker.log``); stopped on the way out, so its ``returncode`` is then known. ``beat``
+    embeds beat, as a production host runs it: the relay hands on retries whose time has come."""
+    from pushworker.celery import worker_command  # after the stack's env: it reads settings
+
+    log = tmp / "worker.log"
+    schedule = str(tmp / "beat" / "schedule") if beat else None
+    command = worker_command(
+        "bench", concurrency=concurrency, log_level=log_level, beat_schedule=schedule
+    )
+    process = start_worker(command, env, tmp, log)
+    try:
+        wait_ready(process, log)
+        yield process
+    finally:
+        stop(process)
 
 
 def start_worker(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:

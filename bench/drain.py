@@ -31,17 +31,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _shop  # noqa: E402
 from _common import ms, percentile, redis_binary, versions  # noqa: E402
-from _stack import (  # noqa: E402  # noqa: E402
+from _stack import (  # noqa: E402
     Emulator,
     cpu_seconds,
     park,
     result,
     stack,
-    start_worker,
-    stop,
     unpark,
     uss_bytes,
-    wait_ready,
+    worker,
 )
 
 
@@ -65,52 +63,40 @@ def client_baseline(calls: int, concurrency: int) -> dict:
 
 def drain(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> dict:
     """Pre-fill, park, start the worker, read it idle, unpark, wait, read it drained."""
-    from pushworker.celery import worker_command
-    from pushworker.producer import enqueue
-
     emulator = Emulator.from_env()
     broker = env["PUSHWORKER_BROKER_URL"]
-    fill_start = time.monotonic()
-    for i in range(args.events):
-        _shop.visit(i, args.owners)
-    enqueue.flush(30)  # the publisher thread's last messages land before the queue is parked
-    fill = time.monotonic() - fill_start
+    fill = _shop.fill(args.events, args.owners)
     parked = park(broker)
-    log = tmp / "worker.log"
     started = time.monotonic()
-    command = worker_command("bench", concurrency=args.concurrency, log_level=args.log_level)
-    worker = start_worker(command, env, tmp, log)
-    try:
-        wait_ready(worker, log)
+    with worker(tmp, env, args.concurrency, args.log_level) as process:
         ready = time.monotonic() - started
         time.sleep(0.5)  # let the pool children finish their own start-up before the idle reading
         early = _shop.finished()  # a worker that drains from the database without a message
-        cpu_idle, uss_idle = cpu_seconds(worker.pid), uss_bytes(worker.pid)
+        cpu_idle, uss_idle = cpu_seconds(process.pid), uss_bytes(process.pid)
         emulator.reset()
         emulator.latency(args.latency_ms)
         t0 = time.monotonic()
         unpark(broker)
         done, uss_warm = 0, 0
-        while time.monotonic() - t0 < args.cap and worker.poll() is None:
+        while time.monotonic() - t0 < args.cap and process.poll() is None:
             done = _shop.finished()
             if done >= args.events:
                 break
             if not uss_warm and done >= args.events // 2:
                 # Half-way: past the first runs' lazy imports, pools and copy-on-write, so the
                 # second half's growth is what a leak would show.
-                uss_warm = uss_bytes(worker.pid)
+                uss_warm = uss_bytes(process.pid)
             time.sleep(0.2)  # the poll shares the worker's CPUs; rates come from timestamps
         wall = time.monotonic() - t0
-        cpu_done, uss_done = cpu_seconds(worker.pid), uss_bytes(worker.pid)
+        cpu_done, uss_done = cpu_seconds(process.pid), uss_bytes(process.pid)
         at_cap = _shop.finished()  # the events that CPU reading paid for
-    finally:
-        stop(worker)
     # Read after the stop: a capped drain's last tasks finish during the warm shutdown, and the
     # span below, the finished count and the request count must cover the same events.
     stats = emulator.stats()
     done = _shop.finished()
-    if worker.returncode not in (0, -15) and done < args.events:
-        raise SystemExit(f"worker exit {worker.returncode}:\n{log.read_text()[-3000:]}")
+    if process.returncode not in (0, -15) and done < args.events:
+        log = tmp / "worker.log"
+        raise SystemExit(f"worker exit {process.returncode}:\n{log.read_text()[-3000:]}")
     outcome = _shop.span()
     return {
         "events": args.events,

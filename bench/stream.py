@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _shop  # noqa: E402
 from _common import ROOT, ms, redis_binary, versions  # noqa: E402
-from _stack import result, stack, start_worker, stop, wait_ready  # noqa: E402
+from _stack import result, stack, worker  # noqa: E402
 
 PER_PRODUCER = 300  # events/s one producer process paces comfortably (a .delay() is ~1 ms)
 
@@ -116,19 +116,11 @@ def main() -> int:
     rows = []
     with stack(args.database, args.log_level) as (tmp, env, label):
         _shop.setup_django()
-        from pushworker.celery import worker_command  # after the stack's env: it reads settings
-
         _shop.register_devices(args.owners)
-        log = tmp / "worker.log"
-        command = worker_command("bench", concurrency=args.concurrency, log_level=args.log_level)
-        worker = start_worker(command, env, tmp, log)
-        try:
-            wait_ready(worker, log)
+        with worker(tmp, env, args.concurrency, args.log_level):
             one_rate(args.warmup, args, env, seconds=1.0)  # a warm worker, as in production
             for rate in (float(x) for x in args.rates.split(",")):
                 rows.append(one_rate(rate, args, env))
-        finally:
-            stop(worker)
     for r in rows:
         print(
             f"{label}: {r['rate']:g}/s asked, {r['achieved']:.1f}/s produced by {r['producers']}"

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.faults.scenarios.common import Result
+from tests.faults.scenarios.outage import xiaomi_outage
 from tests.faults.scenarios.queue import garbage_on_the_queue, poison_message, same_event_twice
 from tests.faults.scenarios.redis import (
     delay_on_commit_while_redis_down,
@@ -61,4 +62,8 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("14a", summaries_beat_twice, {}),
     ("14b", summaries_worker_killed, {}),
     ("14c", summaries_redis_restarted, {}),
+    ("16a", xiaomi_outage, {"mode": "refused", "rate": 2}),
+    ("16b", xiaomi_outage, {"mode": "refused", "rate": 10}),
+    ("16c", xiaomi_outage, {"mode": "http503", "rate": 2}),
+    ("16d", xiaomi_outage, {"mode": "http503", "rate": 10}),
 ]

@@ -361,3 +361,63 @@ def test_an_error_in_a_batch_run_hands_its_unfinished_events_back_one_message_ea
     assert sorted(m["task_id"] for m in broker.messages) == sorted(e.event_id for e in events)
     rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
     assert {(d.status, d.claimed_by) for d in rows} == {("queued", "")}
+
+
+def failing_once(real, error: Exception, *, after: bool = False):
+    """``real``, except that its first call raises ``error`` (``after``: once it has run)."""
+    calls: list[None] = []
+
+    def call(*args, **kwargs):
+        first = not calls
+        calls.append(None)
+        if first and not after:
+            raise error
+        result = real(*args, **kwargs)
+        if first:
+            raise error
+        return result
+
+    return call
+
+
+@pytest.mark.django_db(transaction=True)  # the failed run closes its connection
+@pytest.mark.parametrize("where", ["claim", "run", "run and hand-back"])
+def test_a_drain_the_database_fails_hands_its_batch_back_due_as_rows_without_a_crash(
+    broker, monkeypatch, where
+):
+    from django.db import OperationalError
+
+    events = backlog(["a1", "a2", "a3"])
+    dropped = OperationalError("server closed the connection unexpectedly")
+    if where == "claim":  # the connection dropped once the rows were claimed
+        monkeypatch.setattr(
+            deliveries, "claim_due", failing_once(deliveries.claim_due, dropped, after=True)
+        )
+    else:
+        monkeypatch.setattr(planning, "plan", failing_once(planning.plan, dropped))
+    if where == "run and hand-back":  # the new connection drops too: another one gives them back
+        monkeypatch.setattr(deliveries, "give_back", failing_once(deliveries.give_back, dropped))
+    with pytest.raises(OperationalError):
+        broker.drain("r1")
+    # Not held in sending until the claim expires, and no event is blamed: the next drain takes
+    # them (redelivered: it reads their attempts first).
+    assert broker.messages == []
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.status, d.claimed_by, d.crashes, d.published_at, d.redelivered) for d in rows} == {
+        ("queued", "", 0, None, True)
+    }
+    assert broker.drain("r2") == "3 sent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_run_the_database_fails_leaves_its_row_due_not_claimed(emulator, monkeypatch):
+    from django.db import InterfaceError
+
+    [event] = backlog(["a1"])
+    dropped = InterfaceError("connection already closed")
+    monkeypatch.setattr(planning, "plan", failing_once(planning.plan, dropped))
+    with pytest.raises(InterfaceError):
+        service.deliver(event)
+    row = Delivery.objects.get(event_id=event.event_id)
+    assert (row.status, row.crashes, row.published_at) == ("queued", 0, None)
+    assert service.deliver(event).status == DeliveryStatus.SENT

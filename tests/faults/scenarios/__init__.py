@@ -16,6 +16,7 @@ from typing import Any
 
 from tests.faults.scenarios.common import Result
 from tests.faults.scenarios.outage import xiaomi_outage
+from tests.faults.scenarios.postgres import connections_cut_mid_claim
 from tests.faults.scenarios.queue import garbage_on_the_queue, poison_message, same_event_twice
 from tests.faults.scenarios.redis import (
     delay_on_commit_while_redis_down,
@@ -66,4 +67,5 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("16b", xiaomi_outage, {"mode": "refused", "rate": 10}),
     ("16c", xiaomi_outage, {"mode": "http503", "rate": 2}),
     ("16d", xiaomi_outage, {"mode": "http503", "rate": 10}),
+    ("17", connections_cut_mid_claim, {}),
 ]

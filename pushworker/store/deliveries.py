@@ -322,10 +322,16 @@ def take_over(run_id: str) -> list[Delivery]:
 
 
 def release(deliveries: Sequence[Delivery]) -> None:
-    """Hand claimed rows back as ``queued`` with a message each (they run alone)."""
+    """Hand claimed rows back as ``queued`` with a message each (they run alone). ``redelivered``
+    makes each run read what the failed one did first: a target Xiaomi accepted is not requested
+    again, and a request left open is repeated flagged."""
     now = timezone.now()
     Delivery.objects.filter(pk__any=[d.pk for d in deliveries]).update(
-        status=DeliveryStatus.QUEUED, claimed_by="", published_at=now, updated_at=now
+        status=DeliveryStatus.QUEUED,
+        claimed_by="",
+        published_at=now,
+        redelivered=True,
+        updated_at=now,
     )
 
 

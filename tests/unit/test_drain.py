@@ -421,3 +421,18 @@ def test_an_event_run_the_database_fails_leaves_its_row_due_not_claimed(emulator
     row = Delivery.objects.get(event_id=event.event_id)
     assert (row.status, row.crashes, row.published_at) == ("queued", 0, None)
     assert service.deliver(event).status == DeliveryStatus.SENT
+
+
+def test_a_batch_handed_back_after_its_request_is_not_sent_again(broker, monkeypatch):
+    events = backlog(["a1", "a2"])
+    monkeypatch.setattr(  # Xiaomi took the request and its attempts say so; ending the rows broke
+        deliveries, "finish_sent", failing_once(deliveries.finish_sent, RuntimeError("a bug"))
+    )
+    with pytest.raises(RuntimeError):
+        broker.drain("r1")
+    assert len(broker.messages) == 2  # each runs alone, as after a crash
+    for event in events:
+        assert service.deliver(event).status == DeliveryStatus.SENT
+    # Each run read what the failed one did: a target Xiaomi accepted is never requested again.
+    assert sorted(m["targets"][0] for m in broker.emulator.messages()) == ["QQC_a1", "QQC_a2"]
+    assert len(broker.emulator.requests()) == 1

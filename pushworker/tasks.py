@@ -154,6 +154,8 @@ send_goods_visit = TASKS["goods_visit"]  # named here too, for readers and type 
 
 def _republish(rows: list[Delivery]) -> None:
     """Hand rows to the broker again, under their event ids, each to its kind's task."""
+    if not rows:
+        return
     known = [d for d in rows if d.kind in TASKS]
     for delivery in known:
         TASKS[delivery.kind].apply_async(
@@ -184,22 +186,24 @@ def drain(self: Any) -> str:
     event again), then looks once more for rows that arrived meanwhile.
     """
     settings = conf.get()
-    claimed = service.claim(self.request.id, settings)
-    if claimed.alone:  # a dead drain's batch: each event runs alone, as its own message
-        _republish(claimed.alone)
-    elif len(claimed.rows) >= settings.batch_size:
-        _signal(backlog.kick, self.app)
-    else:
-        _signal(backlog.settle, self.app)
-        service.claim_rest(self.request.id, claimed, settings)
-        if len(claimed.rows) >= settings.batch_size:  # more came than the last look took
-            _signal(backlog.kick, self.app)
     try:
+        claimed = service.claim(self.request.id, settings)
+        if claimed.alone:  # a dead drain's batch: each event runs alone, as its own message
+            _republish(claimed.alone)
+        elif len(claimed.rows) >= settings.batch_size:
+            _signal(backlog.kick, self.app)
+        else:
+            _signal(backlog.settle, self.app)
+            service.claim_rest(self.request.id, claimed, settings)
+            if len(claimed.rows) >= settings.batch_size:  # more came than the last look took
+                _signal(backlog.kick, self.app)
         report = service.drain(claimed, settings)
-    except Exception:
-        # One event's error must not hold the batch in sending until the sweeper: the events
-        # still held run alone, as after a crash (an open request makes its repeat flagged).
-        _republish(service.hand_back(self.request.id))
+    except Exception as error:
+        # Neither one event's error nor a dropped database connection (mid-claim too) may hold
+        # the batch in sending until the sweeper: the events still held run alone, as after a
+        # crash, or are due again as rows when the database failed (an open request makes the
+        # repeat flagged).
+        _republish(service.hand_back(self.request.id, error))
         raise
     if report.woke:
         _signal(backlog.kick, self.app)  # the rows an outage held are due: a drain takes them

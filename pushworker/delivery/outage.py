@@ -5,8 +5,8 @@ its own attempts on it, and a backlog would hammer a host that cannot answer. So
 ``OUTAGE_FAILURES`` requests to a platform and host have failed transiently in a row, the breaker
 opens: no request goes there, and events wait as rows (no retry spent) until the next probe. Once
 the open period is over, one request at a time is the probe, taken by whichever worker asks first;
-a probe that fails opens the breaker again for twice as long (up to ``OUTAGE_PROBE_CAP``), one that
-succeeds closes it, and the rows that waited for it are due at once.
+a probe that fails opens the breaker again for twice as long (up to ``OUTAGE_PROBE_LONGEST``),
+one that succeeds closes it, and the rows that waited for it are due at once.
 
 Throttling (10027) is the rate limiter's business and a used-up quota the kind's, so neither counts
 here. The state lives in the broker's Redis with the rate limit; when Redis cannot answer, the

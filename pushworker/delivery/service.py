@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pushworker import conf
 from pushworker.delivery import engine
 from pushworker.events.base import Event
-from pushworker.store import deliveries
+from pushworker.store import connection, deliveries
 from pushworker.store.models import TERMINAL_STATUSES, Delivery, DeliveryStatus
+
+GIVE_BACK_PAUSES = (0.1, 0.5, None)  # a failed run's tries to hand its rows back, and the pauses
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,12 @@ def deliver(event: Event, *, redelivered: bool = False, retried: bool = False) -
         # Another live run holds it and ends it; if that run dies, its redelivered message, the
         # drain's take-over or the sweeper hands the row on.
         return Outcome(DeliveryStatus.SENDING)
-    report = engine.run([row], settings)
+    try:
+        report = engine.run([row], settings)
+    except Exception as error:
+        if connection.lost(error):  # the database's failure: the row is due again at once
+            _give_back([row])
+        raise
     return Outcome(report.outcomes[row.pk], report.woke)
 
 
@@ -97,11 +104,30 @@ def claim_rest(run_id: str, claimed: Claimed, settings: conf.Settings) -> None:
         claimed.rows = deliveries.claim_due(run_id, room) or claimed.rows
 
 
-def hand_back(run_id: str) -> list[Delivery]:
-    """The rows the drain still holds, back to ``queued`` to run alone (the drain failed)."""
+def hand_back(run_id: str, error: BaseException) -> list[Delivery]:
+    """The rows a failed drain still holds. When the database failed it, they are due again as
+    rows on a new connection (answers none); else they go back to ``queued`` to run alone, as
+    after a crash, and are answered for the task to publish."""
+    if connection.lost(error):
+        _give_back(run_id)
+        return []
     held = deliveries.held_by(run_id)
     deliveries.release(held)
     return held
+
+
+def _give_back(held: str | list[Delivery]) -> None:
+    """``deliveries.give_back``, on a new connection each try: the database that dropped the
+    run's connection may drop the next one too (a restart, repeated terminations). Rows it could
+    not give back wait for their claim to expire and the sweeper, a crash counted."""
+    for pause in GIVE_BACK_PAUSES:
+        try:
+            deliveries.give_back(held)
+            return
+        except Exception as error:
+            if not connection.lost(error) or pause is None:
+                raise
+            time.sleep(pause)
 
 
 def drain(claimed: Claimed, settings: conf.Settings) -> engine.Report:

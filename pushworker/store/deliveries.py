@@ -332,8 +332,31 @@ def release(deliveries: Sequence[Delivery]) -> None:
         status=DeliveryStatus.QUEUED,
         claimed_by="",
         published_at=now,
-        updated_at=now,
         redelivered=True,
+        updated_at=now,
+    )
+
+
+def give_back(held: str | Sequence[Delivery]) -> int:
+    """Hand claimed rows back due at once, as rows no message carries (a drain claims them); how
+    many. ``held``: a drain's run id (every row it holds, in one statement), or the rows.
+
+    The run failed for the database's sake, not an event's, so no crash is counted.
+    ``redelivered`` makes the next run read their attempts: a request the failed run left open is
+    repeated flagged."""
+    now = timezone.now()
+    rows = Delivery.objects.filter(status=DeliveryStatus.SENDING)
+    if isinstance(held, str):
+        rows = rows.filter(claimed_by=held)
+    else:
+        rows = rows.filter(pk__any=[d.pk for d in held])
+    return rows.update(
+        status=DeliveryStatus.QUEUED,
+        claimed_by="",
+        published_at=None,
+        next_attempt_at=now,
+        redelivered=True,
+        updated_at=now,
     )
 
 

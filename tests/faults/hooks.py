@@ -42,3 +42,36 @@ def pids(path: str) -> dict[str, list[int]]:
     except FileNotFoundError:
         pass
     return found
+
+
+CUT_PREFIX = "cut-"
+
+
+def cut_database_for_visitor(visitor_id: str) -> None:
+    """For visitors named ``cut-…``, once each: PostgreSQL terminates this process's connection
+    (from a second connection, as a restart or an operator's ``pg_terminate_backend`` would), so
+    the run's next statement finds it dead. The visitor is recorded first: a later run of the
+    same event goes through."""
+    if not visitor_id.startswith(CUT_PREFIX) or visitor_id in _recorded():
+        return None
+    record_pid(visitor_id)
+    import psycopg
+    from django.db import connection
+
+    backend = connection.connection.info.backend_pid
+    params = connection.settings_dict
+    with psycopg.connect(
+        dbname=params["NAME"],
+        user=params["USER"],
+        password=params["PASSWORD"] or None,
+        host=params["HOST"] or None,
+        port=params["PORT"] or None,
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
+    return None
+
+
+def _recorded() -> set[str]:
+    path = os.environ.get(PID_FILE)
+    return set(pids(path)) if path else set()

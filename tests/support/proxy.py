@@ -1,9 +1,13 @@
-"""A TCP proxy in front of the emulator that can lose an answer Xiaomi already gave.
+"""A TCP proxy in front of the emulator that can lose an answer Xiaomi already gave, or go away.
 
 The emulator's own ``reset`` fault cuts the connection before it records the send ("Xiaomi never
 got it"). This proxy forwards the request at once, so the emulator records it, and then resets the
 client's connection instead of passing the answer on: the request reached Xiaomi, the answer was
 lost, and a retry is a real duplicate.
+
+``refuse()`` makes the host unreachable, as when Xiaomi's load balancer is gone: the proxy stops
+listening (a new connection is refused) and cuts the kept-alive ones; ``accept()`` listens again
+on the same port.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ class ResponseProxy:
     """Listens on a free loopback port and forwards every connection to ``upstream``.
 
     ``reset_next(n)``: the next ``n`` responses are read from upstream and dropped, and the
-    client's connection is reset instead.
+    client's connection is reset instead. ``refuse()`` / ``accept()``: nothing listens on the port
+    in between.
     """
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
@@ -35,6 +40,9 @@ class ResponseProxy:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task] = set()
         self._thread = threading.Thread(target=self._run, name="response-proxy", daemon=True)
 
     @property
@@ -56,6 +64,27 @@ class ResponseProxy:
         with self._lock:
             self._resets.extend([None] * count)
 
+    def refuse(self) -> None:
+        """Stop listening and cut every open connection: a client's next connect is refused."""
+        asyncio.run_coroutine_threadsafe(self._refuse(), self._loop).result(10)
+
+    def accept(self) -> None:
+        """Listen again on the same port."""
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(10)
+
+    async def _refuse(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._clients):
+                _reset(writer)
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            # start_server sets SO_REUSEADDR: the port is free again at once after refuse().
+            self._server = await asyncio.start_server(self._accepted, "127.0.0.1", self.port)
+
     def _take_reset(self) -> bool:
         with self._lock:
             if self._resets:
@@ -70,27 +99,27 @@ class ResponseProxy:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        handlers: set[asyncio.Task] = set()
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            handlers.add(task)
-            try:
-                await self._handle(reader, writer)
-            except asyncio.CancelledError:
-                pass  # stop(): end quietly (Python 3.11's stream server chokes on a cancelled task)
-            finally:
-                handlers.discard(task)
-
-        server = await asyncio.start_server(handle, "127.0.0.1", self.port)
+        await self._listen()
         self._ready.set()
-        async with server:
-            await self._stop.wait()
-            server.close()
-            for task in list(handlers):  # keep-alive connections: end them before the loop closes
-                task.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
+        await self._stop.wait()
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._handlers):  # keep-alive connections: end them before the loop closes
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self._clients.add(writer)
+        try:
+            await self._handle(reader, writer)
+        except asyncio.CancelledError:
+            pass  # stop(): end quietly (Python 3.11's stream server chokes on a cancelled task)
+        finally:
+            self._handlers.discard(task)
+            self._clients.discard(writer)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -402,3 +402,78 @@ def test_an_event_out_of_retries_after_one_group_was_accepted_ends_partial_not_d
     assert run().counts == {"partial": 1}  # the Android phone has it: not "dead"
     row = Delivery.objects.get(event_id=event.event_id)
     assert row.error_code == 10002 and row.message_id
+
+
+def failing_once(real, error: Exception, *, after: bool = False):
+    """``real``, except that its first call raises ``error`` (``after``: once it has run)."""
+    calls: list[None] = []
+
+    def call(*args, **kwargs):
+        first = not calls
+        calls.append(None)
+        if first and not after:
+            raise error
+        result = real(*args, **kwargs)
+        if first:
+            raise error
+        return result
+
+    return call
+
+
+@pytest.mark.django_db(transaction=True)  # the failed run closes its connection
+@pytest.mark.parametrize("where", ["claim", "run", "run and hand-back"])
+def test_a_drain_the_database_fails_hands_its_batch_back_due_as_rows_without_a_crash(
+    broker, monkeypatch, where
+):
+    from django.db import OperationalError
+
+    events = backlog(["a1", "a2", "a3"])
+    dropped = OperationalError("server closed the connection unexpectedly")
+    if where == "claim":  # the connection dropped once the rows were claimed
+        monkeypatch.setattr(
+            deliveries, "claim_due", failing_once(deliveries.claim_due, dropped, after=True)
+        )
+    else:
+        monkeypatch.setattr(planning, "plan", failing_once(planning.plan, dropped))
+    if where == "run and hand-back":  # the new connection drops too: another one gives them back
+        monkeypatch.setattr(deliveries, "give_back", failing_once(deliveries.give_back, dropped))
+    with pytest.raises(OperationalError):
+        broker.drain("r1")
+    # Not held in sending until the claim expires, and no event is blamed: the next drain takes
+    # them (redelivered: it reads their attempts first).
+    assert broker.messages == []
+    rows = Delivery.objects.filter(event_id__in=[e.event_id for e in events])
+    assert {(d.status, d.claimed_by, d.crashes, d.published_at, d.redelivered) for d in rows} == {
+        ("queued", "", 0, None, True)
+    }
+    assert broker.drain("r2") == "3 sent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_run_the_database_fails_leaves_its_row_due_not_claimed(emulator, monkeypatch):
+    from django.db import InterfaceError
+
+    [event] = backlog(["a1"])
+    dropped = InterfaceError("connection already closed")
+    monkeypatch.setattr(planning, "plan", failing_once(planning.plan, dropped))
+    with pytest.raises(InterfaceError):
+        service.deliver(event)
+    row = Delivery.objects.get(event_id=event.event_id)
+    assert (row.status, row.crashes, row.published_at) == ("queued", 0, None)
+    assert service.deliver(event).status == DeliveryStatus.SENT
+
+
+def test_a_batch_handed_back_after_its_request_is_not_sent_again(broker, monkeypatch):
+    events = backlog(["a1", "a2"])
+    monkeypatch.setattr(  # Xiaomi took the request and its attempts say so; ending the rows broke
+        deliveries, "finish_sent", failing_once(deliveries.finish_sent, RuntimeError("a bug"))
+    )
+    with pytest.raises(RuntimeError):
+        broker.drain("r1")
+    assert len(broker.messages) == 2  # each runs alone, as after a crash
+    for event in events:
+        assert service.deliver(event).status == DeliveryStatus.SENT
+    # Each run read what the failed one did: a target Xiaomi accepted is never requested again.
+    assert sorted(m["targets"][0] for m in broker.emulator.messages()) == ["QQC_a1", "QQC_a2"]
+    assert len(broker.emulator.requests()) == 1

@@ -21,6 +21,8 @@ from tests.faults.scenarios.engine import (
     urgent_during_backlog_while_killed,
     worker_killed_while_retries_come_due,
 )
+from tests.faults.scenarios.outage import xiaomi_outage
+from tests.faults.scenarios.postgres import connections_cut_mid_claim
 from tests.faults.scenarios.queue import garbage_on_the_queue, poison_message, same_event_twice
 from tests.faults.scenarios.redis import (
     delay_on_commit_while_redis_down,
@@ -71,4 +73,9 @@ SCENARIOS: list[tuple[str, Callable[..., Result], dict[str, Any]]] = [
     ("15b", worker_killed_while_retries_come_due, {}),
     ("15c", urgent_during_backlog_while_killed, {}),
     ("15d", one_group_refused_one_accepted, {}),
+    ("16a", xiaomi_outage, {"mode": "refused", "rate": 2}),
+    ("16b", xiaomi_outage, {"mode": "refused", "rate": 10}),
+    ("16c", xiaomi_outage, {"mode": "http503", "rate": 2}),
+    ("16d", xiaomi_outage, {"mode": "http503", "rate": 10}),
+    ("17", connections_cut_mid_claim, {}),
 ]

@@ -16,11 +16,13 @@ install: $(STAMP)
 
 # Exactly the locked, hashed versions; then the project itself without resolving anything. pip
 # check fails when pyproject.toml gained a dependency the lock does not have yet (run make lock).
+# -qq keeps errors only: a machine's pip.conf may name local indexes that lack some projects, and
+# pip warns once per package (130 lines here) although the registry serves them.
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -qq --no-deps -e .
 	$(BIN)/python -m pip check || { echo "$(LOCK) is out of date: run make lock" >&2; exit 1; }
 	rm -f $(VENV)/.installed-*
 	touch $@

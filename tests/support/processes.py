@@ -40,13 +40,16 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / f"worker-{name}.log"
         workdir.mkdir(parents=True, exist_ok=True)
+        # A worker of the same name in an earlier test wrote to the same file: this one's log
+        # starts here (its restarts append to it).
+        self._log_start = self._log_size()
 
     def start(self, timeout: float = 60.0) -> Worker:
         from pushworker.celery import worker_command
 
         beat_schedule = str(self.workdir / f"beat-{self.name}") if self.beat else None
         args = worker_command(self.name, concurrency=self.concurrency, beat_schedule=beat_schedule)
-        start_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        start_offset = self._log_size()
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the worker
         self.process = subprocess.Popen(
             args,
@@ -65,8 +68,14 @@ class Worker:
             time.sleep(0.1)
         raise RuntimeError(f"worker not ready in {timeout} s:\n{self.log()[-4000:]}")
 
+    def _log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        """What this worker wrote, over all its starts."""
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes()[self._log_start :].decode(errors="replace")
 
     def pool_children(self) -> list[int]:
         """Pool processes (the embedded beat is a child too; it runs no tasks)."""

@@ -73,7 +73,7 @@ def _outages(o: dict) -> list[list[str]]:
     for r in o["rows"]:
         how = "refused connections" if r["mode"] == "refused" else "HTTP 503"
         length = f"{r['outage_s']:.0f} s"
-        scaled = "" if r["outage_s"] >= o["full"] else "; 10 min in `make faults-report`"
+        scaled = "" if r["outage_s"] >= o["full"] else "; 10 min in `make faults-report-full`"
         after = r["after_s"]
         ok = r["not_sent"] == 0 and after is not None and after <= 60 and r["requests_per_s"] <= 2
         out.append(

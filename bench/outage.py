@@ -13,7 +13,8 @@ ports; ``503``: its ``fail_rate`` fault) for ``--outage-seconds``, then ``--tail
 Reported per mode: the rows that did not end ``sent``, the last ``finished_at`` minus the outage's
 end, and Xiaomi requests per second while it lasted, counted from the attempt rows (a refused
 connection reaches no emulator counter). Issue 24's outage is 10 minutes (``--outage-seconds
-600``); ``make bench`` runs a shorter one, and ``make faults-report-full`` the full length (scenario 16).
+600``); ``make bench`` runs a shorter one, and ``make faults-report-full`` (fault scenario 16)
+the full length.
 """
 
 from __future__ import annotations

@@ -363,8 +363,14 @@ def test_the_hosts_web_processes_serve_their_enqueues_summed_over_gunicorn_worke
             assert httpx.get(f"http://127.0.0.1:{port}/goods/19/", timeout=10).is_success
             visits += 1
         assert len(writers()) == 2
-        for _ in range(4):  # whichever worker answers the scrape, the sum is every visit
-            enqueued = value(scrape(port), "pushworker_enqueued_total", app="shop", path="broker")
-            assert enqueued == visits
+
+        def enqueued() -> float:
+            return value(scrape(port), "pushworker_enqueued_total", app="shop", path="broker")
+
+        # A visit's publish (and its count) runs on the worker's publisher thread after the
+        # response: wait for the last one, then whichever worker answers, the sum is every visit.
+        wait_for(lambda: enqueued() == visits, 10, message="every visit's publish counted")
+        for _ in range(4):
+            assert enqueued() == visits
     finally:
         web.stop()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from pushworker.store.models import PushDevice
+from tests.unit.api.sessions import logged_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.unit.api.host_urls")]
 DEVICES = "/api/v1/devices"
@@ -15,14 +15,6 @@ DEVICES = "/api/v1/devices"
 @pytest.fixture(autouse=True)
 def _no_token(settings):
     settings.PUSHWORKER_API_TOKEN = ""  # a host need not configure one: its logins suffice
-
-
-def logged_in(username: str, *, staff: bool = False, csrf: bool = False) -> APIClient:
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=staff)
-    client = APIClient(enforce_csrf_checks=csrf)
-    client.force_login(user)
-    client.user = user
-    return client
 
 
 def register(client: APIClient, user_id, registration_id: str = "r-1"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from pushworker.store.models import Preference, Recipient
+from tests.unit.api.sessions import logged_in
 from tests.unit.api.test_openapi import Conformance
 from tests.unit.environment import CREDENTIALS
 
@@ -29,14 +29,6 @@ def url(user_id: str = "42", query: str = "") -> str:
 
 def put(client: APIClient, body, user_id: str = "42"):
     return client.put(url(user_id), body, format="json")
-
-
-def logged_in(username: str, *, staff: bool = False, csrf: bool = False) -> APIClient:
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=staff)
-    client = APIClient(enforce_csrf_checks=csrf)
-    client.force_login(user)
-    client.user = user
-    return client
 
 
 def test_a_recipient_who_chose_nothing_has_the_apps_defaults(backend) -> None:
